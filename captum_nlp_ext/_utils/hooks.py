@@ -1,0 +1,170 @@
+"""Forward hooks on a layer: read its output, or replace it with a given tensor.
+
+Every hook registered here is removed on exit from its context manager, on every
+path, exceptions included.
+"""
+
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, List, Optional, Tuple
+
+import torch
+from torch import Tensor
+from torch.nn import Module
+
+from captum_nlp_ext._utils.outputs import output_to_tensor
+
+
+def _check_layer_output(layer: Module, output: Any) -> Tensor:
+    if not isinstance(output, Tensor):
+        raise TypeError(
+            f"`layer` ({type(layer).__name__}) must return a single tensor of shape "
+            f"(batch, tokens, hidden); it returned {type(output).__name__}."
+        )
+    return output
+
+
+class _LayerRecorder:
+    """Keeps the layer output of the most recent forward pass."""
+
+    def __init__(self) -> None:
+        self.output: Optional[Tensor] = None
+
+    def __call__(self, module: Module, args: Any, output: Any) -> None:
+        self.output = _check_layer_output(module, output)
+
+
+@contextmanager
+def recording_layer_output(layer: Module) -> Iterator[_LayerRecorder]:
+    """Record ``layer``'s output while the context is open."""
+    recorder = _LayerRecorder()
+    handle = layer.register_forward_hook(recorder)
+    try:
+        yield recorder
+    finally:
+        handle.remove()
+
+
+@contextmanager
+def replacing_layer_output(
+    layer: Module, replacement: Callable[[Tensor], Tensor]
+) -> Iterator[None]:
+    """Replace ``layer``'s output by ``replacement(output)`` while the context is
+    open.
+
+    The replacement must keep the output's shape: the rest of the model was built
+    for it, and a silent broadcast would explain a different input.
+    """
+
+    def hook(module: Module, args: Any, output: Any) -> Tensor:
+        original = _check_layer_output(module, output)
+        new = replacement(original)
+        if new.shape != original.shape:
+            raise ValueError(
+                f"The replacement for the output of `layer` has shape "
+                f"{tuple(new.shape)}, expected {tuple(original.shape)}."
+            )
+        return new
+
+    handle = layer.register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def _layer_not_called_error(layer: Module) -> ValueError:
+    return ValueError(
+        f"`layer` ({type(layer).__name__}) was not called by `forward_func`: pass a "
+        "module that is part of the model, e.g. model.get_input_embeddings()."
+    )
+
+
+def run_forward(
+    forward_func: Callable[..., Any], inputs: Tensor, additional_forward_args: Tuple
+) -> Tensor:
+    """Call ``forward_func(inputs, *additional_forward_args)`` and return a tensor."""
+    return output_to_tensor(forward_func(inputs, *additional_forward_args))
+
+
+def forward_with_layer_output(
+    forward_func: Callable[..., Any],
+    layer: Module,
+    inputs: Tensor,
+    additional_forward_args: Tuple,
+) -> Tuple[Tensor, Tensor]:
+    """Run the model once and return ``(model_output, layer_output)``.
+
+    Raises:
+        ValueError: if ``layer`` is not called by ``forward_func``.
+    """
+    with recording_layer_output(layer) as recorder:
+        output = run_forward(forward_func, inputs, additional_forward_args)
+    if recorder.output is None:
+        raise _layer_not_called_error(layer)
+    return output, recorder.output
+
+
+def forward_with_layer_replaced(
+    forward_func: Callable[..., Any],
+    layer: Module,
+    inputs: Tensor,
+    additional_forward_args: Tuple,
+    layer_output: Tensor,
+) -> Tensor:
+    """Run the model with ``layer``'s output replaced by ``layer_output``.
+
+    Raises:
+        ValueError: if ``layer`` is not called by ``forward_func``.
+    """
+    calls: List[int] = []
+
+    def replacement(original: Tensor) -> Tensor:
+        calls.append(1)
+        return layer_output
+
+    with replacing_layer_output(layer, replacement):
+        output = run_forward(forward_func, inputs, additional_forward_args)
+    if not calls:
+        raise _layer_not_called_error(layer)
+    return output
+
+
+@contextmanager
+def frozen_parameters(module: Optional[Module]) -> Iterator[None]:
+    """Turn off ``requires_grad`` of ``module``'s parameters, restoring each flag
+    on exit, so that an optimization over inputs neither computes nor stores
+    parameter gradients."""
+    if module is None:
+        yield
+        return
+    flags = [(p, p.requires_grad) for p in module.parameters()]
+    try:
+        for p, _ in flags:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+def model_of(forward_func: Callable[..., Any]) -> Optional[Module]:
+    """The module behind ``forward_func``: itself, the owner of a bound method, or
+    the ``model`` attribute of a wrapper; None when there is none."""
+    if isinstance(forward_func, Module):
+        return forward_func
+    owner = getattr(forward_func, "__self__", None)
+    if isinstance(owner, Module):
+        return owner
+    wrapped = getattr(forward_func, "model", None)
+    if isinstance(wrapped, Module):
+        return wrapped
+    return None
+
+
+@contextmanager
+def no_grad_if(condition: bool) -> Iterator[None]:
+    if condition:
+        with torch.no_grad():
+            yield
+    else:
+        yield

@@ -1,0 +1,138 @@
+"""Units of attribution: tokens, or groups of tokens given by a ``feature_mask``.
+
+Captum's convention: ``feature_mask`` has the shape of the token ids and tokens
+that share a value form one unit (a word, a phrase). captum-nlp-ext adds one
+rule: a negative value excludes the token (padding, [CLS], [SEP]); it is never
+perturbed and its attribution is 0.
+"""
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class Units:
+    """Per-example units, renumbered 0..count-1 in order of their mask value.
+
+    Attributes:
+        index (Tensor): (batch, tokens) long; the unit of each token, -1 if
+                    excluded.
+        count (Tensor): (batch,) long; the number of units of each example.
+    """
+
+    index: Tensor
+    count: Tensor
+
+    @property
+    def max_units(self) -> int:
+        return int(self.count.max().item())
+
+    @property
+    def included(self) -> Tensor:
+        """(batch, tokens) bool: tokens that belong to a unit."""
+        return self.index >= 0
+
+    @property
+    def valid(self) -> Tensor:
+        """(batch, max_units) bool: unit slots that exist for each example."""
+        slots = torch.arange(self.max_units, device=self.count.device)
+        return slots.unsqueeze(0) < self.count.unsqueeze(1)
+
+    def membership(self, dtype: torch.dtype = torch.float32) -> Tensor:
+        """(batch, max_units, tokens) one-hot: 1 where a token belongs to a unit."""
+        slots = torch.arange(self.max_units, device=self.index.device)
+        return (self.index.unsqueeze(1) == slots.view(1, -1, 1)).to(dtype)
+
+    def to_tokens(self, unit_values: Tensor) -> Tensor:
+        """Spread (batch, max_units, ...) unit values onto tokens; 0 where excluded."""
+        gathered = unit_values.gather(
+            1,
+            self.index.clamp(min=0).view(
+                *self.index.shape, *([1] * (unit_values.dim() - 2))
+            ).expand(*self.index.shape, *unit_values.shape[2:]),
+        )
+        keep = self.included.view(*self.index.shape, *([1] * (unit_values.dim() - 2)))
+        return gathered * keep.to(gathered.dtype)
+
+    def pool(self, token_values: Tensor, reduce: str = "sum") -> Tensor:
+        """Gather (batch, tokens) token values into (batch, max_units) unit values.
+
+        ``reduce`` is ``"sum"`` (a word's total effect, for token-level methods),
+        ``"mean"`` (recovers the shared value of unit-level methods) or
+        ``"max_abs"`` (the token of largest magnitude, sign kept). Empty slots are
+        0.
+        """
+        membership = self.membership(token_values.dtype)
+        if reduce == "sum":
+            return torch.einsum("but,bt->bu", membership, token_values)
+        if reduce == "mean":
+            sizes = membership.sum(-1).clamp_min(1)
+            return torch.einsum("but,bt->bu", membership, token_values) / sizes
+        if reduce == "max_abs":
+            magnitude = torch.where(
+                membership > 0, token_values.abs().unsqueeze(1), -1.0
+            )
+            position = magnitude.argmax(dim=-1)
+            pooled = token_values.gather(1, position)
+            return pooled * self.valid.to(pooled.dtype)
+        raise ValueError(
+            f"`reduce` must be one of ['sum', 'mean', 'max_abs']; got {reduce!r}."
+        )
+
+    def select(self, example_index: Tensor) -> "Units":
+        return Units(self.index[example_index], self.count[example_index])
+
+
+def build_units(
+    feature_mask: Optional[Tensor], batch: int, tokens: int, device: torch.device
+) -> Units:
+    """Validate ``feature_mask`` and turn it into :class:`Units`.
+
+    Args:
+        feature_mask (Tensor or None): (batch, tokens) or (1, tokens) integer unit
+                    ids; negative ids exclude a token. None makes every token its
+                    own unit.
+        batch (int): Number of examples.
+        tokens (int): Sequence length.
+        device (torch.device): Where the units live.
+    """
+    if feature_mask is None:
+        index = torch.arange(tokens, device=device).expand(batch, tokens).clone()
+        return Units(index, torch.full((batch,), tokens, device=device))
+    if not isinstance(feature_mask, Tensor):
+        raise TypeError(
+            "`feature_mask` must be an integer tensor of shape (batch, tokens); got "
+            f"{type(feature_mask).__name__}."
+        )
+    if feature_mask.is_floating_point() or feature_mask.dtype == torch.bool:
+        raise TypeError(
+            "`feature_mask` must hold integer unit ids (negative = excluded); got "
+            f"dtype {feature_mask.dtype}."
+        )
+    if feature_mask.dim() != 2 or feature_mask.shape[1] != tokens or (
+        feature_mask.shape[0] not in (1, batch)
+    ):
+        raise ValueError(
+            f"`feature_mask` must have shape ({batch}, {tokens}) or (1, {tokens}) to "
+            f"match the inputs; got {tuple(feature_mask.shape)}."
+        )
+    mask = feature_mask.to(device=device, dtype=torch.long).expand(batch, tokens)
+    included = mask >= 0
+    span = int(mask.max().item()) + 1 if bool(included.any()) else 1
+    example = torch.arange(batch, device=device).unsqueeze(1)
+    keys = torch.where(included, example * span + mask, torch.full_like(mask, -1))
+    unique_keys, inverse = torch.unique(keys, return_inverse=True)
+    boundaries = torch.arange(batch + 1, device=device) * span
+    first = torch.searchsorted(unique_keys, boundaries)
+    count = first[1:] - first[:-1]
+    empty = (count == 0).nonzero().flatten().tolist()
+    if empty:
+        raise ValueError(
+            f"`feature_mask` leaves example(s) {empty} without any unit: every "
+            "example needs at least one non-negative unit id."
+        )
+    index = torch.where(included, inverse - first[:-1].unsqueeze(1), -1)
+    return Units(index, count)

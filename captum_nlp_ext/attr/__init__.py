@@ -1,0 +1,5 @@
+"""Attribution methods of captum-nlp-ext, mirroring :mod:`captum.attr`."""
+
+from captum_nlp_ext.attr._core.layer_nlgp import LayerNLGP
+
+__all__ = ["LayerNLGP"]

@@ -1,0 +1,450 @@
+"""NLGP: Normalized Linear Gaussian Perturbations of a model's embedding layer."""
+
+from typing import Any, Callable, List, Optional, Tuple, Union
+
+import torch
+from captum.attr import LayerAttribution, PerturbationAttribution
+from captum.log import log_usage
+from torch import Tensor
+from torch.nn import Module
+
+from captum_nlp_ext._utils.batching import evaluate_rows
+from captum_nlp_ext._utils.hooks import forward_with_layer_output
+from captum_nlp_ext._utils.random import example_generator
+from captum_nlp_ext._utils.targets import resolve_target, TargetType
+from captum_nlp_ext._utils.units import build_units, Units
+from captum_nlp_ext._utils.validation import (
+    check_choice,
+    check_float,
+    check_inputs,
+    check_int,
+    check_optional_int,
+    format_additional_forward_args,
+)
+
+PERTURBATIONS = ("scale", "reference", "isotropic")
+
+
+class LayerNLGP(LayerAttribution, PerturbationAttribution):
+    r"""Normalized Linear Gaussian Perturbations (NLGP), the saliency estimator of
+    MASE (Yang, Luo, Zhu and Jin, "MASE: Interpretable NLP Models via
+    Model-Agnostic Saliency Estimation", arXiv 2512.04386, 2025).
+
+    NLGP explains a prediction with forward passes alone: it perturbs the output
+    of an embedding layer with Gaussian noise that is normalized by each token's
+    own embedding, evaluates the model on the perturbed copies, and fits a local
+    linear model (a batched closed-form ridge regression) of the target score on
+    the perturbation sizes. The coefficient of a unit (token or word) is its
+    attribution.
+
+    The paper's code is not public and only its summary could be read, so the
+    perturbation is *our reading* of "normalized linear Gaussian" (selectable
+    with ``perturbation``; a perturbation along a fresh random direction
+    regressed on its magnitude alone has expected coefficient zero, so every
+    reading regresses on a quantity that carries the direction):
+
+    - ``"scale"`` (default): :math:`e'_t = (1 + a_u) e_t`,
+      :math:`a_u \sim N(0, \sigma^2)` shared by the tokens of unit :math:`u`.
+      For small :math:`\sigma` the coefficient tends to
+      :math:`\sum_{t \in u} \nabla_{e_t} y \cdot e_t`, a forward-only gradient
+      times input; larger :math:`\sigma` captures non-linear effects.
+    - ``"reference"``: :math:`e'_t = e_t + a_u (r_t - e_t)`, a move toward a
+      reference embedding (zero, or a token's such as [PAD]); the attribution is
+      the negated coefficient, the estimated drop of the score when the unit
+      moves to the reference (Integrated Gradients' straight path, locally).
+    - ``"isotropic"``: :math:`\delta_t = \sigma \lVert e_t \rVert z_t / \sqrt{d}`,
+      :math:`z_t \sim N(0, I_d)`; regress on
+      :math:`q_t = \delta_t \cdot e_t / \lVert e_t \rVert^2` per token and sum
+      the coefficients of a unit's tokens. Unbiased, higher variance.
+
+    The sparse variant of MASE is ``p_perturb < 1``: each sample perturbs each
+    unit with probability ``p_perturb`` only, which keeps the perturbed inputs
+    closer to the data on long texts.
+
+    Units are tokens, or groups of tokens given by ``feature_mask`` (Captum's
+    convention; negative ids exclude a token: it is never perturbed and gets 0).
+    Each token of a unit receives the unit's score.
+
+    Cost: ``n_samples + 1`` forward passes per example, in internal batches that
+    span examples; no gradients.
+    """
+
+    def __init__(
+        self,
+        forward_func: Callable[..., Any],
+        layer: Module,
+        device_ids: Union[None, List[int]] = None,
+    ) -> None:
+        r"""
+        Args:
+            forward_func (Callable): The model's forward function. It takes
+                        ``inputs`` and then ``additional_forward_args`` and returns
+                        (batch, classes) scores or (batch,) scores, or a Hugging
+                        Face ``ModelOutput`` with ``logits``.
+            layer (torch.nn.Module): The embedding layer whose output is
+                        perturbed; its output must be (batch, tokens, hidden).
+                        See :func:`captum_nlp_ext.huggingface.get_embedding_layer`.
+            device_ids (list[int], optional): Device IDs for a DataParallel
+                        model, as in Captum's layer methods.
+                        Default: None
+        """
+        LayerAttribution.__init__(self, forward_func, layer, device_ids)
+        PerturbationAttribution.__init__(self, forward_func)
+
+    @property
+    def multiplies_by_inputs(self) -> bool:
+        return True
+
+    def has_convergence_delta(self) -> bool:
+        return True
+
+    @log_usage()
+    def attribute(
+        self,
+        inputs: Tensor,
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+        feature_mask: Optional[Tensor] = None,
+        n_samples: int = 256,
+        sigma: float = 0.5,
+        perturbation: str = "scale",
+        p_perturb: float = 1.0,
+        ridge: float = 1e-3,
+        reference: Union[None, int, Tensor] = None,
+        kernel_width: Optional[float] = None,
+        internal_batch_size: Optional[int] = None,
+        show_progress: bool = False,
+        seed: Optional[int] = None,
+        return_convergence_delta: bool = False,
+    ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+        r"""
+        Args:
+            inputs (Tensor): Token ids (batch, tokens), or embeddings
+                        (batch, tokens, hidden) for a ``forward_func`` that takes
+                        them. Examples of different lengths are padded; exclude
+                        the padding with ``feature_mask``.
+            target (int, list[int], Tensor, optional): Class to explain for each
+                        example. None explains the predicted class (or the single
+                        score of a (batch,) output).
+                        Default: None
+            additional_forward_args (Any, optional): Further positional
+                        arguments of ``forward_func`` (an attention mask, for
+                        instance); tensors with the batch as first dimension are
+                        expanded with the perturbed copies.
+                        Default: None
+            feature_mask (Tensor, optional): (batch, tokens) or (1, tokens)
+                        integer unit ids; tokens that share an id share one
+                        coefficient; negative ids are excluded (score 0). Build
+                        one with
+                        :func:`captum_nlp_ext.huggingface.word_feature_mask`.
+                        Default: None (every token is a unit)
+            n_samples (int): Perturbed copies per example, >= 2.
+                        Default: 256
+            sigma (float): Standard deviation of the perturbation, relative to
+                        each token's embedding.
+                        Default: 0.5
+            perturbation (str): ``"scale"``, ``"reference"`` or
+                        ``"isotropic"`` (see the class docstring).
+                        Default: "scale"
+            p_perturb (float): Probability that a sample perturbs a given unit;
+                        below 1 this is MASE's sparse variant.
+                        Default: 1.0
+            ridge (float): L2 penalty of the fit, relative to the mean diagonal
+                        of the design's Gram matrix (0 = least squares).
+                        Default: 1e-3
+            reference (int or Tensor, optional): For
+                        ``perturbation="reference"`` only: a token id whose layer
+                        output is the reference at every position (token-id
+                        inputs only), or a layer output of shape
+                        (batch or 1, tokens, hidden).
+                        Default: None (the zero vector)
+            kernel_width (float, optional): LIME-style sample weights
+                        :math:`\exp(-\lVert a\rVert^2 / (U \sigma^2 w^2))`, with
+                        :math:`U` the number of units; None weighs every sample
+                        equally.
+                        Default: None
+            internal_batch_size (int, optional): Perturbed copies per forward
+                        pass (copies of several examples share a pass).
+                        Default: None (64)
+            show_progress (bool): Show a progress bar over forward passes.
+                        Default: False
+            seed (int, optional): Seed of the perturbations. With a seed, an
+                        example gets the same attributions alone or in any batch.
+                        Default: None (torch's global generator)
+            return_convergence_delta (bool): Also return a convergence estimate
+                        per example: the disagreement of two fits on the even and
+                        odd samples, :math:`\lVert\beta_1-\beta_2\rVert /
+                        (\lVert\beta_1\rVert+\lVert\beta_2\rVert)`, in [0, 1];
+                        it shrinks as ``n_samples`` grows.
+                        Default: False
+
+        Returns:
+            **attributions** or 2-element tuple of **attributions**, **delta**:
+            - **attributions** (*Tensor*): (batch, tokens); each token carries its
+              unit's coefficient, excluded tokens 0.
+            - **delta** (*Tensor*, returned if return_convergence_delta=True):
+              (batch,) convergence estimates.
+
+        Examples::
+
+            >>> forward = ClassifierForward(model)
+            >>> nlgp = LayerNLGP(forward, get_embedding_layer(model))
+            >>> enc = tokenizer(texts, padding=True, return_tensors="pt")
+            >>> attributions = nlgp.attribute(
+            ...     enc["input_ids"],
+            ...     additional_forward_args=(enc["attention_mask"],),
+            ...     feature_mask=word_feature_mask(enc),
+            ...     seed=0,
+            ... )
+        """
+        inputs = check_inputs(inputs)
+        args = format_additional_forward_args(additional_forward_args)
+        check_int("n_samples", n_samples, 2)
+        check_float("sigma", sigma, 0.0)
+        check_choice("perturbation", perturbation, PERTURBATIONS)
+        check_float("p_perturb", p_perturb, 0.0)
+        check_float("ridge", ridge, 0.0, low_inclusive=True)
+        if kernel_width is not None:
+            check_float("kernel_width", kernel_width, 0.0)
+        check_optional_int("internal_batch_size", internal_batch_size, 1)
+        if reference is not None and perturbation != "reference":
+            raise ValueError(
+                "`reference` is used by perturbation='reference' only; got "
+                f"perturbation={perturbation!r}."
+            )
+
+        with torch.no_grad():
+            output, embeddings = forward_with_layer_output(
+                self.forward_func, self.layer, inputs, args
+            )
+            batch, tokens = inputs.shape[:2]
+            if embeddings.dim() != 3 or embeddings.shape[:2] != inputs.shape[:2]:
+                raise ValueError(
+                    "`layer` must output (batch, tokens, hidden) aligned with "
+                    f"`inputs` {tuple(inputs.shape[:2])}; got "
+                    f"{tuple(embeddings.shape)}."
+                )
+            target_ = resolve_target(target, output)
+            units = build_units(feature_mask, batch, tokens, inputs.device)
+            design = _Design(
+                embeddings, units, n_samples, sigma, perturbation, p_perturb, seed
+            )
+            if perturbation == "reference":
+                design.direction = self._reference_direction(
+                    reference, inputs, args, embeddings
+                )
+            scores = evaluate_rows(
+                self.forward_func,
+                inputs,
+                args,
+                torch.arange(batch, device=inputs.device).repeat_interleave(n_samples),
+                target_,
+                internal_batch_size,
+                show_progress,
+                "NLGP",
+                layer=self.layer,
+                layer_rows=design.layer_rows,
+            ).view(batch, n_samples)
+            regressors, valid = design.regressors()
+            weights = design.sample_weights(kernel_width)
+            coefficients = _ridge(regressors, scores, weights, valid, ridge)
+            attributions = units.to_tokens(design.unit_scores(coefficients))
+            attributions = attributions.to(embeddings.dtype)
+            if not return_convergence_delta:
+                return attributions
+            halves = [
+                design.unit_scores(
+                    _ridge(
+                        regressors[:, start::2],
+                        scores[:, start::2],
+                        None if weights is None else weights[:, start::2],
+                        valid,
+                        ridge,
+                    )
+                )
+                for start in (0, 1)
+            ]
+            delta = (halves[0] - halves[1]).norm(dim=1) / (
+                halves[0].norm(dim=1) + halves[1].norm(dim=1)
+            ).clamp_min(torch.finfo(scores.dtype).tiny)
+            return attributions, delta.to(embeddings.dtype)
+
+    def _reference_direction(
+        self,
+        reference: Union[None, int, Tensor],
+        inputs: Tensor,
+        args: Tuple,
+        embeddings: Tensor,
+    ) -> Tensor:
+        """r - e for every token: where the reference reading moves embeddings."""
+        if reference is None:
+            return -embeddings
+        if isinstance(reference, Tensor):
+            if reference.dim() != 3 or reference.shape[0] not in (
+                1,
+                embeddings.shape[0],
+            ) or reference.shape[1:] != embeddings.shape[1:]:
+                raise ValueError(
+                    "`reference` tensor must have shape (batch or 1, tokens, hidden) "
+                    f"= {tuple(embeddings.shape)}; got {tuple(reference.shape)}."
+                )
+            return reference.to(embeddings) - embeddings
+        if isinstance(reference, bool) or not isinstance(reference, int):
+            raise TypeError(
+                "`reference` must be None, a token id or a tensor; got "
+                f"{type(reference).__name__}."
+            )
+        if inputs.is_floating_point():
+            raise ValueError(
+                "`reference` as a token id needs token-id `inputs`; pass the "
+                "reference embeddings as a tensor instead."
+            )
+        _, reference_embeddings = forward_with_layer_output(
+            self.forward_func, self.layer, torch.full_like(inputs, reference), args
+        )
+        return reference_embeddings - embeddings
+
+
+class _Design:
+    """The random perturbations of one call, and their regressors."""
+
+    def __init__(
+        self,
+        embeddings: Tensor,
+        units: Units,
+        n_samples: int,
+        sigma: float,
+        perturbation: str,
+        p_perturb: float,
+        seed: Optional[int],
+    ) -> None:
+        self.embeddings = embeddings
+        self.units = units
+        self.n_samples = n_samples
+        self.sigma = sigma
+        self.perturbation = perturbation
+        self.seed = seed
+        self.direction: Optional[Tensor] = None
+        batch, tokens, hidden = embeddings.shape
+        device, dtype = embeddings.device, embeddings.dtype
+        self.sizes = torch.zeros(batch, n_samples, units.max_units, device=device)
+        self.active = torch.zeros_like(self.sizes)
+        for i in range(batch):
+            generator = example_generator(seed, device)
+            count = int(units.count[i])
+            shape = (n_samples, count)
+            self.sizes[i, :, :count] = sigma * torch.randn(
+                shape, generator=generator, device=device
+            )
+            self.active[i, :, :count] = (
+                torch.rand(shape, generator=generator, device=device) < p_perturb
+            ).to(self.active)
+        self.sizes = (self.sizes * self.active).to(dtype)
+        if perturbation == "isotropic":
+            # Filled batch by batch in layer_rows, from per-sample seeds, so that
+            # the directions never need to be held for all samples at once.
+            self.projections = torch.zeros(
+                batch, n_samples, tokens, device=device, dtype=dtype
+            )
+            self.norms = embeddings.norm(dim=-1, keepdim=True)
+
+    def _token_sizes(self, example: Tensor, sample: Tensor) -> Tensor:
+        return self.units.select(example).to_tokens(self.sizes[example, sample])
+
+    def layer_rows(self, rows: Tensor) -> Tensor:
+        example, sample = rows // self.n_samples, rows % self.n_samples
+        base = self.embeddings[example]
+        if self.perturbation == "scale":
+            return base * (1 + self._token_sizes(example, sample)).unsqueeze(-1)
+        if self.perturbation == "reference":
+            assert self.direction is not None
+            shift = self._token_sizes(example, sample).unsqueeze(-1)
+            return base + shift * self.direction[example]
+        return base + self._isotropic_noise(example, sample)
+
+    def _isotropic_noise(self, example: Tensor, sample: Tensor) -> Tensor:
+        _, tokens, hidden = self.embeddings.shape
+        device, dtype = self.embeddings.device, self.embeddings.dtype
+        directions = torch.stack(
+            [
+                torch.randn(
+                    tokens,
+                    hidden,
+                    generator=example_generator(
+                        None if self.seed is None else self.seed + 1 + int(n), device
+                    ),
+                    device=device,
+                    dtype=dtype,
+                )
+                for n in sample.tolist()
+            ]
+        )
+        units = self.units.select(example)
+        on = units.to_tokens(self.active[example, sample].to(dtype))
+        norms = self.norms[example]
+        noise = self.sigma * norms * directions / hidden**0.5 * on.unsqueeze(-1)
+        base = self.embeddings[example]
+        self.projections[example, sample] = (noise * base).sum(-1) / (
+            norms.squeeze(-1) ** 2
+        ).clamp_min(torch.finfo(dtype).tiny)
+        return noise
+
+    def regressors(self) -> Tuple[Tensor, Tensor]:
+        """(batch, samples, features) design and (batch, features) validity."""
+        if self.perturbation == "isotropic":
+            return self.projections, self.units.included
+        return self.sizes, self.units.valid
+
+    def unit_scores(self, coefficients: Tensor) -> Tensor:
+        """Fit coefficients -> (batch, max_units) attributions."""
+        if self.perturbation == "isotropic":
+            return torch.einsum(
+                "but,bt->bu", self.units.membership(coefficients.dtype), coefficients
+            )
+        if self.perturbation == "reference":
+            return -coefficients
+        return coefficients
+
+    def sample_weights(self, kernel_width: Optional[float]) -> Optional[Tensor]:
+        if kernel_width is None:
+            return None
+        regressors, valid = self.regressors()
+        features = valid.sum(dim=1, keepdim=True).clamp_min(1)
+        distance = regressors.pow(2).sum(-1) / (features * self.sigma**2)
+        return torch.exp(-distance / kernel_width**2)
+
+
+def _ridge(
+    x: Tensor, y: Tensor, weights: Optional[Tensor], valid: Tensor, ridge: float
+) -> Tensor:
+    """Batched weighted ridge regression with intercept, in closed form.
+
+    Args:
+        x (Tensor): (batch, samples, features) regressors.
+        y (Tensor): (batch, samples) responses.
+        weights (Tensor, optional): (batch, samples) sample weights.
+        valid (Tensor): (batch, features) bool; invalid features get 0.
+        ridge (float): Penalty relative to the mean diagonal of the Gram matrix.
+
+    Returns:
+        (batch, features) coefficients.
+    """
+    x = x.to(torch.float64)
+    y = y.to(torch.float64)
+    w = torch.ones_like(y) if weights is None else weights.to(torch.float64)
+    w = w / w.sum(dim=1, keepdim=True)
+    x_centred = x - (w.unsqueeze(-1) * x).sum(dim=1, keepdim=True)
+    y_centred = y - (w * y).sum(dim=1, keepdim=True)
+    weighted = x_centred * w.unsqueeze(-1)
+    gram = weighted.transpose(1, 2) @ x_centred
+    moment = (weighted * y_centred.unsqueeze(-1)).sum(dim=1)
+    valid_ = valid.to(torch.float64)
+    diagonal = torch.diagonal(gram, dim1=1, dim2=2)
+    scale = (diagonal * valid_).sum(1) / valid_.sum(1).clamp_min(1)
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    # Invalid features (padding units) get a unit penalty and no moment, so their
+    # coefficient is exactly 0 and the system stays solvable even with ridge=0.
+    penalty = torch.where(valid, ridge * scale.unsqueeze(1), scale.unsqueeze(1))
+    system = gram + torch.diag_embed(penalty)
+    coefficients = torch.linalg.solve(system, (moment * valid_).unsqueeze(-1))
+    return coefficients.squeeze(-1) * valid_

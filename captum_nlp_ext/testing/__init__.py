@@ -1,0 +1,12 @@
+"""Tools for testing attribution methods: synthetic tasks with known answers and
+tiny models trained on them in seconds (like :mod:`captum.testing`)."""
+
+from captum_nlp_ext.testing.models import tiny_bert_classifier, train_classifier
+from captum_nlp_ext.testing.synthetic import planted_keyword_task, SyntheticTask
+
+__all__ = [
+    "SyntheticTask",
+    "planted_keyword_task",
+    "tiny_bert_classifier",
+    "train_classifier",
+]
