@@ -1,5 +1,6 @@
 """Attribution methods of captum-nlp-ext, mirroring :mod:`captum.attr`."""
 
+from captum_nlp_ext.attr._core.layer_mask_optimization import LayerMaskOptimization
 from captum_nlp_ext.attr._core.layer_nlgp import LayerNLGP
 
-__all__ = ["LayerNLGP"]
+__all__ = ["LayerMaskOptimization", "LayerNLGP"]

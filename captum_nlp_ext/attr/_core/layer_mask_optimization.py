@@ -1,0 +1,800 @@
+"""MaRC: rationales by optimizing a soft mask over a model's embedding layer."""
+
+import math
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+
+import torch
+from captum.attr import GradientAttribution, LayerAttribution
+from captum.log import log_usage
+from torch import Tensor
+from torch.nn import Module
+from tqdm.auto import tqdm
+
+from captum_nlp_ext._utils.batching import index_additional_forward_args
+from captum_nlp_ext._utils.hooks import (
+    forward_with_layer_output,
+    frozen_parameters,
+    model_of,
+    replacing_layer_output,
+    run_forward,
+)
+from captum_nlp_ext._utils.random import example_generator
+from captum_nlp_ext._utils.targets import resolve_target, TargetType
+from captum_nlp_ext._utils.units import build_units, Units
+from captum_nlp_ext._utils.validation import (
+    check_choice,
+    check_float,
+    check_inputs,
+    check_int,
+    check_optional_int,
+    format_additional_forward_args,
+)
+from captum_nlp_ext.attr._core._windows import make_rows, Rows
+
+CLASSIFIERS = ("auto", "softmax", "sigmoid")
+
+# The paper's stopping rule (spec): the mean mask has settled, the mask is small,
+# and either enough steps were taken or the mask is clearly sparse.
+SETTLED_CHANGE = 1 / 200
+SETTLED_CHANGE_SPARSE = 1 / 80
+SPARSE_MEAN = 0.2
+MIN_STEPS = 199
+EARLY_MEAN = 0.3
+MAX_MEAN = 0.45
+
+# Widths are projected back above this after every step: the width prior
+# -log(s) is undefined at s <= 0, which one large Adam step could reach.
+MIN_WIDTH = 0.01
+
+
+class LayerMaskOptimization(LayerAttribution, GradientAttribution):
+    r"""MaRC, rationale extraction by input-mask optimization (Brinner and
+    Zarriess, "Model Interpretability and Rationale Extraction by Input Mask
+    Optimization", Findings of ACL 2023; arXiv 2508.11388).
+
+    A soft mask :math:`m_j \in (0, 1)` over the units (words) of an input mixes
+    the output :math:`E(x)` of an embedding layer with a reference's
+    :math:`E(u)`, and is optimized so that the kept part alone still predicts
+    the target class while the removed part alone does not:
+
+    .. math::
+        e_m = m\,E(x) + (1 - m)\,E(u), \qquad e_c = (1 - m)\,E(x) + m\,E(u),
+
+    .. math::
+        L = -\lambda_s \log p_y(e_m) - \lambda_c \log(1 - p_y(e_c))
+            + \lambda_m \bar m^2 + \lambda_w \,\mathrm{mean}_k(-\log s_k).
+
+    The mask is a sum of Gaussian bumps in logit space, one per unit, with
+    weight :math:`w_k` (initially 1.2) and width :math:`s_k` (initially 2.0):
+    :math:`m_j = \sigma(\sum_k w_k \exp(-(j - k)^2 / s_k^2))`, where
+    :math:`j, k` are unit ranks (word order for
+    :func:`~captum_nlp_ext.huggingface.word_feature_mask`). Wide bumps spread a
+    unit's weight to its neighbours, so the rationale forms contiguous spans;
+    the width prior rewards them. Each step, every unit's mask value is forced
+    to 0 with probability ``p_zero`` and to 1 with ``p_one``, and Gaussian
+    noise of std ``noise_std`` is added to the mixed embeddings of included
+    tokens. AdamW (torch's default weight decay) runs at most ``max_steps``
+    steps; every ``check_every`` steps an example stops when its mean mask
+    changed by less than 1/200 since the last check (1/80 if the mean is below
+    0.2), and the step is at least 199 or the mean below 0.3, and the mean is
+    below 0.45. The attribution of a unit is its final soft mask value.
+
+    The masks of all examples of a batch are optimized together: one optimizer
+    over independent parameters, one forward and backward pass per step for
+    all running examples, and per-example stopping (a stopped example's
+    parameters stay as they were when it stopped and it leaves the batch).
+
+    Inputs longer than ``window_size`` tokens are cut into windows that
+    overlap by at least ``window_overlap`` tokens (each window keeps the
+    example's [CLS] and [SEP]); the class probabilities of an example are the
+    mean over its windows, each window has its own mask parameters, stopping
+    and regularizers, and the windows' masks are blended linearly where they
+    overlap. The paper's windows are about 500 tokens first and 400 after;
+    ours are equal, spread evenly over the document (our reading).
+
+    The classifier is a softmax over ``forward_func``'s logits, or, for a
+    single logit per example ((batch,) or (batch, 1) output), a sigmoid, with
+    target 1 the positive class and 0 the negative one (``classifier``).
+
+    Units are tokens, or groups of tokens given by ``feature_mask``; negative
+    ids exclude a token (specials, padding): it keeps its own embedding in both
+    mixed inputs, gets no noise and an attribution of 0. The model's
+    parameters are never updated and keep their ``requires_grad`` flags;
+    gradients are taken with respect to the mask parameters only.
+    """
+
+    def __init__(
+        self,
+        forward_func: Callable[..., Any],
+        layer: Module,
+        pad_token_id: Optional[int] = None,
+        device_ids: Union[None, List[int]] = None,
+    ) -> None:
+        r"""
+        Args:
+            forward_func (Callable): The model's forward function. It takes
+                        ``inputs`` and then ``additional_forward_args`` and returns
+                        (batch, classes) logits, a (batch,) or (batch, 1) logit of
+                        a sigmoid classifier, or a Hugging Face ``ModelOutput``
+                        with ``logits``.
+            layer (torch.nn.Module): The embedding layer whose output is masked;
+                        its output must be (batch, tokens, hidden). The paper
+                        masks the whole embedding block (for BERT
+                        ``model.bert.embeddings``, see
+                        :func:`captum_nlp_ext.huggingface.get_embedding_layer`
+                        with ``kind="full"``).
+            pad_token_id (int, optional): The padding token id, used by the
+                        default reference and to cut long inputs into windows.
+                        Default: None (the model's ``config.pad_token_id``)
+            device_ids (list[int], optional): Device IDs for a DataParallel
+                        model, as in Captum's layer methods.
+                        Default: None
+        """
+        LayerAttribution.__init__(self, forward_func, layer, device_ids)
+        GradientAttribution.__init__(self, forward_func)
+        if pad_token_id is not None:
+            check_int("pad_token_id", pad_token_id, 0)
+        self.pad_token_id = pad_token_id
+
+    @property
+    def multiplies_by_inputs(self) -> bool:
+        return False
+
+    def has_convergence_delta(self) -> bool:
+        return False
+
+    @log_usage()
+    def attribute(
+        self,
+        inputs: Tensor,
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+        feature_mask: Optional[Tensor] = None,
+        reference: Union[None, int, Tensor] = None,
+        sufficiency_weight: float = 1.0,
+        comprehensiveness_weight: float = 1.0,
+        compactness_weight: float = 1.0,
+        width_weight: float = 1.2,
+        initial_weight: float = 1.2,
+        initial_width: float = 2.0,
+        p_zero: float = 0.05,
+        p_one: float = 0.05,
+        noise_std: float = 0.03,
+        lr: float = 0.03,
+        max_steps: int = 900,
+        check_every: int = 50,
+        early_stopping: bool = True,
+        classifier: str = "auto",
+        window_size: Optional[int] = None,
+        window_overlap: int = 100,
+        internal_batch_size: Optional[int] = None,
+        show_progress: bool = False,
+        seed: Optional[int] = None,
+    ) -> Tensor:
+        r"""
+        Args:
+            inputs (Tensor): Token ids (batch, tokens), or embeddings
+                        (batch, tokens, hidden) for a ``forward_func`` that takes
+                        them. Examples of different lengths are padded; exclude
+                        the padding with ``feature_mask``.
+            target (int, list[int], Tensor, optional): Class to explain for each
+                        example (0 or 1 for a single-logit classifier). None
+                        explains the predicted class.
+                        Default: None
+            additional_forward_args (Any, optional): Further positional
+                        arguments of ``forward_func`` (an attention mask, for
+                        instance); tensors with the batch as first dimension
+                        follow their example, (batch, tokens) tensors are cut
+                        into windows like the inputs.
+                        Default: None
+            feature_mask (Tensor, optional): (batch, tokens) or (1, tokens)
+                        integer unit ids; tokens that share an id share one mask
+                        value; negative ids are excluded (kept as they are,
+                        score 0). Build one with
+                        :func:`captum_nlp_ext.huggingface.word_feature_mask`.
+                        Default: None (every token is a unit)
+            reference (int or Tensor, optional): What a masked unit becomes.
+                        None: every included token replaced by the padding token
+                        (with specials excluded, the paper's
+                        [CLS] [PAD] ... [PAD] [SEP]); an int: that token id
+                        instead of the padding one; a (batch or 1, tokens)
+                        LongTensor: reference token ids; a float
+                        (batch or 1, tokens, hidden) tensor: the layer output
+                        of the reference itself. Token references go through
+                        ``layer`` with the same ``additional_forward_args``.
+                        Default: None
+            sufficiency_weight (float): Weight of :math:`-\log p_y(e_m)`, >= 0.
+                        Default: 1.0
+            comprehensiveness_weight (float): Weight of
+                        :math:`-\log(1 - p_y(e_c))`, >= 0.
+                        Default: 1.0
+            compactness_weight (float): Weight of the squared mean mask, >= 0.
+                        Default: 1.0
+            width_weight (float): Weight of the width prior
+                        :math:`\mathrm{mean}_k(-\log s_k)`, >= 0.
+                        Default: 1.2
+            initial_weight (float): Initial bump weight :math:`w_k`.
+                        Default: 1.2
+            initial_width (float): Initial bump width :math:`s_k`, > 0.
+                        Default: 2.0
+            p_zero (float): Probability that a unit's mask is forced to 0 in a
+                        step.
+                        Default: 0.05
+            p_one (float): Probability that it is forced to 1
+                        (``p_zero + p_one <= 1``).
+                        Default: 0.05
+            noise_std (float): Std of the Gaussian noise added to the mixed
+                        embeddings, >= 0.
+                        Default: 0.03
+            lr (float): AdamW learning rate.
+                        Default: 0.03
+            max_steps (int): Most optimization steps.
+                        Default: 900
+            check_every (int): Steps between two checks of the stopping rule.
+                        Default: 50
+            early_stopping (bool): Apply the stopping rule; False runs exactly
+                        ``max_steps`` steps.
+                        Default: True
+            classifier (str): ``"softmax"`` (two or more logits), ``"sigmoid"``
+                        (one logit), or ``"auto"``: sigmoid for a (batch,) or
+                        (batch, 1) output, softmax otherwise.
+                        Default: "auto"
+            window_size (int, optional): Most tokens the model takes (e.g. 512);
+                        longer inputs are cut into overlapping windows (token-id
+                        inputs only).
+                        Default: None (inputs are never cut)
+            window_overlap (int): Least number of tokens consecutive windows
+                        share, >= 0.
+                        Default: 100
+            internal_batch_size (int, optional): Examples per forward and
+                        backward pass (a pass holds each example's windows, each
+                        twice); gradients of a step are accumulated over passes.
+                        Default: None (all running examples in one pass)
+            show_progress (bool): Show a progress bar over steps.
+                        Default: False
+            seed (int, optional): Seed of the noise. With a seed, an example gets
+                        the same attributions alone or in any batch (up to
+                        floating-point differences of the model's batched
+                        arithmetic).
+                        Default: None (torch's global generator)
+
+        Returns:
+            *Tensor* of **attributions**: (batch, tokens); each token carries its
+            unit's soft mask value in (0, 1), excluded tokens 0.
+
+        Examples::
+
+            >>> forward = ClassifierForward(model)
+            >>> marc = LayerMaskOptimization(
+            ...     forward, get_embedding_layer(model, kind="full")
+            ... )
+            >>> enc = tokenizer(texts, padding=True, return_tensors="pt")
+            >>> attributions = marc.attribute(
+            ...     enc["input_ids"],
+            ...     additional_forward_args=(enc["attention_mask"],),
+            ...     feature_mask=word_feature_mask(enc),
+            ...     seed=0,
+            ... )
+            >>> rationale = top_fraction_rationale(attributions, 0.1, mask)
+        """
+        inputs = check_inputs(inputs)
+        args = format_additional_forward_args(additional_forward_args)
+        weights = _LossWeights(
+            *(
+                check_float(name, value, 0.0, low_inclusive=True)
+                for name, value in (
+                    ("sufficiency_weight", sufficiency_weight),
+                    ("comprehensiveness_weight", comprehensiveness_weight),
+                    ("compactness_weight", compactness_weight),
+                    ("width_weight", width_weight),
+                )
+            )
+        )
+        if weights.sufficiency == 0 and weights.comprehensiveness == 0:
+            raise ValueError(
+                "`sufficiency_weight` and `comprehensiveness_weight` are both 0: at "
+                "least one must be > 0, or nothing ties the mask to the model."
+            )
+        check_float("initial_weight", initial_weight, -math.inf)
+        check_float("initial_width", initial_width, MIN_WIDTH, low_inclusive=True)
+        check_float("p_zero", p_zero, 0.0, 1.0, low_inclusive=True)
+        check_float("p_one", p_one, 0.0, 1.0, low_inclusive=True)
+        if p_zero + p_one > 1:
+            raise ValueError(
+                f"`p_zero` + `p_one` must be <= 1; got {p_zero} + {p_one}."
+            )
+        check_float("noise_std", noise_std, 0.0, low_inclusive=True)
+        check_float("lr", lr, 0.0)
+        check_int("max_steps", max_steps, 1)
+        check_int("check_every", check_every, 1)
+        check_choice("classifier", classifier, CLASSIFIERS)
+        check_optional_int("window_size", window_size, 3)
+        check_int("window_overlap", window_overlap, 0)
+        check_optional_int("internal_batch_size", internal_batch_size, 1)
+
+        batch, tokens = inputs.shape[:2]
+        device = inputs.device
+        units = build_units(feature_mask, batch, tokens, device)
+        pad_token_id = self._pad_token_id()
+        needs_cut = window_size is not None and tokens > window_size
+        rows = make_rows(
+            inputs, units.included, window_size, window_overlap, pad_token_id
+        )
+        row_inputs = rows.cut(inputs, 0 if pad_token_id is None else pad_token_id)
+        row_args = rows.cut_args(args, batch, tokens)
+        row_units = build_units(
+            rows.cut(units.index, -1), len(rows), row_inputs.shape[1], device
+        )
+
+        model = model_of(self.forward_func) or self.layer
+        with frozen_parameters(model):
+            with torch.no_grad():
+                output, embeddings = forward_with_layer_output(
+                    self.forward_func, self.layer, row_inputs, row_args
+                )
+                if embeddings.dim() != 3 or (
+                    embeddings.shape[:2] != row_inputs.shape[:2]
+                ):
+                    raise ValueError(
+                        "`layer` must output (batch, tokens, hidden) aligned with "
+                        f"`inputs` {tuple(row_inputs.shape[:2])}; got "
+                        f"{tuple(embeddings.shape)}."
+                    )
+                reference_embeddings = self._reference_embeddings(
+                    reference,
+                    inputs,
+                    rows,
+                    row_inputs,
+                    row_args,
+                    row_units,
+                    embeddings,
+                    pad_token_id,
+                    needs_cut,
+                )
+                example_log_probs = _group_log_mean(
+                    _log_probabilities(output, classifier), rows.example, batch
+                )
+                target_ = resolve_target(target, example_log_probs)
+                assert target_ is not None
+            with torch.enable_grad():
+                optimization = _Optimization(
+                    self,
+                    rows,
+                    row_inputs,
+                    row_args,
+                    row_units,
+                    embeddings,
+                    reference_embeddings,
+                    target_,
+                    classifier,
+                    weights,
+                )
+                masks = optimization.run(
+                    initial_weight,
+                    initial_width,
+                    p_zero,
+                    p_one,
+                    noise_std,
+                    lr,
+                    max_steps,
+                    check_every if early_stopping else None,
+                    internal_batch_size,
+                    show_progress,
+                    seed,
+                )
+        token_values = rows.merge(row_units.to_tokens(masks), batch, tokens)
+        attributions = units.to_tokens(units.pool(token_values, reduce="mean"))
+        return attributions.to(embeddings.dtype)
+
+    def _pad_token_id(self) -> Optional[int]:
+        if self.pad_token_id is not None:
+            return self.pad_token_id
+        config = getattr(model_of(self.forward_func), "config", None)
+        pad = getattr(config, "pad_token_id", None)
+        return pad if isinstance(pad, int) else None
+
+    def _reference_embeddings(
+        self,
+        reference: Union[None, int, Tensor],
+        inputs: Tensor,
+        rows: Rows,
+        row_inputs: Tensor,
+        row_args: Tuple,
+        row_units: Units,
+        embeddings: Tensor,
+        pad_token_id: Optional[int],
+        needs_cut: bool,
+    ) -> Tensor:
+        """The reference's layer output for every row."""
+        batch, tokens = inputs.shape[:2]
+        if isinstance(reference, Tensor) and reference.is_floating_point():
+            if (
+                reference.dim() != 3
+                or reference.shape[0] not in (1, batch)
+                or (reference.shape[1:] != (tokens, embeddings.shape[2]))
+            ):
+                raise ValueError(
+                    "`reference` as a layer output must have shape (batch or 1, "
+                    f"tokens, hidden) = ({batch}, {tokens}, {embeddings.shape[2]}); "
+                    f"got {tuple(reference.shape)}."
+                )
+            if needs_cut:
+                raise ValueError(
+                    "`reference` as a layer output cannot be cut into windows (it "
+                    "depends on positions); pass reference token ids instead."
+                )
+            return rows.cut(reference.to(embeddings).expand(batch, -1, -1), 0.0)
+        if (
+            reference is not None
+            and not isinstance(reference, Tensor)
+            and (isinstance(reference, bool) or not isinstance(reference, int))
+        ):
+            raise TypeError(
+                "`reference` must be None, a token id, a LongTensor of token ids or "
+                f"a float tensor of layer outputs; got {type(reference).__name__}."
+            )
+        if inputs.is_floating_point():
+            raise ValueError(
+                "With embeddings as `inputs`, `reference` must be the reference's "
+                "layer output, a float tensor (batch or 1, tokens, hidden)."
+            )
+        if isinstance(reference, Tensor):
+            if (
+                reference.dim() != 2
+                or reference.shape[0] not in (1, batch)
+                or (reference.shape[1] != tokens)
+            ):
+                raise ValueError(
+                    "`reference` token ids must have shape (batch or 1, tokens) = "
+                    f"({batch}, {tokens}), the length of `inputs`; got "
+                    f"{tuple(reference.shape)}."
+                )
+            reference_ids = rows.cut(
+                reference.to(row_inputs).expand(batch, -1),
+                0 if pad_token_id is None else pad_token_id,
+            )
+        else:
+            token = reference if reference is not None else pad_token_id
+            if token is None:
+                raise ValueError(
+                    "The default `reference` needs the padding token id: pass "
+                    "`pad_token_id` to LayerMaskOptimization (the model's config "
+                    "has none) or give `reference`."
+                )
+            reference_ids = torch.where(
+                row_units.included, torch.full_like(row_inputs, token), row_inputs
+            )
+        _, reference_embeddings = forward_with_layer_output(
+            self.forward_func, self.layer, reference_ids, row_args
+        )
+        return reference_embeddings
+
+
+class _LossWeights:
+    def __init__(
+        self,
+        sufficiency: float,
+        comprehensiveness: float,
+        compactness: float,
+        width: float,
+    ) -> None:
+        self.sufficiency = sufficiency
+        self.comprehensiveness = comprehensiveness
+        self.compactness = compactness
+        self.width = width
+
+
+class _Optimization:
+    """The mask parameters of every row and the loop that fits them."""
+
+    def __init__(
+        self,
+        method: LayerMaskOptimization,
+        rows: Rows,
+        row_inputs: Tensor,
+        row_args: Tuple,
+        row_units: Units,
+        embeddings: Tensor,
+        reference_embeddings: Tensor,
+        target: Tensor,
+        classifier: str,
+        weights: _LossWeights,
+    ) -> None:
+        self.method = method
+        self.rows = rows
+        self.row_inputs = row_inputs
+        self.row_args = row_args
+        self.row_units = row_units
+        self.embeddings = embeddings
+        self.difference = embeddings - reference_embeddings
+        self.target = target
+        self.classifier = classifier
+        self.weights = weights
+        self.batch = target.shape[0]
+        self.rows_of = rows.rows_of(self.batch)
+        self.valid = row_units.valid
+        self.counts = row_units.count.tolist()
+        self.included_counts = row_units.included.sum(1).tolist()
+
+    def run(
+        self,
+        initial_weight: float,
+        initial_width: float,
+        p_zero: float,
+        p_one: float,
+        noise_std: float,
+        lr: float,
+        max_steps: int,
+        check_every: Optional[int],
+        internal_batch_size: Optional[int],
+        show_progress: bool,
+        seed: Optional[int],
+    ) -> Tensor:
+        """Optimize and return the (rows, max_units) soft masks."""
+        device = self.embeddings.device
+        shape = self.valid.shape
+        weight = torch.full(shape, initial_weight, device=device, requires_grad=True)
+        width = torch.full(shape, initial_width, device=device, requires_grad=True)
+        optimizer = torch.optim.AdamW([weight, width], lr=lr)
+        generators = [example_generator(seed, device) for _ in range(self.batch)]
+        stopped = torch.zeros(len(self.rows), dtype=torch.bool, device=device)
+        previous = torch.ones(len(self.rows), device=device)
+        noise = (p_zero, p_one, noise_std)
+        progress = tqdm(
+            total=max_steps, desc="MaRC", disable=not show_progress, leave=False
+        )
+        try:
+            for step in range(max_steps):
+                if check_every is not None and step > 0 and step % check_every == 0:
+                    with torch.no_grad():
+                        mean = _mean_mask(
+                            gaussian_mask(weight, width, self.valid), self.valid
+                        )
+                    stopped |= stopping_rule(mean, previous, step)
+                    previous = mean
+                running = [
+                    i
+                    for i, rows in enumerate(self.rows_of)
+                    if not bool(stopped[rows].all())
+                ]
+                if not running:
+                    break
+                progress.set_postfix(running=len(running))
+                size = internal_batch_size or len(running)
+                gradients = [torch.zeros_like(weight), torch.zeros_like(width)]
+                for start in range(0, len(running), size):
+                    loss = self._loss(
+                        running[start : start + size],
+                        weight,
+                        width,
+                        noise,
+                        generators,
+                    )
+                    for total, grad in zip(
+                        gradients, torch.autograd.grad(loss, [weight, width])
+                    ):
+                        total += grad
+                weight.grad, width.grad = gradients
+                kept = (weight.detach().clone(), width.detach().clone())
+                optimizer.step()
+                with torch.no_grad():
+                    width.clamp_(min=MIN_WIDTH)
+                    frozen = stopped.unsqueeze(1)
+                    weight.copy_(torch.where(frozen, kept[0], weight))
+                    width.copy_(torch.where(frozen, kept[1], width))
+                progress.update()
+        finally:
+            progress.close()
+        with torch.no_grad():
+            return gaussian_mask(weight, width, self.valid)
+
+    def _loss(
+        self,
+        examples: List[int],
+        weight: Tensor,
+        width: Tensor,
+        noise: Tuple[float, float, float],
+        generators: Sequence[Optional[torch.Generator]],
+    ) -> Tensor:
+        """The loss of some examples: their classification terms and the
+        regularizers of their rows."""
+        rows = [r for i in examples for r in self.rows_of[i]]
+        index = torch.tensor(rows, device=weight.device)
+        units = self.row_units.select(index)
+        valid = self.valid[index]
+        masks = gaussian_mask(weight[index], width[index], valid)
+        forced, gaussian = self._draw_noise(examples, rows, noise, generators)
+        noisy = torch.where(forced >= 0, forced, masks)
+        token_masks = units.to_tokens(noisy).unsqueeze(-1)
+        included = units.included.unsqueeze(-1)
+        embeddings = self.embeddings[index]
+        difference = self.difference[index]
+        masked = torch.where(
+            included, embeddings - (1 - token_masks) * difference, embeddings
+        )
+        complement = torch.where(
+            included, embeddings - token_masks * difference, embeddings
+        )
+        mixed = torch.cat([masked, complement]) + gaussian
+        both = torch.cat([index, index])
+        args = index_additional_forward_args(self.row_args, both, len(self.rows))
+        with replacing_layer_output(self.method.layer, lambda _: mixed):
+            output = run_forward(self.method.forward_func, self.row_inputs[both], args)
+        log_probs = _log_probabilities(output, self.classifier)
+        group = self.rows.example[index]
+        local = torch.searchsorted(torch.tensor(examples, device=group.device), group)
+        sufficiency, comprehensiveness = classification_losses(
+            log_probs[: len(rows)],
+            log_probs[len(rows) :],
+            local,
+            self.target[torch.tensor(examples, device=group.device)],
+        )
+        compactness, width_prior = regularizers(masks, width[index], valid)
+        w = self.weights
+        return (
+            w.sufficiency * sufficiency.sum()
+            + w.comprehensiveness * comprehensiveness.sum()
+            + w.compactness * compactness.sum()
+            + w.width * width_prior.sum()
+        )
+
+    def _draw_noise(
+        self,
+        examples: List[int],
+        rows: List[int],
+        noise: Tuple[float, float, float],
+        generators: Sequence[Optional[torch.Generator]],
+    ) -> Tuple[Tensor, Tensor]:
+        """Forced mask values ((rows, max_units); -1 = not forced) and Gaussian
+        embedding noise ((2 * rows, length, hidden)) for one step.
+
+        Each example draws from its own generator, in the same amounts whatever
+        the batch, so that a seeded example gets the same noise alone or
+        batched.
+        """
+        p_zero, p_one, std = noise
+        device, dtype = self.embeddings.device, self.embeddings.dtype
+        _, length, hidden = self.embeddings.shape
+        forced = torch.full(
+            (len(rows), self.valid.shape[1]), -1.0, device=device, dtype=dtype
+        )
+        gaussian = torch.zeros(2, len(rows), length, hidden, device=device, dtype=dtype)
+        included = self.row_units.included
+        slot = 0
+        for i in examples:
+            generator = generators[i]
+            for row in self.rows_of[i]:
+                count = self.counts[row]
+                draw = torch.rand(count, generator=generator, device=device)
+                forced[slot, :count] = torch.where(
+                    draw < p_zero,
+                    0.0,
+                    torch.where(draw < p_zero + p_one, 1.0, -1.0),
+                ).to(dtype)
+                gaussian[:, slot, included[row]] = std * torch.randn(
+                    2,
+                    self.included_counts[row],
+                    hidden,
+                    generator=generator,
+                    device=device,
+                    dtype=dtype,
+                )
+                slot += 1
+        return forced, gaussian.view(2 * len(rows), length, hidden)
+
+
+def gaussian_mask(weight: Tensor, width: Tensor, valid: Tensor) -> Tensor:
+    r"""MaRC's mask: :math:`m_j = \sigma(\sum_k w_k \exp(-(j-k)^2 / s_k^2))`.
+
+    Args:
+        weight (Tensor): (rows, units) bump weights :math:`w_k`.
+        width (Tensor): (rows, units) bump widths :math:`s_k` > 0.
+        valid (Tensor): (rows, units) bool; invalid slots add no bump and get 0.
+
+    Returns:
+        (rows, units) mask values in (0, 1) on valid slots.
+    """
+    position = torch.arange(weight.shape[1], device=weight.device, dtype=weight.dtype)
+    distance = (position.view(1, -1, 1) - position.view(1, 1, -1)) ** 2
+    bumps = torch.exp(-distance / width.unsqueeze(1) ** 2)
+    logits = (bumps * (weight * valid).unsqueeze(1)).sum(-1)
+    return torch.sigmoid(logits) * valid
+
+
+def regularizers(masks: Tensor, width: Tensor, valid: Tensor) -> Tuple[Tensor, Tensor]:
+    """Per row: compactness (mean mask)^2 and width prior mean(-log s), over the
+    valid units."""
+    width_prior = (-torch.log(width) * valid).sum(1) / valid.sum(1)
+    return _mean_mask(masks, valid) ** 2, width_prior
+
+
+def classification_losses(
+    masked: Tensor, complement: Tensor, group: Tensor, target: Tensor
+) -> Tuple[Tensor, Tensor]:
+    r"""Per example: sufficiency :math:`-\log \bar p_y(e_m)` and comprehensiveness
+    :math:`-\log(1 - \bar p_y(e_c))`, where :math:`\bar p` is the mean of the
+    probabilities of an example's rows (windows).
+
+    Args:
+        masked (Tensor): (rows, classes) log-probabilities of the kept parts.
+        complement (Tensor): (rows, classes) log-probabilities of the removed
+                    parts.
+        group (Tensor): (rows,) long; each row's example, 0..examples-1, rows of
+                    an example consecutive.
+        target (Tensor): (examples,) classes.
+    """
+    examples = target.shape[0]
+    row_target = target[group].unsqueeze(1)
+    kept = masked.gather(1, row_target).squeeze(1)
+    others = complement.scatter(1, row_target, -math.inf).logsumexp(1)
+    sufficiency = -_group_log_mean(kept.unsqueeze(1), group, examples).squeeze(1)
+    comprehensiveness = -_group_log_mean(others.unsqueeze(1), group, examples)
+    return sufficiency, comprehensiveness.squeeze(1)
+
+
+def stopping_rule(mean: Tensor, previous: Tensor, step: int) -> Tensor:
+    """The paper's stopping rule, per row, at a check after ``step`` steps.
+
+    Args:
+        mean (Tensor): (rows,) mean mask now.
+        previous (Tensor): (rows,) mean mask at the previous check (1 at the
+                    first).
+        step (int): Steps taken so far.
+
+    Returns:
+        (rows,) bool: rows to stop.
+    """
+    change = (mean - previous).abs()
+    settled = (change < SETTLED_CHANGE) | (
+        (change < SETTLED_CHANGE_SPARSE) & (mean < SPARSE_MEAN)
+    )
+    return settled & ((step >= MIN_STEPS) | (mean < EARLY_MEAN)) & (mean < MAX_MEAN)
+
+
+def _mean_mask(masks: Tensor, valid: Tensor) -> Tensor:
+    return (masks * valid).sum(1) / valid.sum(1)
+
+
+def _log_probabilities(output: Tensor, classifier: str) -> Tensor:
+    """(rows, classes) log-probabilities; a sigmoid logit z becomes the two
+    classes [negative, positive] = log-softmax([0, z])."""
+    if output.dim() == 1:
+        output = output.unsqueeze(1)
+    if output.dim() != 2:
+        raise ValueError(
+            "`forward_func` must return (batch, classes) logits or one logit per "
+            f"example; got shape {tuple(output.shape)}."
+        )
+    sigmoid = output.shape[1] == 1
+    if classifier == "sigmoid" and not sigmoid:
+        raise ValueError(
+            "`classifier`='sigmoid' needs one logit per example; `forward_func` "
+            f"returns {output.shape[1]}."
+        )
+    if classifier == "softmax" and sigmoid:
+        raise ValueError(
+            "`classifier`='softmax' needs at least two logits per example; "
+            "`forward_func` returns one (use 'sigmoid')."
+        )
+    if sigmoid:
+        output = torch.cat([torch.zeros_like(output), output], dim=1)
+    return torch.log_softmax(output, dim=1)
+
+
+def _group_log_mean(values: Tensor, group: Tensor, groups: int) -> Tensor:
+    """log of the mean of exp(values) over the rows of each group.
+
+    Args:
+        values (Tensor): (rows, columns) log values.
+        group (Tensor): (rows,) long; rows of a group consecutive.
+        groups (int): Number of groups.
+
+    Returns:
+        (groups, columns).
+    """
+    counts = torch.bincount(group, minlength=groups)
+    offsets = torch.cumsum(counts, 0) - counts
+    slot = torch.arange(group.shape[0], device=group.device) - offsets[group]
+    table = values.new_full((groups, int(counts.max()), values.shape[1]), -math.inf)
+    table[group, slot] = values
+    return table.logsumexp(1) - counts.clamp_min(1).log().unsqueeze(1).to(values)

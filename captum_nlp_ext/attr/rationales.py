@@ -1,0 +1,182 @@
+"""Hard rationales from soft scores: the top-k units, the top fraction of units,
+or the units above a threshold.
+
+Rationale extraction methods such as MaRC (Brinner and Zarriess, 2023) output a
+soft score per word; benchmarks such as ERASER (DeYoung et al., 2020) compare a
+hard selection of words with human rationales. The MaRC authors chose k per
+document with a regression fitted on gold rationales of other test documents,
+which uses test labels; :func:`mean_rationale_length` sets k from a training
+split instead.
+"""
+
+from typing import Any, Iterable, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import Tensor
+
+from captum_nlp_ext._utils.units import build_units, Units
+
+__all__ = [
+    "mean_rationale_length",
+    "threshold_rationale",
+    "top_fraction_rationale",
+    "top_k_rationale",
+]
+
+
+def top_k_rationale(
+    attributions: Tensor,
+    k: Union[int, Sequence[int], Tensor],
+    feature_mask: Optional[Tensor] = None,
+) -> Tensor:
+    """The ``k`` highest-scoring units of each example.
+
+    Args:
+        attributions (Tensor): (batch, tokens) scores; the tokens of a unit share
+                    its score (their mean is used).
+        k (int, list[int] or Tensor): Units to select, one number for all
+                    examples or one per example; more than an example has
+                    selects all of them. Ties go to the earlier unit.
+        feature_mask (Tensor, optional): (batch, tokens) or (1, tokens) unit ids,
+                    negative = excluded (never selected), as given to the
+                    attribution method.
+                    Default: None (every token is a unit)
+
+    Returns:
+        (batch, tokens) bool: True on the tokens of the selected units.
+    """
+    units, scores = _unit_scores(attributions, feature_mask)
+    counts = _per_example(k, "k", attributions.shape[0], attributions.device)
+    if counts.is_floating_point() or bool((counts < 0).any()):
+        raise ValueError(f"`k` must hold non-negative integers; got {k!r}.")
+    return _select(units, scores, counts)
+
+
+def top_fraction_rationale(
+    attributions: Tensor,
+    fraction: float,
+    feature_mask: Optional[Tensor] = None,
+) -> Tensor:
+    """The highest-scoring ``fraction`` of each example's units.
+
+    Args:
+        attributions (Tensor): (batch, tokens) scores, tokens of a unit sharing
+                    its score.
+        fraction (float): Share of units to select, in [0, 1]; an example with
+                    ``n`` units gets ``round(fraction * n)`` of them, at least one
+                    when ``fraction > 0``.
+        feature_mask (Tensor, optional): Unit ids, negative = excluded.
+                    Default: None (every token is a unit)
+
+    Returns:
+        (batch, tokens) bool: True on the tokens of the selected units.
+    """
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)):
+        raise TypeError(f"`fraction` must be a number; got {type(fraction).__name__}.")
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"`fraction` must lie in [0, 1]; got {fraction}.")
+    units, scores = _unit_scores(attributions, feature_mask)
+    counts = torch.round(units.count * fraction).long()
+    if fraction > 0:
+        counts = counts.clamp_min(1)
+    return _select(units, scores, counts)
+
+
+def threshold_rationale(
+    attributions: Tensor,
+    threshold: float,
+    feature_mask: Optional[Tensor] = None,
+) -> Tensor:
+    """The units scoring at least ``threshold`` (0.5 suits MaRC's masks).
+
+    Args:
+        attributions (Tensor): (batch, tokens) scores, tokens of a unit sharing
+                    its score.
+        threshold (float): Least score of a selected unit.
+        feature_mask (Tensor, optional): Unit ids, negative = excluded.
+                    Default: None (every token is a unit)
+
+    Returns:
+        (batch, tokens) bool: True on the tokens of the selected units.
+    """
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        raise TypeError(
+            f"`threshold` must be a number; got {type(threshold).__name__}."
+        )
+    units, scores = _unit_scores(attributions, feature_mask)
+    return units.to_tokens(((scores >= threshold) & units.valid).long()).bool()
+
+
+def mean_rationale_length(
+    rationales: Iterable[Union[Sequence[bool], Sequence[int], Tensor]],
+    relative: bool = False,
+) -> float:
+    """Mean size of gold rationales, e.g. of a training split, to set ``k``.
+
+    Args:
+        rationales (iterable): One 0/1 (or bool) sequence per document, one entry
+                    per word (or token).
+        relative (bool): Return the mean share of words in the rationale (for
+                    :func:`top_fraction_rationale`) instead of the mean number of
+                    words (for :func:`top_k_rationale`).
+                    Default: False
+
+    Returns:
+        The mean number (or share) of rationale words per document.
+    """
+    sizes = []
+    for i, rationale in enumerate(rationales):
+        values = torch.as_tensor(rationale)
+        if values.dim() != 1 or values.numel() == 0:
+            raise ValueError(
+                f"`rationales`[{i}] must be a non-empty 1-D sequence of 0/1 "
+                f"values; got shape {tuple(values.shape)}."
+            )
+        if not bool(((values == 0) | (values == 1)).all()):
+            raise ValueError(f"`rationales`[{i}] must hold only 0/1 values.")
+        size = float(values.float().sum())
+        sizes.append(size / values.numel() if relative else size)
+    if not sizes:
+        raise ValueError("`rationales` is empty.")
+    return sum(sizes) / len(sizes)
+
+
+def _unit_scores(
+    attributions: Tensor, feature_mask: Optional[Tensor]
+) -> Tuple[Units, Tensor]:
+    if not isinstance(attributions, Tensor) or attributions.dim() != 2:
+        raise ValueError(
+            "`attributions` must be a (batch, tokens) tensor; got "
+            f"{getattr(attributions, 'shape', type(attributions).__name__)}."
+        )
+    batch, tokens = attributions.shape
+    units = build_units(feature_mask, batch, tokens, attributions.device)
+    scores = units.pool(attributions.float(), reduce="mean")
+    return units, scores.masked_fill(~units.valid, -float("inf"))
+
+
+def _per_example(
+    value: Union[int, Sequence[int], Tensor], name: str, batch: int, device: Any
+) -> Tensor:
+    if isinstance(value, bool):
+        raise TypeError(f"`{name}` must be an int, a list of ints or a tensor.")
+    values = torch.as_tensor(value, device=device).reshape(-1)
+    if values.numel() == 1:
+        return values.expand(batch)
+    if values.numel() != batch:
+        raise ValueError(
+            f"`{name}` has {values.numel()} entries; expected 1 or the batch size "
+            f"{batch}."
+        )
+    return values
+
+
+def _select(units: Units, scores: Tensor, counts: Tensor) -> Tensor:
+    """Tokens of the ``counts`` best units of each example."""
+    order = scores.argsort(dim=1, descending=True, stable=True)
+    rank = torch.empty_like(order)
+    rank.scatter_(
+        1, order, torch.arange(order.shape[1], device=order.device).expand_as(order)
+    )
+    chosen = (rank < counts.to(rank.device).unsqueeze(1)) & units.valid
+    return units.to_tokens(chosen.long()).bool()
