@@ -100,9 +100,10 @@ def make_rows(
 
     Windows of an example all hold the same number of body tokens and are spread
     evenly, so consecutive windows share at least ``window_overlap`` tokens. In
-    a shared stretch each window's weight ramps linearly over
-    ``window_overlap`` tokens towards its edge, so the blend moves linearly from
-    one window's values to the next's.
+    a stretch two windows share, the first one's weight falls linearly from 1
+    to 0 and the second one's rises, so the blend moves linearly from one
+    window's values to the next's (where three windows meet, the ramps are
+    normalized to sum to 1).
 
     Args:
         inputs (Tensor): (batch, tokens) token ids.
@@ -182,12 +183,16 @@ def _windows(n: int, room: int, overlap: int, example: int) -> List[Tuple[int, T
     starts = torch.linspace(0, n - room, count).round().long().tolist()
     offsets = torch.arange(room, dtype=torch.float32)
     ramps = []
-    for w in range(count):
+    for w, start in enumerate(starts):
+        # Ramps span the stretch shared with each neighbour, so that where two
+        # windows meet their weights cross linearly and sum to 1.
         ramp = torch.ones(room)
-        if overlap > 0 and w > 0:
-            ramp = torch.minimum(ramp, (offsets + 0.5) / overlap)
-        if overlap > 0 and w < count - 1:
-            ramp = torch.minimum(ramp, (room - offsets - 0.5) / overlap)
+        shared_before = starts[w - 1] + room - start if w > 0 else 0
+        shared_after = start + room - starts[w + 1] if w < count - 1 else 0
+        if shared_before > 0:
+            ramp = torch.minimum(ramp, (offsets + 0.5) / shared_before)
+        if shared_after > 0:
+            ramp = torch.minimum(ramp, (room - offsets - 0.5) / shared_after)
         ramps.append(ramp)
     total = torch.zeros(n)
     for start, ramp in zip(starts, ramps):

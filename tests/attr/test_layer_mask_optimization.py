@@ -1,0 +1,523 @@
+import math
+
+import pytest
+import torch
+
+from captum_nlp_ext._utils.hooks import forward_with_layer_output
+from captum_nlp_ext.attr import LayerMaskOptimization
+from captum_nlp_ext.attr._core import layer_mask_optimization as marc
+from captum_nlp_ext.attr._core._windows import make_rows
+from captum_nlp_ext.huggingface import ClassifierForward, get_embedding_layer
+from captum_nlp_ext.testing import (
+    planted_keyword_task,
+    tiny_bert_classifier,
+    train_classifier,
+)
+from captum_nlp_ext.testing.synthetic import CLS, PAD, SEP
+
+# Few steps, and fast enough for the keyword's mask to cross the model's decision
+# boundary, so that every loss term and the noise shape the result.
+FAST = dict(max_steps=12, check_every=5, width_weight=0.0, lr=0.1, seed=0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Tiny models: on a shared CPU, thread hand-offs cost more than the maths.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    task = planted_keyword_task(256, seed=0)
+    model = tiny_bert_classifier(task.vocab_size)
+    assert train_classifier(model, task, steps=120) == 1.0
+    return model, planted_keyword_task(24, seed=1)
+
+
+def explainer(model, **kwargs):
+    forward = ClassifierForward(model)
+    return LayerMaskOptimization(
+        forward, get_embedding_layer(model, kind="full"), **kwargs
+    )
+
+
+def explain(model, task, rows=slice(None), **kwargs):
+    settings = {**FAST, **kwargs}
+    return explainer(model).attribute(
+        task.input_ids[rows],
+        additional_forward_args=(task.attention_mask[rows],),
+        feature_mask=task.feature_mask[rows],
+        **settings,
+    )
+
+
+# The parametrization and the loss terms, against hand computations.
+
+
+def test_gaussian_mask_matches_the_formula():
+    weight = torch.tensor([[1.0, -2.0, 0.5, 9.0]])
+    width = torch.tensor([[2.0, 0.5, 1.5, 3.0]])
+    valid = torch.tensor([[True, True, True, False]])
+    expected = [
+        1
+        / (
+            1
+            + math.exp(
+                -sum(
+                    weight[0, k].item()
+                    * math.exp(-((j - k) ** 2) / width[0, k].item() ** 2)
+                    for k in range(3)
+                )
+            )
+        )
+        for j in range(3)
+    ]
+    mask = marc.gaussian_mask(weight, width, valid)
+    assert mask.shape == (1, 4)
+    assert torch.allclose(mask[0, :3], torch.tensor(expected), atol=1e-6)
+    assert mask[0, 3] == 0
+
+
+def test_gaussian_mask_with_narrow_widths_is_a_per_word_mask():
+    weight = torch.tensor([[2.0, -1.0, 0.3], [0.7, 0.0, 0.0]])
+    valid = torch.tensor([[True, True, True], [True, False, False]])
+    mask = marc.gaussian_mask(weight, torch.full_like(weight, 1e-3), valid)
+    assert torch.allclose(mask, torch.sigmoid(weight) * valid)
+    wide = marc.gaussian_mask(weight, torch.full_like(weight, 1e3), valid)
+    # Infinitely wide bumps: every word sees the sum of all weights.
+    assert torch.allclose(wide[0], torch.sigmoid(weight[0].sum()).expand(3))
+
+
+def test_regularizers_by_hand():
+    masks = torch.tensor([[0.2, 0.6, 0.9], [0.5, 0.0, 0.0]])
+    width = torch.tensor([[1.0, 2.0, 4.0], [0.5, 7.0, 7.0]])
+    valid = torch.tensor([[True, True, False], [True, False, False]])
+    compactness, width_prior = marc.regularizers(masks, width, valid)
+    assert torch.allclose(compactness, torch.tensor([0.4**2, 0.5**2]))
+    assert torch.allclose(
+        width_prior, torch.tensor([-(math.log(1) + math.log(2)) / 2, -math.log(0.5)])
+    )
+
+
+def test_classification_losses_average_window_probabilities():
+    masked = torch.tensor([[0.7, 0.2, 0.1], [0.5, 0.4, 0.1], [0.1, 0.1, 0.8]])
+    complement = torch.tensor([[0.3, 0.3, 0.4], [0.6, 0.2, 0.2], [0.2, 0.5, 0.3]])
+    group = torch.tensor([0, 0, 1])
+    target = torch.tensor([0, 2])
+    sufficiency, comprehensiveness = marc.classification_losses(
+        masked.log(), complement.log(), group, target
+    )
+    assert torch.allclose(
+        sufficiency, torch.tensor([-math.log((0.7 + 0.5) / 2), -math.log(0.8)])
+    )
+    assert torch.allclose(
+        comprehensiveness,
+        torch.tensor([-math.log(1 - (0.3 + 0.6) / 2), -math.log(1 - 0.3)]),
+    )
+
+
+def test_single_logit_is_a_sigmoid_over_two_classes():
+    z = torch.tensor([[2.0], [-1.0]])
+    log_probs = marc._log_probabilities(z, "auto")
+    assert torch.allclose(log_probs[:, 1].exp(), torch.sigmoid(z[:, 0]))
+    assert torch.allclose(log_probs[:, 0].exp(), 1 - torch.sigmoid(z[:, 0]))
+    assert torch.allclose(marc._log_probabilities(z[:, 0], "sigmoid"), log_probs)
+    with pytest.raises(ValueError, match="classifier.*softmax"):
+        marc._log_probabilities(z, "softmax")
+    with pytest.raises(ValueError, match="classifier.*sigmoid"):
+        marc._log_probabilities(torch.zeros(2, 3), "sigmoid")
+
+
+@pytest.mark.parametrize(
+    "mean, previous, step, stop",
+    [
+        (0.25, 0.252, 250, True),  # settled, late, small
+        (0.25, 0.252, 150, True),  # settled and below 0.3: early is fine
+        (0.35, 0.352, 150, False),  # settled but too early for a mean >= 0.3
+        (0.35, 0.352, 200, True),
+        (0.35, 0.36, 250, False),  # moved by 0.01 >= 1/200
+        (0.15, 0.16, 100, True),  # sparse: 0.01 < 1/80 is settled enough
+        (0.15, 0.17, 100, False),  # sparse, but moved by 0.02 >= 1/80
+        (0.46, 0.46, 800, False),  # settled but too dense
+    ],
+)
+def test_stopping_rule(mean, previous, step, stop):
+    result = marc.stopping_rule(torch.tensor([mean]), torch.tensor([previous]), step)
+    assert bool(result[0]) is stop
+
+
+# The method on a model.
+
+
+def test_planted_keyword_has_the_highest_mask(trained):
+    model, task = trained
+    forward = ClassifierForward(model)
+    with torch.no_grad():
+        predicted = forward(task.input_ids, task.attention_mask).argmax(1)
+        without = torch.where(task.evidence, PAD, task.input_ids)
+        decided = forward(without, task.attention_mask).argmax(1) != predicted
+    # The model tells class 0 by its keyword and class 1 by that keyword's
+    # absence; only where the keyword decides can a faithful mask find it.
+    assert int(decided.sum()) >= 8
+    # MaRC's width prior spreads evidence over neighbouring words (a prior for
+    # contiguous spans in long documents); in 5-12 word sentences it flattens a
+    # one-word rationale, so this test of localization turns it off.
+    attributions = explain(model, task, decided, max_steps=60, width_weight=0.0, seed=0)
+    scores = torch.where(task.feature_mask[decided] >= 0, attributions, -1.0)
+    hits = scores.argmax(1) == task.evidence[decided].float().argmax(1)
+    assert hits.float().mean() >= 0.9
+
+
+def test_shapes_range_and_excluded_tokens(trained):
+    model, task = trained
+    attributions = explain(model, task, slice(0, 3))
+    included = task.feature_mask[:3] >= 0
+    assert attributions.shape == task.input_ids[:3].shape
+    assert bool((attributions[~included] == 0).all())
+    assert bool(((attributions[included] > 0) & (attributions[included] < 1)).all())
+
+
+def test_tokens_of_a_word_share_its_value(trained):
+    model, task = trained
+    feature_mask = task.feature_mask[:2].clone()
+    feature_mask[:, 2] = feature_mask[:, 1]  # words 0 and 1 form one unit
+    attributions = explainer(model).attribute(
+        task.input_ids[:2],
+        additional_forward_args=(task.attention_mask[:2],),
+        feature_mask=feature_mask,
+        **FAST,
+    )
+    assert torch.equal(attributions[:, 1], attributions[:, 2])
+
+
+def test_batched_equals_one_by_one_with_a_seed(trained):
+    model, task = trained
+    batched = explain(model, task, slice(0, 4), max_steps=20, seed=3)
+    for i in range(4):
+        alone = explain(model, task, slice(i, i + 1), max_steps=20, seed=3)
+        assert torch.allclose(batched[i], alone[0], atol=1e-5)
+    other_seed = explain(model, task, slice(0, 4), max_steps=20, seed=4)
+    assert not torch.allclose(batched, other_seed, atol=1e-3)
+    # Trimmed of the batch's padding, an example gets the same mask too.
+    length = int(task.attention_mask[1].sum())
+    trimmed = explainer(model).attribute(
+        task.input_ids[1:2, :length],
+        additional_forward_args=(task.attention_mask[1:2, :length],),
+        feature_mask=task.feature_mask[1:2, :length],
+        **{**FAST, "max_steps": 20, "seed": 3},
+    )
+    assert torch.allclose(batched[1, :length], trimmed[0], atol=1e-4)
+
+
+def test_internal_batch_size_accumulates_the_same_step(trained):
+    model, task = trained
+    whole = explain(model, task, slice(0, 3))
+    split = explain(model, task, slice(0, 3), internal_batch_size=1)
+    assert torch.allclose(whole, split, atol=1e-5)
+
+
+def test_a_stopped_example_is_frozen_while_others_continue(trained, monkeypatch):
+    model, task = trained
+    unpatched = marc.stopping_rule
+
+    def stop_the_first(mean, previous, step):
+        stop = torch.zeros_like(mean, dtype=torch.bool)
+        stop[0] = True
+        return stop
+
+    monkeypatch.setattr(marc, "stopping_rule", stop_the_first)
+    batched = explain(model, task, slice(0, 2), max_steps=15, check_every=5)
+    monkeypatch.setattr(marc, "stopping_rule", unpatched)
+    first = explain(model, task, slice(0, 1), max_steps=5, early_stopping=False)
+    second = explain(model, task, slice(1, 2), max_steps=15, early_stopping=False)
+    assert torch.allclose(batched[0], first[0], atol=1e-5)
+    assert torch.allclose(batched[1], second[0], atol=1e-5)
+    assert not torch.allclose(first[0], explain(model, task, slice(0, 1))[0])
+
+
+def test_sigmoid_classifier_equals_its_softmax_twin(trained):
+    model, task = trained
+    forward = ClassifierForward(model)
+
+    def one_logit(input_ids, attention_mask):
+        logits = forward(input_ids, attention_mask)
+        return logits[:, 1:] - logits[:, :1]
+
+    layer = get_embedding_layer(model, kind="full")
+    args = dict(
+        additional_forward_args=(task.attention_mask[:3],),
+        feature_mask=task.feature_mask[:3],
+        target=[0, 1, 1],
+        **FAST,
+    )
+    sigmoid = LayerMaskOptimization(one_logit, layer, pad_token_id=PAD).attribute(
+        task.input_ids[:3], **args
+    )
+    softmax = explainer(model).attribute(task.input_ids[:3], **args)
+    assert torch.allclose(sigmoid, softmax, atol=1e-5)
+
+
+def test_references_given_in_every_form_agree(trained):
+    model, task = trained
+    ids, mask = task.input_ids[:2], task.attention_mask[:2]
+    reference_ids = torch.where(task.feature_mask[:2] >= 0, PAD, ids)
+    layer = get_embedding_layer(model, kind="full")
+    forward = ClassifierForward(model)
+    _, reference_output = forward_with_layer_output(
+        forward, layer, reference_ids, (mask,)
+    )
+    results = [
+        explainer(model).attribute(
+            ids,
+            additional_forward_args=(mask,),
+            feature_mask=task.feature_mask[:2],
+            reference=reference,
+            **FAST,
+        )
+        for reference in (None, PAD, reference_ids, reference_output)
+    ]
+    for result in results[1:]:
+        assert torch.allclose(results[0], result, atol=1e-6)
+
+
+def test_a_token_reference_replaces_words_and_keeps_specials(trained):
+    model, task = trained
+    forward = ClassifierForward(model)
+    seen = []
+
+    def spy(input_ids, attention_mask):
+        seen.append(input_ids)
+        return forward(input_ids, attention_mask)
+
+    spy.model = model
+    LayerMaskOptimization(spy, get_embedding_layer(model, "full")).attribute(
+        task.input_ids[:2],
+        additional_forward_args=(task.attention_mask[:2],),
+        feature_mask=task.feature_mask[:2],
+        reference=CLS,
+        max_steps=1,
+    )
+    words = task.feature_mask[:2] >= 0
+    assert torch.equal(seen[1], torch.where(words, CLS, task.input_ids[:2]))
+
+
+def test_embeddings_as_inputs(trained):
+    model, task = trained
+    ids, mask = task.input_ids[:2], task.attention_mask[:2]
+    word_embeddings = model.get_input_embeddings()(ids).detach()
+    layer = get_embedding_layer(model, kind="full")
+    reference_ids = torch.where(task.feature_mask[:2] >= 0, PAD, ids)
+    _, reference_output = forward_with_layer_output(
+        ClassifierForward(model), layer, reference_ids, (mask,)
+    )
+    from_embeddings = explainer(model).attribute(
+        word_embeddings,
+        additional_forward_args=(mask,),
+        feature_mask=task.feature_mask[:2],
+        reference=reference_output,
+        **FAST,
+    )
+    from_ids = explain(model, task, slice(0, 2))
+    assert torch.allclose(from_embeddings, from_ids, atol=1e-5)
+    with pytest.raises(ValueError, match="embeddings as `inputs`"):
+        explainer(model).attribute(word_embeddings, feature_mask=task.feature_mask[:2])
+
+
+# Long inputs.
+
+
+def long_example(words: int, padding: int = 0):
+    ids = torch.cat(
+        [
+            torch.tensor([CLS]),
+            10 + torch.arange(words) % 30,
+            torch.tensor([SEP]),
+            torch.full((padding,), PAD),
+        ]
+    )
+    feature_mask = torch.cat(
+        [torch.tensor([-1]), torch.arange(words), torch.full((1 + padding,), -1)]
+    )
+    return ids.unsqueeze(0), feature_mask.unsqueeze(0)
+
+
+def test_windows_keep_specials_cover_the_body_and_blend_to_one():
+    ids, feature_mask = long_example(50, padding=7)
+    rows = make_rows(ids, feature_mask >= 0, 20, 6, PAD)
+    window_ids = rows.cut(ids, PAD)
+    assert window_ids.shape[1] <= 20
+    assert bool((window_ids[:, 0] == CLS).all())
+    for row in range(len(rows)):
+        body = rows.position[row][rows.position[row] >= 0]
+        assert ids[0, body[-1]] == SEP  # padding is dropped, [SEP] kept
+    merged = rows.merge(torch.ones(rows.position.shape), 1, ids.shape[1])
+    body = feature_mask[0] >= 0
+    assert torch.allclose(merged[0, body], torch.ones(50))
+    assert bool((merged[0, ~body] == 0).all())
+    # Consecutive windows share at least the overlap; the blend is linear there.
+    starts = [int(rows.position[r, 1]) for r in range(len(rows))]
+    ends = [int(rows.position[r][rows.position[r] >= 0][-2]) for r in range(len(rows))]
+    assert all(ends[w] - starts[w + 1] + 1 >= 6 for w in range(len(rows) - 1))
+    first = rows.blend[0, 1:-1][rows.position[0, 1:-1] >= starts[1]]
+    steps = first[1:] - first[:-1]
+    assert torch.allclose(steps, steps[0].expand_as(steps), atol=1e-6)
+    assert float(steps[0]) < 0
+
+
+def test_short_inputs_are_not_cut():
+    ids, feature_mask = long_example(10)
+    rows = make_rows(ids, feature_mask >= 0, 64, 6, PAD)
+    assert len(rows) == 1 and torch.equal(rows.cut(ids, PAD), ids)
+
+
+def test_long_input_through_windows():
+    torch.manual_seed(0)
+    model = tiny_bert_classifier(40, max_position_embeddings=24)
+    ids, feature_mask = long_example(50)
+    short_ids, short_mask = long_example(8, padding=42)
+    ids = torch.cat([ids, short_ids])
+    feature_mask = torch.cat([feature_mask, short_mask])
+    attention = (ids != PAD).long()
+    method = explainer(model)
+    with pytest.raises(Exception):  # too long for the position embeddings
+        method.attribute(ids, (attention,), feature_mask=feature_mask, **FAST)
+    attributions = method.attribute(
+        ids,
+        additional_forward_args=(attention,),
+        feature_mask=feature_mask,
+        window_size=24,
+        window_overlap=8,
+        **FAST,
+    )
+    included = feature_mask >= 0
+    assert attributions.shape == ids.shape
+    assert bool((attributions[~included] == 0).all())
+    assert bool(((attributions[included] > 0) & (attributions[included] < 1)).all())
+    alone = method.attribute(
+        short_ids[:, :10],
+        additional_forward_args=(attention[1:, :10],),
+        feature_mask=short_mask[:, :10],
+        **FAST,
+    )
+    assert torch.allclose(attributions[1, :10], alone[0], atol=1e-4)
+    with pytest.raises(ValueError, match="window_overlap"):
+        method.attribute(
+            ids,
+            (attention,),
+            feature_mask=feature_mask,
+            window_size=24,
+            window_overlap=22,
+            **FAST,
+        )
+
+
+# The model is left as it was.
+
+
+def test_model_untouched(trained):
+    model, task = trained
+    model.zero_grad(set_to_none=True)
+    model.train()
+    model.classifier.weight.requires_grad_(False)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    flags = {n: p.requires_grad for n, p in model.named_parameters()}
+    layer = get_embedding_layer(model, kind="full")
+    try:
+        explain(model, task, slice(0, 2))
+        assert model.training
+        assert all(p.grad is None for p in model.parameters())
+        for key, value in model.state_dict().items():
+            assert torch.equal(value, before[key])
+        assert flags == {n: p.requires_grad for n, p in model.named_parameters()}
+        assert not layer._forward_hooks
+    finally:
+        model.classifier.weight.requires_grad_(True)
+        model.eval()
+
+
+def test_state_restored_when_forward_raises(trained):
+    model, task = trained
+    forward = ClassifierForward(model)
+    calls = []
+
+    def failing(input_ids, attention_mask):
+        calls.append(1)
+        if len(calls) > 3:
+            raise RuntimeError("boom")
+        return forward(input_ids, attention_mask)
+
+    failing.model = model  # lets the method find the module to freeze
+    layer = get_embedding_layer(model, kind="full")
+    with pytest.raises(RuntimeError, match="boom"):
+        LayerMaskOptimization(failing, layer).attribute(
+            task.input_ids[:2],
+            additional_forward_args=(task.attention_mask[:2],),
+            feature_mask=task.feature_mask[:2],
+            **FAST,
+        )
+    assert len(calls) == 4
+    assert all(p.requires_grad for p in model.parameters())
+    assert not layer._forward_hooks
+
+
+# Bad input.
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(sufficiency_weight=-1.0), ValueError, "sufficiency_weight"),
+        (dict(compactness_weight=-0.1), ValueError, "compactness_weight"),
+        (dict(width_weight=-1), ValueError, "width_weight"),
+        (
+            dict(sufficiency_weight=0.0, comprehensiveness_weight=0.0),
+            ValueError,
+            "both 0",
+        ),
+        (dict(p_zero=0.6, p_one=0.6), ValueError, "p_zero"),
+        (dict(initial_width=0.0), ValueError, "initial_width"),
+        (dict(max_steps=0), ValueError, "max_steps"),
+        (dict(classifier="tanh"), ValueError, "classifier"),
+        (dict(classifier="sigmoid"), ValueError, "classifier"),
+        (dict(window_overlap=-1), ValueError, "window_overlap"),
+        (dict(reference=torch.zeros(2, 5, dtype=torch.long)), ValueError, "length"),
+        (dict(reference=torch.zeros(2, 14, 7)), ValueError, "reference"),
+        (dict(reference="pad"), TypeError, "reference"),
+        (dict(target=2), ValueError, "target"),
+    ],
+)
+def test_bad_arguments(trained, kwargs, error, match):
+    model, task = trained
+    with pytest.raises(error, match=match):
+        explain(model, task, slice(0, 2), **kwargs)
+
+
+def test_all_words_special_is_refused(trained):
+    model, task = trained
+    with pytest.raises(ValueError, match="feature_mask"):
+        explainer(model).attribute(
+            task.input_ids[:2],
+            additional_forward_args=(task.attention_mask[:2],),
+            feature_mask=torch.full_like(task.input_ids[:2], -1),
+        )
+
+
+def test_missing_pad_token_id_is_explained(trained):
+    model, task = trained
+    forward = ClassifierForward(model)
+
+    def anonymous(input_ids, attention_mask):
+        return forward(input_ids, attention_mask)
+
+    method = LayerMaskOptimization(anonymous, get_embedding_layer(model, "full"))
+    with pytest.raises(ValueError, match="pad_token_id"):
+        method.attribute(
+            task.input_ids[:1],
+            additional_forward_args=(task.attention_mask[:1],),
+            feature_mask=task.feature_mask[:1],
+        )
+    with pytest.raises(ValueError, match="pad_token_id"):
+        LayerMaskOptimization(anonymous, get_embedding_layer(model), pad_token_id=-1)

@@ -1,0 +1,87 @@
+import pytest
+import torch
+
+from captum_nlp_ext.attr.rationales import (
+    mean_rationale_length,
+    threshold_rationale,
+    top_fraction_rationale,
+    top_k_rationale,
+)
+
+# Two examples: [CLS] w0 w0 w1 w2 [SEP] (w0 has two tokens) and
+# [CLS] v0 v1 v2 [SEP] [PAD].
+SCORES = torch.tensor([[9.0, 0.8, 0.8, 0.1, 0.5, 9.0], [9.0, 0.2, 0.3, 0.4, 9.0, 9.0]])
+UNITS = torch.tensor([[-1, 0, 0, 1, 2, -1], [-1, 0, 1, 2, -1, -1]])
+
+
+def tokens(*rows):
+    return torch.tensor(rows, dtype=torch.bool)
+
+
+def test_top_k_selects_whole_units_and_never_excluded_tokens():
+    assert torch.equal(
+        top_k_rationale(SCORES, 1, UNITS),
+        tokens([0, 1, 1, 0, 0, 0], [0, 0, 0, 1, 0, 0]),
+    )
+    assert torch.equal(
+        top_k_rationale(SCORES, torch.tensor([2, 9]), UNITS),
+        tokens([0, 1, 1, 0, 1, 0], [0, 1, 1, 1, 0, 0]),
+    )
+    assert not top_k_rationale(SCORES, 0, UNITS).any()
+
+
+def test_top_k_without_units_ranks_tokens():
+    selected = top_k_rationale(torch.tensor([[0.1, 0.7, 0.3, 0.9]]), 2)
+    assert torch.equal(selected, tokens([0, 1, 0, 1]))
+
+
+def test_top_k_breaks_ties_towards_earlier_units():
+    selected = top_k_rationale(torch.tensor([[0.5, 0.5, 0.5]]), 2)
+    assert torch.equal(selected, tokens([1, 1, 0]))
+
+
+def test_top_fraction_rounds_per_example():
+    # 3 units each: round(0.2 * 3) = 1, round(0.6 * 3) = 2.
+    assert torch.equal(
+        top_fraction_rationale(SCORES, 0.2, UNITS),
+        tokens([0, 1, 1, 0, 0, 0], [0, 0, 0, 1, 0, 0]),
+    )
+    assert torch.equal(
+        top_fraction_rationale(SCORES, 0.6, UNITS),
+        top_k_rationale(SCORES, 2, UNITS),
+    )
+    # A positive fraction always keeps at least one unit.
+    assert top_fraction_rationale(SCORES, 0.01, UNITS).any(dim=1).all()
+    assert not top_fraction_rationale(SCORES, 0.0, UNITS).any()
+
+
+def test_threshold():
+    assert torch.equal(
+        threshold_rationale(SCORES, 0.4, UNITS),
+        tokens([0, 1, 1, 0, 1, 0], [0, 0, 0, 1, 0, 0]),
+    )
+
+
+def test_mean_rationale_length():
+    gold = [[0, 1, 1, 0], torch.tensor([True, False]), [1, 1, 1, 1, 0, 0, 0, 0]]
+    assert mean_rationale_length(gold) == pytest.approx((2 + 1 + 4) / 3)
+    assert mean_rationale_length(gold, relative=True) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: top_k_rationale(SCORES, -1, UNITS), ValueError, "`k`"),
+        (lambda: top_k_rationale(SCORES, [1, 2, 3], UNITS), ValueError, "`k`"),
+        (lambda: top_k_rationale(SCORES, 1.5, UNITS), ValueError, "`k`"),
+        (lambda: top_fraction_rationale(SCORES, 1.5, UNITS), ValueError, "fraction"),
+        (lambda: threshold_rationale(SCORES, "high", UNITS), TypeError, "threshold"),
+        (lambda: top_k_rationale(SCORES[0], 1), ValueError, "attributions"),
+        (lambda: top_k_rationale(SCORES, 1, UNITS[:, :3]), ValueError, "feature"),
+        (lambda: mean_rationale_length([]), ValueError, "empty"),
+        (lambda: mean_rationale_length([[0, 2]]), ValueError, "0/1"),
+    ],
+)
+def test_bad_input(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
