@@ -1,7 +1,8 @@
 """MaRC: rationales by optimizing a soft mask over a model's embedding layer."""
 
 import math
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+from dataclasses import dataclass
+from typing import Any, Callable, List, Optional, Tuple, Union
 
 import torch
 from captum.attr import GradientAttribution, LayerAttribution
@@ -279,7 +280,7 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
         """
         inputs = check_inputs(inputs)
         args = format_additional_forward_args(additional_forward_args)
-        weights = _LossWeights(
+        settings = _Settings(
             *(
                 check_float(name, value, 0.0, low_inclusive=True)
                 for name, value in (
@@ -288,29 +289,37 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
                     ("compactness_weight", compactness_weight),
                     ("width_weight", width_weight),
                 )
-            )
+            ),
+            initial_weight=check_float("initial_weight", initial_weight, -math.inf),
+            initial_width=check_float(
+                "initial_width", initial_width, MIN_WIDTH, low_inclusive=True
+            ),
+            p_zero=check_float("p_zero", p_zero, 0.0, 1.0, low_inclusive=True),
+            p_one=check_float("p_one", p_one, 0.0, 1.0, low_inclusive=True),
+            noise_std=check_float("noise_std", noise_std, 0.0, low_inclusive=True),
+            lr=check_float("lr", lr, 0.0),
+            max_steps=check_int("max_steps", max_steps, 1),
+            check_every=(
+                check_int("check_every", check_every, 1) if early_stopping else None
+            ),
+            classifier=check_choice("classifier", classifier, CLASSIFIERS),
+            internal_batch_size=check_optional_int(
+                "internal_batch_size", internal_batch_size, 1
+            ),
+            show_progress=show_progress,
+            seed=seed,
         )
-        if weights.sufficiency == 0 and weights.comprehensiveness == 0:
+        if settings.sufficiency_weight == 0 and settings.comprehensiveness_weight == 0:
             raise ValueError(
                 "`sufficiency_weight` and `comprehensiveness_weight` are both 0: at "
                 "least one must be > 0, or nothing ties the mask to the model."
             )
-        check_float("initial_weight", initial_weight, -math.inf)
-        check_float("initial_width", initial_width, MIN_WIDTH, low_inclusive=True)
-        check_float("p_zero", p_zero, 0.0, 1.0, low_inclusive=True)
-        check_float("p_one", p_one, 0.0, 1.0, low_inclusive=True)
         if p_zero + p_one > 1:
             raise ValueError(
                 f"`p_zero` + `p_one` must be <= 1; got {p_zero} + {p_one}."
             )
-        check_float("noise_std", noise_std, 0.0, low_inclusive=True)
-        check_float("lr", lr, 0.0)
-        check_int("max_steps", max_steps, 1)
-        check_int("check_every", check_every, 1)
-        check_choice("classifier", classifier, CLASSIFIERS)
         check_optional_int("window_size", window_size, 3)
         check_int("window_overlap", window_overlap, 0)
-        check_optional_int("internal_batch_size", internal_batch_size, 1)
 
         batch, tokens = inputs.shape[:2]
         device = inputs.device
@@ -357,7 +366,7 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
                 target_ = resolve_target(target, example_log_probs)
                 assert target_ is not None
             with torch.enable_grad():
-                optimization = _Optimization(
+                masks = _Optimization(
                     self,
                     rows,
                     row_inputs,
@@ -366,22 +375,8 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
                     embeddings,
                     reference_embeddings,
                     target_,
-                    classifier,
-                    weights,
-                )
-                masks = optimization.run(
-                    initial_weight,
-                    initial_width,
-                    p_zero,
-                    p_one,
-                    noise_std,
-                    lr,
-                    max_steps,
-                    check_every if early_stopping else None,
-                    internal_batch_size,
-                    show_progress,
-                    seed,
-                )
+                    settings,
+                ).run()
         token_values = rows.merge(row_units.to_tokens(masks), batch, tokens)
         attributions = units.to_tokens(units.pool(token_values, reduce="mean"))
         return attributions.to(embeddings.dtype)
@@ -470,18 +465,26 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
         return reference_embeddings
 
 
-class _LossWeights:
-    def __init__(
-        self,
-        sufficiency: float,
-        comprehensiveness: float,
-        compactness: float,
-        width: float,
-    ) -> None:
-        self.sufficiency = sufficiency
-        self.comprehensiveness = comprehensiveness
-        self.compactness = compactness
-        self.width = width
+@dataclass(frozen=True)
+class _Settings:
+    """The validated options of one ``attribute`` call."""
+
+    sufficiency_weight: float
+    comprehensiveness_weight: float
+    compactness_weight: float
+    width_weight: float
+    initial_weight: float
+    initial_width: float
+    p_zero: float
+    p_one: float
+    noise_std: float
+    lr: float
+    max_steps: int
+    check_every: Optional[int]  # None: no early stopping
+    classifier: str
+    internal_batch_size: Optional[int]
+    show_progress: bool
+    seed: Optional[int]
 
 
 class _Optimization:
@@ -497,8 +500,7 @@ class _Optimization:
         embeddings: Tensor,
         reference_embeddings: Tensor,
         target: Tensor,
-        classifier: str,
-        weights: _LossWeights,
+        settings: _Settings,
     ) -> None:
         self.method = method
         self.rows = rows
@@ -508,43 +510,39 @@ class _Optimization:
         self.embeddings = embeddings
         self.difference = embeddings - reference_embeddings
         self.target = target
-        self.classifier = classifier
-        self.weights = weights
-        self.batch = target.shape[0]
-        self.rows_of = rows.rows_of(self.batch)
+        self.settings = settings
+        self.rows_of = rows.rows_of(target.shape[0])
         self.valid = row_units.valid
         self.counts = row_units.count.tolist()
         self.included_counts = row_units.included.sum(1).tolist()
+        device = embeddings.device
+        self.generators = [
+            example_generator(settings.seed, device) for _ in self.rows_of
+        ]
 
-    def run(
-        self,
-        initial_weight: float,
-        initial_width: float,
-        p_zero: float,
-        p_one: float,
-        noise_std: float,
-        lr: float,
-        max_steps: int,
-        check_every: Optional[int],
-        internal_batch_size: Optional[int],
-        show_progress: bool,
-        seed: Optional[int],
-    ) -> Tensor:
+    def run(self) -> Tensor:
         """Optimize and return the (rows, max_units) soft masks."""
+        settings = self.settings
         device = self.embeddings.device
         shape = self.valid.shape
-        weight = torch.full(shape, initial_weight, device=device, requires_grad=True)
-        width = torch.full(shape, initial_width, device=device, requires_grad=True)
-        optimizer = torch.optim.AdamW([weight, width], lr=lr)
-        generators = [example_generator(seed, device) for _ in range(self.batch)]
+        weight = torch.full(
+            shape, settings.initial_weight, device=device, requires_grad=True
+        )
+        width = torch.full(
+            shape, settings.initial_width, device=device, requires_grad=True
+        )
+        optimizer = torch.optim.AdamW([weight, width], lr=settings.lr)
         stopped = torch.zeros(len(self.rows), dtype=torch.bool, device=device)
         previous = torch.ones(len(self.rows), device=device)
-        noise = (p_zero, p_one, noise_std)
+        check_every = settings.check_every
         progress = tqdm(
-            total=max_steps, desc="MaRC", disable=not show_progress, leave=False
+            total=settings.max_steps,
+            desc="MaRC",
+            disable=not settings.show_progress,
+            leave=False,
         )
         try:
-            for step in range(max_steps):
+            for step in range(settings.max_steps):
                 if check_every is not None and step > 0 and step % check_every == 0:
                     with torch.no_grad():
                         mean = _mean_mask(
@@ -560,16 +558,10 @@ class _Optimization:
                 if not running:
                     break
                 progress.set_postfix(running=len(running))
-                size = internal_batch_size or len(running)
+                size = settings.internal_batch_size or len(running)
                 gradients = [torch.zeros_like(weight), torch.zeros_like(width)]
                 for start in range(0, len(running), size):
-                    loss = self._loss(
-                        running[start : start + size],
-                        weight,
-                        width,
-                        noise,
-                        generators,
-                    )
+                    loss = self._loss(running[start : start + size], weight, width)
                     for total, grad in zip(
                         gradients, torch.autograd.grad(loss, [weight, width])
                     ):
@@ -588,22 +580,16 @@ class _Optimization:
         with torch.no_grad():
             return gaussian_mask(weight, width, self.valid)
 
-    def _loss(
-        self,
-        examples: List[int],
-        weight: Tensor,
-        width: Tensor,
-        noise: Tuple[float, float, float],
-        generators: Sequence[Optional[torch.Generator]],
-    ) -> Tensor:
+    def _loss(self, examples: List[int], weight: Tensor, width: Tensor) -> Tensor:
         """The loss of some examples: their classification terms and the
         regularizers of their rows."""
+        settings = self.settings
         rows = [r for i in examples for r in self.rows_of[i]]
         index = torch.tensor(rows, device=weight.device)
         units = self.row_units.select(index)
         valid = self.valid[index]
         masks = gaussian_mask(weight[index], width[index], valid)
-        forced, gaussian = self._draw_noise(examples, rows, noise, generators)
+        forced, gaussian = self._draw_noise(examples, rows)
         noisy = torch.where(forced >= 0, forced, masks)
         token_masks = units.to_tokens(noisy).unsqueeze(-1)
         included = units.included.unsqueeze(-1)
@@ -620,30 +606,24 @@ class _Optimization:
         args = index_additional_forward_args(self.row_args, both, len(self.rows))
         with replacing_layer_output(self.method.layer, lambda _: mixed):
             output = run_forward(self.method.forward_func, self.row_inputs[both], args)
-        log_probs = _log_probabilities(output, self.classifier)
-        group = self.rows.example[index]
-        local = torch.searchsorted(torch.tensor(examples, device=group.device), group)
+        log_probs = _log_probabilities(output, settings.classifier)
+        chosen = torch.tensor(examples, device=index.device)
         sufficiency, comprehensiveness = classification_losses(
             log_probs[: len(rows)],
             log_probs[len(rows) :],
-            local,
-            self.target[torch.tensor(examples, device=group.device)],
+            torch.searchsorted(chosen, self.rows.example[index]),
+            self.target[chosen],
         )
         compactness, width_prior = regularizers(masks, width[index], valid)
-        w = self.weights
         return (
-            w.sufficiency * sufficiency.sum()
-            + w.comprehensiveness * comprehensiveness.sum()
-            + w.compactness * compactness.sum()
-            + w.width * width_prior.sum()
+            settings.sufficiency_weight * sufficiency.sum()
+            + settings.comprehensiveness_weight * comprehensiveness.sum()
+            + settings.compactness_weight * compactness.sum()
+            + settings.width_weight * width_prior.sum()
         )
 
     def _draw_noise(
-        self,
-        examples: List[int],
-        rows: List[int],
-        noise: Tuple[float, float, float],
-        generators: Sequence[Optional[torch.Generator]],
+        self, examples: List[int], rows: List[int]
     ) -> Tuple[Tensor, Tensor]:
         """Forced mask values ((rows, max_units); -1 = not forced) and Gaussian
         embedding noise ((2 * rows, length, hidden)) for one step.
@@ -652,7 +632,8 @@ class _Optimization:
         the batch, so that a seeded example gets the same noise alone or
         batched.
         """
-        p_zero, p_one, std = noise
+        p_zero, p_one = self.settings.p_zero, self.settings.p_one
+        std = self.settings.noise_std
         device, dtype = self.embeddings.device, self.embeddings.dtype
         _, length, hidden = self.embeddings.shape
         forced = torch.full(
@@ -662,7 +643,7 @@ class _Optimization:
         included = self.row_units.included
         slot = 0
         for i in examples:
-            generator = generators[i]
+            generator = self.generators[i]
             for row in self.rows_of[i]:
                 count = self.counts[row]
                 draw = torch.rand(count, generator=generator, device=device)
