@@ -68,6 +68,10 @@ class TextExample:
     def __post_init__(self) -> None:
         # frozen=True forbids normal assignment; coercion happens once, here.
         set_ = object.__setattr__
+        for name in ("words", "text_pair_words"):
+            # A bare string would silently become a tuple of characters.
+            if isinstance(getattr(self, name), str):
+                raise TypeError(f"{name} must be a sequence of words, not a str")
         set_(self, "words", _as_tuple(self.words, str))
         set_(self, "rationale", _as_tuple(self.rationale, int))
         set_(self, "text_pair_words", _as_tuple(self.text_pair_words, str))

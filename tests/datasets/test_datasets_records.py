@@ -73,3 +73,10 @@ def test_spans_to_mask_unions_overlaps_and_checks_bounds():
     for bad in [(2, 2), (3, 1), (-1, 1), (0, 5)]:
         with pytest.raises(ValueError, match="invalid"):
             spans_to_mask([bad], 4)
+
+
+def test_a_bare_string_is_not_taken_for_words():
+    with pytest.raises(TypeError, match="words must be a sequence"):
+        TextExample(words="a good film", label=1, example_id="x")
+    with pytest.raises(TypeError, match="text_pair_words"):
+        TextExample(words=["a"], label=1, example_id="x", text_pair_words="b c")
