@@ -5,7 +5,7 @@ import html
 import os
 from typing import List, Mapping, Optional, Sequence, Union
 
-from captum.attr.visualization import VisualizationDataRecord
+from captum.attr._utils.visualization import VisualizationDataRecord
 from torch import Tensor
 
 from captum_nlp_ext._utils.units import build_units

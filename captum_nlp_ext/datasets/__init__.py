@@ -6,7 +6,7 @@ list of :class:`TextExample`. Word-level gold (rationale masks, word sentiment)
 is over whitespace/PTB words; :func:`align_word_labels` carries it to sub-tokens.
 """
 
-from ._paths import DATA_ENV_VAR, MODELS_ENV_VAR, resolve_data_dir
+from ._paths import DATA_ENV_VAR, MODELS_ENV_VAR, resolve_data_dir, resolve_models_dir
 from .alignment import align_word_labels
 from .eraser import (
     DocumentRationale,
@@ -37,6 +37,7 @@ __all__ = [
     "DATA_ENV_VAR",
     "MODELS_ENV_VAR",
     "resolve_data_dir",
+    "resolve_models_dir",
     "TextExample",
     "PhraseSpan",
     "mask_to_spans",
