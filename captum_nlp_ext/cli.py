@@ -3,7 +3,7 @@
 import argparse
 import sys
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 from captum_nlp_ext.datasets import load_sst2, resolve_models_dir
 
@@ -21,8 +21,10 @@ def _explain(args: argparse.Namespace) -> int:
     from captum_nlp_ext.attr.visualization import save_html
     from captum_nlp_ext.explain import explain_texts, load_classifier
 
-    model_dir = Path(args.model) if args.model else (
-        resolve_models_dir(args.models_dir) / "minilm-sst2"
+    model_dir = (
+        Path(args.model)
+        if args.model
+        else (resolve_models_dir(args.models_dir) / "minilm-sst2")
     )
     if args.text:
         texts, labels = list(args.text), None
@@ -49,7 +51,9 @@ def _explain(args: argparse.Namespace) -> int:
             ]
             print(f"    {name:>6}: " + " ".join(shown))
     if args.out:
-        path = save_html(records, args.out, title=f"Word attributions: {model_dir.name}")
+        path = save_html(
+            records, args.out, title=f"Word attributions: {model_dir.name}"
+        )
         print(f"\nwrote {path}")
     return 0
 

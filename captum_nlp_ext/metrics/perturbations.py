@@ -84,7 +84,9 @@ class WordMasking:
         feature_mask = (
             None
             if self.feature_mask is None
-            else _expand_rows(self.feature_mask.to(inputs.device), batch, "feature_mask")
+            else _expand_rows(
+                self.feature_mask.to(inputs.device), batch, "feature_mask"
+            )
         )
         units = build_units(feature_mask, batch, tokens, inputs.device)
         drawn = torch.rand(batch, units.max_units, device=inputs.device) < rate
@@ -129,7 +131,10 @@ class EmbeddingNoise:
     """
 
     def __init__(
-        self, std: float = 0.05, relative: bool = True, token_mask: Optional[Tensor] = None
+        self,
+        std: float = 0.05,
+        relative: bool = True,
+        token_mask: Optional[Tensor] = None,
     ) -> None:
         self.std = check_float("std", std, 0.0, low_inclusive=True)
         self.relative = relative

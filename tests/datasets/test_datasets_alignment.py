@@ -1,5 +1,7 @@
 import pytest
 import torch
+from transformers import BatchEncoding
+
 from captum_nlp_ext.datasets import (
     align_word_labels,
     load_eraser_movies,
@@ -12,7 +14,6 @@ from captum_nlp_ext.datasets import (
 )
 from captum_nlp_ext.datasets._paths import resolve_models_dir
 from captum_nlp_ext.datasets.alignment import _word_ids_tensor
-from transformers import BatchEncoding
 
 TOKENIZER_DIR = resolve_models_dir() / "minilm-sst2"
 DATA = resolve_data_dir()

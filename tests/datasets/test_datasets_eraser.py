@@ -2,6 +2,7 @@ import json
 from collections import Counter
 
 import pytest
+
 from captum_nlp_ext.datasets import (
     DocumentRationale,
     EraserPrediction,

@@ -2,6 +2,7 @@ import csv
 from collections import Counter
 
 import pytest
+
 from captum_nlp_ext.datasets import (
     imdb_words,
     load_esnli,

@@ -2,6 +2,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from captum_nlp_ext.datasets import (
     load_eraser_movies,
     load_esnli,

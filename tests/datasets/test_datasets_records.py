@@ -1,4 +1,5 @@
 import pytest
+
 from captum_nlp_ext.datasets import (
     mask_to_spans,
     PhraseSpan,

@@ -2,6 +2,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+
 from captum_nlp_ext.datasets import (
     centred_word_sentiment,
     load_sst,

@@ -73,7 +73,9 @@ class EmbeddingNoiseTunnel(NoiseTunnel):
         if stdevs < 0:
             raise ValueError(f"`stdevs` must be >= 0; got {stdevs}.")
         self._stdev = float(stdevs)
-        return tuple(inp.repeat_interleave(nt_samples_partition, dim=0) for inp in inputs)
+        return tuple(
+            inp.repeat_interleave(nt_samples_partition, dim=0) for inp in inputs
+        )
 
     def _compute_partial_attribution(
         self,

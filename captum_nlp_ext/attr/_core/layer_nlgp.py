@@ -205,7 +205,7 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
         check_int("n_samples", n_samples, 2)
         check_float("sigma", sigma, 0.0)
         check_choice("perturbation", perturbation, PERTURBATIONS)
-        check_float("p_perturb", p_perturb, 0.0)
+        check_float("p_perturb", p_perturb, 0.0, 1.0)
         check_float("ridge", ridge, 0.0, low_inclusive=True)
         if kernel_width is not None:
             check_float("kernel_width", kernel_width, 0.0)
@@ -285,10 +285,15 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
         if reference is None:
             return -embeddings
         if isinstance(reference, Tensor):
-            if reference.dim() != 3 or reference.shape[0] not in (
-                1,
-                embeddings.shape[0],
-            ) or reference.shape[1:] != embeddings.shape[1:]:
+            if (
+                reference.dim() != 3
+                or reference.shape[0]
+                not in (
+                    1,
+                    embeddings.shape[0],
+                )
+                or reference.shape[1:] != embeddings.shape[1:]
+            ):
                 raise ValueError(
                     "`reference` tensor must have shape (batch or 1, tokens, hidden) "
                     f"= {tuple(embeddings.shape)}; got {tuple(reference.shape)}."
