@@ -36,7 +36,9 @@ def main() -> None:
 
     model, tokenizer, examples = sst2_model_and_sentences(args.n)
     enc = tokenizer(
-        [e.words for e in examples], is_split_into_words=True, padding=True,
+        [e.words for e in examples],
+        is_split_into_words=True,
+        padding=True,
         return_tensors="pt",
     )
     ids, mask = enc["input_ids"], enc["attention_mask"]
@@ -47,8 +49,12 @@ def main() -> None:
 
     def run_nlgp():
         return nlgp.attribute(
-            ids, additional_forward_args=(mask,), feature_mask=units,
-            n_samples=args.samples, internal_batch_size=args.batch, seed=0,
+            ids,
+            additional_forward_args=(mask,),
+            feature_mask=units,
+            n_samples=args.samples,
+            internal_batch_size=args.batch,
+            seed=0,
         )
 
     def run_plain():

@@ -49,9 +49,13 @@ def keyword_hit_rate(settings: dict, samples: int) -> float:
     train_classifier(model, train, steps=120)
     nlgp = LayerNLGP(ClassifierForward(model), get_embedding_layer(model))
     attributions = nlgp.attribute(
-        test.input_ids, target=test.labels,
+        test.input_ids,
+        target=test.labels,
         additional_forward_args=(test.attention_mask,),
-        feature_mask=test.feature_mask, n_samples=samples, seed=0, **settings,
+        feature_mask=test.feature_mask,
+        n_samples=samples,
+        seed=0,
+        **settings,
     )
     top = attributions.masked_fill(test.feature_mask < 0, float("-inf")).argmax(1)
     return test.evidence[torch.arange(len(test)), top].float().mean().item()
@@ -64,7 +68,9 @@ def main() -> None:
     args = parser.parse_args()
     model, tokenizer, examples = sst2_model_and_sentences(args.n)
     enc = tokenizer(
-        [e.words for e in examples], is_split_into_words=True, padding=True,
+        [e.words for e in examples],
+        is_split_into_words=True,
+        padding=True,
         return_tensors="pt",
     )
     ids, mask = enc["input_ids"], enc["attention_mask"]
@@ -83,14 +89,25 @@ def main() -> None:
     print("|---|---|---|---|")
     for settings in SETTINGS:
         attributions, delta = nlgp.attribute(
-            ids, target=target, additional_forward_args=(mask,), feature_mask=units,
-            n_samples=args.samples, seed=0, return_convergence_delta=True,
-            internal_batch_size=128, **settings,
+            ids,
+            target=target,
+            additional_forward_args=(mask,),
+            feature_mask=units,
+            n_samples=args.samples,
+            seed=0,
+            return_convergence_delta=True,
+            internal_batch_size=128,
+            **settings,
         )
         torch.manual_seed(0)
         scores = infidelity(
-            forward, masking.infidelity, ids, attributions,
-            additional_forward_args=(mask,), target=target, n_perturb_samples=16,
+            forward,
+            masking.infidelity,
+            ids,
+            attributions,
+            additional_forward_args=(mask,),
+            target=target,
+            n_perturb_samples=16,
             normalize=True,
         )
         result = summarize("infidelity", scores)
