@@ -15,14 +15,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import machine, sst2_model_and_sentences, timed, today  # noqa: E402
+from common import machine, sst2_batch, timed, today  # noqa: E402
 
 from captum_nlp_ext._utils.batching import evaluate_rows  # noqa: E402
 from captum_nlp_ext.attr import LayerNLGP  # noqa: E402
 from captum_nlp_ext.huggingface import (  # noqa: E402
     ClassifierForward,
     get_embedding_layer,
-    word_feature_mask,
 )
 
 
@@ -34,15 +33,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    model, tokenizer, examples = sst2_model_and_sentences(args.n)
-    enc = tokenizer(
-        [e.words for e in examples],
-        is_split_into_words=True,
-        padding=True,
-        return_tensors="pt",
-    )
-    ids, mask = enc["input_ids"], enc["attention_mask"]
-    units = word_feature_mask(enc)
+    model, tokenizer, ids, mask, units = sst2_batch(args.n)
     forward = ClassifierForward(model)
     nlgp = LayerNLGP(forward, get_embedding_layer(model))
     rows = torch.arange(len(ids)).repeat_interleave(args.samples + 1)

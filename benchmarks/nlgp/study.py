@@ -17,13 +17,12 @@ from captum.metrics import infidelity
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import machine, sst2_model_and_sentences, today  # noqa: E402
+from common import machine, sst2_batch, today  # noqa: E402
 
 from captum_nlp_ext.attr import LayerNLGP  # noqa: E402
 from captum_nlp_ext.huggingface import (  # noqa: E402
     ClassifierForward,
     get_embedding_layer,
-    word_feature_mask,
 )
 from captum_nlp_ext.metrics import summarize, WordMasking  # noqa: E402
 from captum_nlp_ext.testing import (  # noqa: E402
@@ -57,8 +56,7 @@ def keyword_hit_rate(settings: dict, samples: int) -> float:
         seed=0,
         **settings,
     )
-    top = attributions.masked_fill(test.feature_mask < 0, float("-inf")).argmax(1)
-    return test.evidence[torch.arange(len(test)), top].float().mean().item()
+    return test.evidence_ranked_first(attributions)
 
 
 def main() -> None:
@@ -66,15 +64,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=48)
     parser.add_argument("--samples", type=int, default=128)
     args = parser.parse_args()
-    model, tokenizer, examples = sst2_model_and_sentences(args.n)
-    enc = tokenizer(
-        [e.words for e in examples],
-        is_split_into_words=True,
-        padding=True,
-        return_tensors="pt",
-    )
-    ids, mask = enc["input_ids"], enc["attention_mask"]
-    units = word_feature_mask(enc)
+    model, tokenizer, ids, mask, units = sst2_batch(args.n)
     forward = ClassifierForward(model, output="probs")
     with torch.no_grad():
         target = forward(ids, mask).argmax(-1)
