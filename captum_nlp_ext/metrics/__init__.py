@@ -8,6 +8,11 @@ from captum_nlp_ext.metrics.consistency import (
 )
 from captum_nlp_ext.metrics.cost import attribution_cost, Cost, CostMeter
 from captum_nlp_ext.metrics.diagnostics import confidence_indication, human_agreement
+from captum_nlp_ext.metrics.perturbations import (
+    EmbeddingNoise,
+    token_to_embedding_attributions,
+    WordMasking,
+)
 from captum_nlp_ext.metrics.plausibility import (
     auprc,
     iou_f1,
@@ -17,8 +22,11 @@ from captum_nlp_ext.metrics.plausibility import (
 from captum_nlp_ext.metrics.sanity import model_randomization, randomization_stages
 
 __all__ = [
+    "EmbeddingNoise",
     "MetricResult",
+    "WordMasking",
     "summarize",
+    "token_to_embedding_attributions",
     "auprc",
     "token_f1",
     "iou_f1",

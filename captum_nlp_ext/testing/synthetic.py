@@ -33,6 +33,20 @@ class SyntheticTask:
     def __len__(self) -> int:
         return self.input_ids.shape[0]
 
+    def evidence_ranked_first(self, attributions: Tensor) -> float:
+        """Fraction of examples whose highest-scored included token is evidence.
+
+        Args:
+            attributions (Tensor): (n, tokens) scores, or (n, tokens, hidden)
+                        layer attributions (summed over hidden).
+        """
+        if attributions.dim() == 3:
+            attributions = attributions.sum(-1)
+        scores = attributions.masked_fill(self.feature_mask < 0, float("-inf"))
+        top = scores.argmax(dim=1)
+        hits = self.evidence[torch.arange(len(self)), top.cpu()]
+        return hits.float().mean().item()
+
     def split(self, n_first: int) -> "tuple[SyntheticTask, SyntheticTask]":
         """The first ``n_first`` examples and the rest."""
         fields = ("input_ids", "attention_mask", "labels", "evidence", "feature_mask")
@@ -84,7 +98,11 @@ def planted_keyword_task(
     feature_mask = torch.full((n, tokens), -1)
     feature_mask[:, 1:-1] = torch.where(inside, positions.expand(n, -1), -1)
     return SyntheticTask(
-        input_ids, attention_mask, labels, evidence, feature_mask,
+        input_ids,
+        attention_mask,
+        labels,
+        evidence,
+        feature_mask,
         vocab_size=first_filler + n_fillers,
     )
 
