@@ -5,19 +5,12 @@ from torch import nn
 
 from captum_nlp_ext.huggingface import ClassifierForward, get_embedding_layer
 from captum_nlp_ext.metrics import model_randomization, randomization_stages
-from captum_nlp_ext.testing import (
-    planted_keyword_task,
-    tiny_bert_classifier,
-    train_classifier,
-)
+from captum_nlp_ext.testing import tiny_bert_classifier
 
 
 @pytest.fixture(scope="module")
-def trained():
-    task = planted_keyword_task(n=600, seed=0)
-    train, test = task.split(500)
-    model = tiny_bert_classifier(task.vocab_size, seed=0)
-    assert train_classifier(model, train, steps=120) >= 0.99
+def trained(keyword_task):
+    model, test = keyword_task
     return model, test.split(48)[0]
 
 
