@@ -61,7 +61,7 @@ def rationale_consistency(
     (pair, example) points, with a bootstrap interval that resamples examples
     (all pairs of an example together); ``per_example`` holds each example's
     correlation across the model pairs (NaN with fewer than three pairs or
-    constant distances), so ``mean`` is not their average.
+    constant distances), so ``mean`` is not their average; ``n`` counts the examples.
 
     Args:
         forward_funcs (list of Callable): Two or more models' forward functions
@@ -170,7 +170,7 @@ def dataset_consistency(
     ``mean`` is the correlation over all pairs (the paper's statistic), with a
     bootstrap interval that resamples pairs; ``per_example`` holds, for each
     input, the correlation over the pairs it belongs to (NaN with fewer than
-    three), so ``mean`` is not their average.
+    three), so ``mean`` is not their average; ``n`` counts the pairs.
 
     Args:
         forward_func (Callable): The model's forward function, a module or a

@@ -6,6 +6,7 @@ any method, Captum's included; :func:`attribution_cost` measures a method over
 a dataset and reports each quantity per explained example.
 """
 
+import ctypes
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
@@ -56,10 +57,11 @@ class CostMeter:
     gradient reaches that output. Memory is the peak above the level at entry:
     on CUDA, the peak of tensor allocations on the model's device; on CPU, the
     process's resident-set high-water mark (reset on entry through
-    ``/proc/self/clear_refs``, Linux only). ``tracemalloc`` is not used: it
-    does not see PyTorch's tensor storage. The RSS peak counts everything the
-    process touches meanwhile (other threads included) and misses memory the
-    allocator reuses, so compare it between methods, not with a budget.
+    ``/proc/self/clear_refs``, Linux only), after freed heap pages are handed
+    back to the system (glibc's ``malloc_trim``) so that memory the block
+    reuses counts too. ``tracemalloc`` is not used: it does not see PyTorch's
+    tensor storage. The RSS peak counts everything the process touches
+    meanwhile, other threads included: compare it between methods.
 
     Example::
 
@@ -137,6 +139,7 @@ class CostMeter:
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
             return "cuda", torch.cuda.memory_allocated(self.device)
+        _release_free_heap()
         try:
             with open(_CLEAR_REFS, "w") as f:
                 # "5" resets the peak resident set size to the current one.
@@ -227,6 +230,15 @@ def attribution_cost(
         )
         for name, values in columns.items()
     }
+
+
+def _release_free_heap() -> None:
+    """Return freed heap pages to the system where the C library can (glibc),
+    so that reusing them during the block raises the resident set again."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _status_bytes(field: str) -> int:

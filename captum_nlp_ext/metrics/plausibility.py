@@ -129,7 +129,9 @@ def token_f1(
                     example's rationale length. int: that many words. float in
                     (0, 1]: that fraction of each example's words, rounded half
                     up (it can round to 0). ``"positive"``: every word scored
-                    above 0. (batch,) integer tensor: per example.
+                    above 0. (batch,) integer tensor: per example. ERASER's
+                    choice for soft scores, the data set's mean rationale
+                    length, is an int.
                     Default: None
         reduce (str): Pooling of token scores into words, as in :func:`auprc`.
                     Default: "sum"
