@@ -282,6 +282,7 @@ def consistency_pairs(
     batch = inputs.shape[0]
     if not isinstance(labels, Tensor) or labels.shape != (batch,):
         raise ValueError(f"`labels` must be a tensor of {batch} classes.")
+    labels = labels.to(inputs.device)
     included = build_units(feature_mask, batch, inputs.shape[1], inputs.device).included
     # Ids are renumbered over those in the batch so the presence table stays
     # (batch, distinct ids) rather than (batch, vocabulary).
@@ -292,7 +293,7 @@ def consistency_pairs(
     shared = present @ present.T
     first, second = torch.triu_indices(batch, batch, offset=1, device=inputs.device)
     overlap = shared[first, second]
-    same = labels[first] == labels[second].to(labels.device)
+    same = labels[first] == labels[second]
     similar = torch.nonzero(same & (overlap >= 1)).squeeze(1)
     similar = similar[overlap[similar].argsort(descending=True, stable=True)]
     similar = similar[: n_pairs // 2]
