@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from captum_nlp_ext._utils.units import build_units, Units
+from captum_nlp_ext.metrics._ranking import select_words
 
 __all__ = [
     "mean_rationale_length",
@@ -46,9 +47,7 @@ def top_k_rationale(
         (batch, tokens) bool: True on the tokens of the selected units.
     """
     units, scores = _unit_scores(attributions, feature_mask)
-    counts = _per_example(k, "k", attributions.shape[0], attributions.device)
-    if counts.is_floating_point() or bool((counts < 0).any()):
-        raise ValueError(f"`k` must hold non-negative integers; got {k!r}.")
+    counts = _per_example(k, attributions.shape[0], attributions.device)
     return _select(units, scores, counts)
 
 
@@ -62,9 +61,10 @@ def top_fraction_rationale(
     Args:
         attributions (Tensor): (batch, tokens) scores, tokens of a unit sharing
                     its score.
-        fraction (float): Share of units to select, in [0, 1]; an example with
-                    ``n`` units gets ``round(fraction * n)`` of them, at least one
-                    when ``fraction > 0``.
+        fraction (float): Share of units to select, in (0, 1]; an example with
+                    ``n`` units gets ``fraction * n`` of them rounded half up
+                    (as ``k`` of :func:`captum_nlp_ext.metrics.token_f1`), which
+                    can be 0.
         feature_mask (Tensor, optional): Unit ids, negative = excluded.
                     Default: None (every token is a unit)
 
@@ -73,13 +73,10 @@ def top_fraction_rationale(
     """
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)):
         raise TypeError(f"`fraction` must be a number; got {type(fraction).__name__}.")
-    if not 0 <= fraction <= 1:
-        raise ValueError(f"`fraction` must lie in [0, 1]; got {fraction}.")
+    if not 0 < fraction <= 1:
+        raise ValueError(f"`fraction` must lie in (0, 1]; got {fraction}.")
     units, scores = _unit_scores(attributions, feature_mask)
-    counts = torch.round(units.count * fraction).long()
-    if fraction > 0:
-        counts = counts.clamp_min(1)
-    return _select(units, scores, counts)
+    return _select(units, scores, float(fraction))
 
 
 def threshold_rationale(
@@ -156,27 +153,28 @@ def _unit_scores(
 
 
 def _per_example(
-    value: Union[int, Sequence[int], Tensor], name: str, batch: int, device: Any
+    value: Union[int, Sequence[int], Tensor], batch: int, device: Any
 ) -> Tensor:
-    if isinstance(value, bool):
-        raise TypeError(f"`{name}` must be an int, a list of ints or a tensor.")
-    values = torch.as_tensor(value, device=device).reshape(-1)
-    if values.numel() == 1:
-        return values.expand(batch)
-    if values.numel() != batch:
-        raise ValueError(
-            f"`{name}` has {values.numel()} entries; expected 1 or the batch size "
-            f"{batch}."
+    if isinstance(value, (bool, str)) or not isinstance(
+        value, (int, float, Sequence, Tensor)
+    ):
+        raise TypeError(
+            "`k` must be an int, a list of ints or a tensor; got "
+            f"{type(value).__name__}."
         )
-    return values
+    values = torch.as_tensor(value, device=device).reshape(-1)
+    if values.is_floating_point() or bool((values < 0).any()):
+        raise ValueError(f"`k` must hold non-negative integers; got {value!r}.")
+    if values.numel() not in (1, batch):
+        raise ValueError(
+            f"`k` has {values.numel()} entries; expected 1 or the batch size {batch}."
+        )
+    return values.long().expand(batch)
 
 
-def _select(units: Units, scores: Tensor, counts: Tensor) -> Tensor:
-    """Tokens of the ``counts`` best units of each example."""
-    order = scores.argsort(dim=1, descending=True, stable=True)
-    rank = torch.empty_like(order)
-    rank.scatter_(
-        1, order, torch.arange(order.shape[1], device=order.device).expand_as(order)
-    )
-    chosen = (rank < counts.to(rank.device).unsqueeze(1)) & units.valid
+def _select(units: Units, scores: Tensor, k: Union[float, Tensor]) -> Tensor:
+    """Tokens of the best units of each example (ties to the earlier unit)."""
+    # The plausibility metrics' own selection, so that a hard rationale made
+    # here is the one their ``k`` would select.
+    chosen = select_words(scores, units.valid, k, torch.zeros_like(units.valid))
     return units.to_tokens(chosen.long()).bool()

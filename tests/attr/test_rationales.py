@@ -40,8 +40,8 @@ def test_top_k_breaks_ties_towards_earlier_units():
     assert torch.equal(selected, tokens([1, 1, 0]))
 
 
-def test_top_fraction_rounds_per_example():
-    # 3 units each: round(0.2 * 3) = 1, round(0.6 * 3) = 2.
+def test_top_fraction_rounds_half_up_per_example():
+    # 3 units each: 0.2 * 3 = 0.6 -> 1 unit, 0.6 * 3 = 1.8 -> 2, 0.1 * 3 -> 0.
     assert torch.equal(
         top_fraction_rationale(SCORES, 0.2, UNITS),
         tokens([0, 1, 1, 0, 0, 0], [0, 0, 0, 1, 0, 0]),
@@ -50,9 +50,7 @@ def test_top_fraction_rounds_per_example():
         top_fraction_rationale(SCORES, 0.6, UNITS),
         top_k_rationale(SCORES, 2, UNITS),
     )
-    # A positive fraction always keeps at least one unit.
-    assert top_fraction_rationale(SCORES, 0.01, UNITS).any(dim=1).all()
-    assert not top_fraction_rationale(SCORES, 0.0, UNITS).any()
+    assert not top_fraction_rationale(SCORES, 0.1, UNITS).any()
 
 
 def test_threshold():
@@ -75,6 +73,7 @@ def test_mean_rationale_length():
         (lambda: top_k_rationale(SCORES, [1, 2, 3], UNITS), ValueError, "`k`"),
         (lambda: top_k_rationale(SCORES, 1.5, UNITS), ValueError, "`k`"),
         (lambda: top_fraction_rationale(SCORES, 1.5, UNITS), ValueError, "fraction"),
+        (lambda: top_fraction_rationale(SCORES, 0.0, UNITS), ValueError, "fraction"),
         (lambda: threshold_rationale(SCORES, "high", UNITS), TypeError, "threshold"),
         (lambda: top_k_rationale(SCORES[0], 1), ValueError, "attributions"),
         (lambda: top_k_rationale(SCORES, 1, UNITS[:, :3]), ValueError, "feature"),
