@@ -232,6 +232,29 @@ def test_a_stopped_example_is_frozen_while_others_continue(trained, monkeypatch)
     assert not torch.allclose(first[0], explain(model, task, slice(0, 1))[0])
 
 
+def test_passes_drop_the_padding_of_the_batch(trained):
+    model, task = trained
+    forward = ClassifierForward(model)
+    shapes = []
+
+    def spy(input_ids, attention_mask):
+        shapes.append(tuple(input_ids.shape))
+        return forward(input_ids, attention_mask)
+
+    spy.model = model
+    lengths = task.attention_mask[:3].sum(1).tolist()
+    LayerMaskOptimization(spy, get_embedding_layer(model, "full")).attribute(
+        task.input_ids[:3],
+        additional_forward_args=(task.attention_mask[:3],),
+        feature_mask=task.feature_mask[:3],
+        max_steps=1,
+        internal_batch_size=1,
+    )
+    width = task.input_ids.shape[1]
+    longest_first = sorted(lengths, reverse=True)
+    assert shapes == [(3, width), (3, width)] + [(2, n) for n in longest_first]
+
+
 def test_sigmoid_classifier_equals_its_softmax_twin(trained):
     model, task = trained
     forward = ClassifierForward(model)

@@ -84,6 +84,10 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
     over independent parameters, one forward and backward pass per step for
     all running examples, and per-example stopping (a stopped example's
     parameters stay as they were when it stopped and it leaves the batch).
+    Each pass drops the padding columns (``pad_token_id``) past the longest
+    running example, as a model that masks padding out (attention mask) gives
+    the same outputs without them; with ``internal_batch_size`` the passes
+    group examples of like length.
 
     Inputs longer than ``window_size`` tokens are cut into windows that
     overlap by at least ``window_overlap`` tokens (each window keeps the
@@ -375,6 +379,7 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
                     embeddings,
                     reference_embeddings,
                     target_,
+                    _row_lengths(row_inputs, row_units, pad_token_id),
                     settings,
                 ).run()
         token_values = rows.merge(row_units.to_tokens(masks), batch, tokens)
@@ -500,6 +505,7 @@ class _Optimization:
         embeddings: Tensor,
         reference_embeddings: Tensor,
         target: Tensor,
+        row_lengths: Tensor,
         settings: _Settings,
     ) -> None:
         self.method = method
@@ -515,6 +521,10 @@ class _Optimization:
         self.valid = row_units.valid
         self.counts = row_units.count.tolist()
         self.included_counts = row_units.included.sum(1).tolist()
+        self.row_lengths = row_lengths.tolist()
+        self.example_lengths = [
+            max(self.row_lengths[r] for r in rows) for rows in self.rows_of
+        ]
         device = embeddings.device
         self.generators = [
             example_generator(settings.seed, device) for _ in self.rows_of
@@ -559,6 +569,9 @@ class _Optimization:
                     break
                 progress.set_postfix(running=len(running))
                 size = settings.internal_batch_size or len(running)
+                if size < len(running):
+                    # Passes of like lengths carry little padding.
+                    running.sort(key=lambda i: -self.example_lengths[i])
                 gradients = [torch.zeros_like(weight), torch.zeros_like(width)]
                 for start in range(0, len(running), size):
                     loss = self._loss(running[start : start + size], weight, width)
@@ -586,15 +599,18 @@ class _Optimization:
         settings = self.settings
         rows = [r for i in examples for r in self.rows_of[i]]
         index = torch.tensor(rows, device=weight.device)
+        # Columns past every row's last token are padding for all of them.
+        length = max(self.row_lengths[r] for r in rows)
         units = self.row_units.select(index)
+        units = Units(units.index[:, :length], units.count)
         valid = self.valid[index]
         masks = gaussian_mask(weight[index], width[index], valid)
-        forced, gaussian = self._draw_noise(examples, rows)
+        forced, gaussian = self._draw_noise(examples, rows, length)
         noisy = torch.where(forced >= 0, forced, masks)
         token_masks = units.to_tokens(noisy).unsqueeze(-1)
         included = units.included.unsqueeze(-1)
-        embeddings = self.embeddings[index]
-        difference = self.difference[index]
+        embeddings = self.embeddings[index, :length]
+        difference = self.difference[index, :length]
         masked = torch.where(
             included, embeddings - (1 - token_masks) * difference, embeddings
         )
@@ -603,15 +619,35 @@ class _Optimization:
         )
         mixed = torch.cat([masked, complement]) + gaussian
         both = torch.cat([index, index])
-        args = index_additional_forward_args(self.row_args, both, len(self.rows))
+        args = tuple(
+            (
+                arg[:, :length]
+                if isinstance(arg, Tensor)
+                and arg.dim() >= 2
+                and arg.shape[:2]
+                == (
+                    len(both),
+                    self.embeddings.shape[1],
+                )
+                else arg
+            )
+            for arg in index_additional_forward_args(
+                self.row_args, both, len(self.rows)
+            )
+        )
         with replacing_layer_output(self.method.layer, lambda _: mixed):
-            output = run_forward(self.method.forward_func, self.row_inputs[both], args)
+            output = run_forward(
+                self.method.forward_func, self.row_inputs[both, :length], args
+            )
         log_probs = _log_probabilities(output, settings.classifier)
+        sizes = torch.tensor([len(self.rows_of[i]) for i in examples])
         chosen = torch.tensor(examples, device=index.device)
         sufficiency, comprehensiveness = classification_losses(
             log_probs[: len(rows)],
             log_probs[len(rows) :],
-            torch.searchsorted(chosen, self.rows.example[index]),
+            torch.repeat_interleave(torch.arange(len(examples)), sizes).to(
+                index.device
+            ),
             self.target[chosen],
         )
         compactness, width_prior = regularizers(masks, width[index], valid)
@@ -623,7 +659,7 @@ class _Optimization:
         )
 
     def _draw_noise(
-        self, examples: List[int], rows: List[int]
+        self, examples: List[int], rows: List[int], length: int
     ) -> Tuple[Tensor, Tensor]:
         """Forced mask values ((rows, max_units); -1 = not forced) and Gaussian
         embedding noise ((2 * rows, length, hidden)) for one step.
@@ -635,7 +671,7 @@ class _Optimization:
         p_zero, p_one = self.settings.p_zero, self.settings.p_one
         std = self.settings.noise_std
         device, dtype = self.embeddings.device, self.embeddings.dtype
-        _, length, hidden = self.embeddings.shape
+        hidden = self.embeddings.shape[2]
         forced = torch.full(
             (len(rows), self.valid.shape[1]), -1.0, device=device, dtype=dtype
         )
@@ -652,7 +688,7 @@ class _Optimization:
                     0.0,
                     torch.where(draw < p_zero + p_one, 1.0, -1.0),
                 ).to(dtype)
-                gaussian[:, slot, included[row]] = std * torch.randn(
+                gaussian[:, slot, included[row, :length]] = std * torch.randn(
                     2,
                     self.included_counts[row],
                     hidden,
@@ -730,6 +766,20 @@ def stopping_rule(mean: Tensor, previous: Tensor, step: int) -> Tensor:
         (change < SETTLED_CHANGE_SPARSE) & (mean < SPARSE_MEAN)
     )
     return settled & ((step >= MIN_STEPS) | (mean < EARLY_MEAN)) & (mean < MAX_MEAN)
+
+
+def _row_lengths(
+    row_inputs: Tensor, row_units: Units, pad_token_id: Optional[int]
+) -> Tensor:
+    """(rows,) columns each row needs: up to its last token that is a unit or
+    not padding. Padding after it is dropped from the forward passes, which
+    changes nothing for a model that masks padding out."""
+    tokens = row_inputs.shape[1]
+    if row_inputs.is_floating_point() or pad_token_id is None:
+        return torch.full((row_inputs.shape[0],), tokens)
+    needed = (row_inputs != pad_token_id) | row_units.included
+    last = tokens - needed.flip(1).int().argmax(1)
+    return torch.where(needed.any(1), last, 1)
 
 
 def _mean_mask(masks: Tensor, valid: Tensor) -> Tensor:
