@@ -1,0 +1,67 @@
+"""ERASER movie reviews: accuracy of the MiniLM SST-2 classifier, used as is,
+on whole reviews classified from MaRC's overlapping windows.
+
+Usage: python benchmarks/mask_optimization/eraser_classifier.py
+       [--split val] [--limit N] [--window 512] [--overlap 100]
+
+No fine-tuning: the SST-2 sentence classifier (trained on phrases of at most
+64 tokens) reads each window; a review's class probabilities are the mean over
+its windows, as MaRC's loss sees them. ERASER labels: NEG = 0, POS = 1, the
+model's negative = 0, positive = 1.
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import machine, today  # noqa: E402
+from windowed import encode_document, WindowedForward  # noqa: E402
+
+from captum_nlp_ext.datasets import load_eraser_movies, resolve_models_dir  # noqa: E402
+from captum_nlp_ext.explain import load_classifier  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--window", type=int, nargs="+", default=[512])
+    parser.add_argument("--overlap", type=int, nargs="+", default=[100])
+    args = parser.parse_args()
+
+    model, tokenizer = load_classifier(resolve_models_dir() / "minilm-sst2")
+    examples = load_eraser_movies(args.split, limit=args.limit)
+    documents = [encode_document(tokenizer, e)[:3] for e in examples]
+    labels = torch.tensor([e.label for e in examples])
+    lengths = torch.tensor([ids.shape[1] for ids, _, _ in documents]).float()
+    print(f"{machine()}, {today()}")
+    print(
+        f"ERASER movies {args.split}: {len(examples)} reviews, "
+        f"{lengths.mean():.0f} tokens on average (max {lengths.max():.0f})"
+    )
+    for window, overlap in zip(args.window, args.overlap):
+        start = time.perf_counter()
+        predictions, windows = [], []
+        with torch.no_grad():
+            for ids, mask, units in documents:
+                forward = WindowedForward(
+                    model, ids, units, window, overlap, tokenizer.pad_token_id
+                )
+                predictions.append(int(forward(ids, mask).argmax(1)))
+                windows.append(forward.windows)
+        accuracy = (torch.tensor(predictions) == labels).float().mean()
+        print(
+            f"window {window}, overlap {overlap}: accuracy {accuracy:.3f} "
+            f"({sum(windows) / len(windows):.1f} windows a review, "
+            f"{time.perf_counter() - start:.0f} s)"
+        )
+
+
+if __name__ == "__main__":
+    main()
