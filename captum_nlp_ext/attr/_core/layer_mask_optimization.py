@@ -121,7 +121,10 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
                         ``inputs`` and then ``additional_forward_args`` and returns
                         (batch, classes) logits, a (batch,) or (batch, 1) logit of
                         a sigmoid classifier, or a Hugging Face ``ModelOutput``
-                        with ``logits``.
+                        with ``logits``. Logits, not probabilities: the losses
+                        are computed from them in log space (use
+                        ``ClassifierForward(model)``, whose default output is
+                        logits).
             layer (torch.nn.Module): The embedding layer whose output is masked;
                         its output must be (batch, tokens, hidden). The paper
                         masks the whole embedding block (for BERT
