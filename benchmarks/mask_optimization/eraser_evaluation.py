@@ -12,7 +12,8 @@ Usage: python benchmarks/mask_optimization/eraser_evaluation.py
 The classifier is the MiniLM SST-2 model used as is on overlapping windows
 (see eraser_classifier.py); every method explains its prediction through the
 same windows. Reviews can be cut to their first ``--max-words`` words (the
-gold rationales with them) to fit a CPU budget. Hard rationales for token and
+gold rationales with them) to fit a CPU budget; then only reviews whose cut
+holds some rationale are kept. Hard rationales for token and
 IOU F1: the top k words, k = the mean rationale length of the training split
 (cut the same way). Units are ERASER's whitespace words.
 """
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Callable, Dict, List
 
 import torch
+from captum._utils.models.linear_model import SGDLinearRegression
 from captum.attr import FeatureAblation, IntegratedGradients, Lime, ShapleyValueSampling
 from torch import Tensor
 
@@ -98,7 +100,11 @@ def explain(name: str, documents: List[Document], model, args) -> List[Tensor]:
             perturbations_per_eval=16,
         ),
         "ig": lambda d: explain_ig(d, model, args),
-        "lime": lambda d: Lime(d.forward).attribute(
+        # Captum's default surrogate is scikit-learn's Lasso; without
+        # scikit-learn, a linear least-squares surrogate fitted in torch.
+        "lime": lambda d: Lime(
+            d.forward, interpretable_model=SGDLinearRegression()
+        ).attribute(
             d.ids,
             baselines=d.baseline,
             target=d.target,
@@ -161,7 +167,6 @@ def explain_marc(documents: List[Document], model, args) -> List[Tensor]:
         window_size=args.window,
         window_overlap=args.overlap,
         max_steps=args.steps,
-        show_progress=True,
         seed=0,
     )
     return [a[: d.ids.shape[1]].unsqueeze(0) for a, d in zip(attributions, documents)]
@@ -229,13 +234,17 @@ def main() -> None:
             e.rationale[: args.max_words] for e in train if e.rationale is not None
         )
     )
-    examples = load_eraser_movies("val", limit=args.docs)
+    # Cut reviews are kept only when their cut holds some human rationale, or
+    # plausibility would be undefined for them.
+    examples = [
+        e for e in load_eraser_movies("val") if any(e.rationale[: args.max_words])
+    ][: args.docs]
     documents = [Document(model, tokenizer, e, args) for e in examples]
     accuracy = sum(d.target == d.label for d in documents) / len(documents)
     print(f"{machine()}, {today()}")
     print(
-        f"ERASER movies val, first {len(documents)} reviews cut to "
-        f"{args.max_words} words; windows of {args.window} tokens, overlap "
+        f"ERASER movies val, the first {len(documents)} reviews whose first "
+        f"{args.max_words} words hold some rationale, cut there; windows of {args.window} tokens, overlap "
         f"{args.overlap} ({sum(d.forward.windows for d in documents)} windows); "
         f"classifier accuracy on them {accuracy:.3f}; k = {k} words (train mean)"
     )
