@@ -241,11 +241,12 @@ def main() -> None:
     ][: args.docs]
     documents = [Document(model, tokenizer, e, args) for e in examples]
     accuracy = sum(d.target == d.label for d in documents) / len(documents)
+    windows = sum(d.forward.windows for d in documents)
     print(f"{machine()}, {today()}")
     print(
         f"ERASER movies val, the first {len(documents)} reviews whose first "
-        f"{args.max_words} words hold some rationale, cut there; windows of {args.window} tokens, overlap "
-        f"{args.overlap} ({sum(d.forward.windows for d in documents)} windows); "
+        f"{args.max_words} words hold some rationale, cut there; windows of "
+        f"{args.window} tokens, overlap {args.overlap} ({windows} windows); "
         f"classifier accuracy on them {accuracy:.3f}; k = {k} words (train mean)"
     )
     print(
