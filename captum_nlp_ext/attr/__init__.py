@@ -1,5 +1,8 @@
 """Attribution methods of captum-nlp-ext, mirroring :mod:`captum.attr`."""
 
+from captum_nlp_ext.attr._core.layer_input_marginalization import (
+    LayerInputMarginalization,
+)
 from captum_nlp_ext.attr._core.layer_nlgp import LayerNLGP
 
-__all__ = ["LayerNLGP"]
+__all__ = ["LayerInputMarginalization", "LayerNLGP"]
