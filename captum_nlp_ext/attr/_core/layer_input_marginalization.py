@@ -27,6 +27,7 @@ from captum_nlp_ext._utils.validation import (
     check_int,
     check_optional_int,
     format_additional_forward_args,
+    match_inputs_format,
 )
 
 # Probabilities are clamped to [EPS, 1 - EPS] before taking log-odds: float32
@@ -211,7 +212,7 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
     @log_usage()
     def attribute(
         self,
-        inputs: Tensor,
+        inputs: Union[Tensor, Tuple[Tensor]],
         target: TargetType = None,
         additional_forward_args: Any = None,
         feature_mask: Optional[Tensor] = None,
@@ -224,12 +225,13 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
         mlm_batch_size: Optional[int] = None,
         show_progress: bool = False,
         return_passes: bool = False,
-    ) -> Union[Tensor, Tuple[Tensor, Dict[str, int]]]:
+    ) -> Union[Tensor, Tuple[Tensor], Tuple[Any, Dict[str, int]]]:
         r"""
         Args:
-            inputs (Tensor): Token ids (batch, tokens). Examples of different
-                        lengths are padded; padding and special tokens are
-                        excluded by default (see ``feature_mask``).
+            inputs (Tensor or tuple[Tensor]): Token ids (batch, tokens); a
+                        one-tensor tuple gives a tuple back. Examples of
+                        different lengths are padded; padding and special tokens
+                        are excluded by default (see ``feature_mask``).
             target (int, list[int], Tensor, optional): Class to explain for each
                         example. None explains the predicted class (or the single
                         score of a (batch,) output).
@@ -305,6 +307,7 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
             ...     mass=0.8,
             ... )
         """
+        given_inputs = inputs
         inputs = check_inputs(inputs)
         if inputs.is_floating_point():
             raise TypeError(
@@ -349,26 +352,16 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
                 candidates = self._propose(
                     inputs, masked, selection, mlm_batch_size, show_progress
                 )
-            reused = candidates.equals_original(masked)
-            evaluated = (~reused).nonzero().flatten()
-            row_example = masked.example[candidates.unit[evaluated]]
-            scores = original[masked.example[candidates.unit]].clone()
-            if evaluated.numel() > 0:
-                raw = evaluate_rows(
-                    self.forward_func,
-                    inputs,
-                    args,
-                    row_example,
-                    None,
-                    internal_batch_size,
-                    show_progress,
-                    "IM classifier",
-                    input_rows=lambda rows: candidates.sentences(
-                        inputs, masked, evaluated[rows]
-                    ),
-                )
-                rows_target = None if target_ is None else target_[row_example]
-                scores[evaluated] = self._probability(raw, rows_target)
+            scores, evaluated = self._classify(
+                inputs,
+                args,
+                masked,
+                candidates,
+                original,
+                target_,
+                internal_batch_size,
+                show_progress,
+            )
             marginal = torch.zeros(masked.count, dtype=torch.float64).to(scores)
             marginal.index_add_(0, candidates.unit, candidates.weight * scores)
             woe = _log2_odds(original)[masked.example] - _log2_odds(marginal)
@@ -376,19 +369,54 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
                 units.count.shape[0], units.max_units, dtype=torch.float64
             ).to(woe)
             per_unit[masked.example, masked.unit] = woe
-            attributions = units.to_tokens(per_unit)
+            attributions = match_inputs_format(given_inputs, units.to_tokens(per_unit))
         if not return_passes:
             return attributions
         size = internal_batch_size or DEFAULT_INTERNAL_BATCH_SIZE
         mlm_size = mlm_batch_size or DEFAULT_MLM_BATCH_SIZE
         passes = {
-            "classifier_rows": inputs.shape[0] + evaluated.numel(),
-            "classifier_passes": 1 + math.ceil(evaluated.numel() / size),
+            "classifier_rows": inputs.shape[0] + evaluated,
+            "classifier_passes": 1 + math.ceil(evaluated / size),
             "mlm_rows": masked.count,
             "mlm_passes": math.ceil(masked.count / mlm_size),
             "candidates": candidates.unit.numel(),
         }
         return attributions, passes
+
+    def _classify(
+        self,
+        inputs: Tensor,
+        args: Tuple,
+        masked: "_MaskedUnits",
+        candidates: "_Candidates",
+        original: Tensor,
+        target: Optional[Tensor],
+        internal_batch_size: Optional[int],
+        show_progress: bool,
+    ) -> Tuple[Tensor, int]:
+        """The target probability of every candidate sentence, and how many
+        were evaluated (a candidate equal to the input reuses its pass)."""
+        scores = original[masked.example[candidates.unit]].clone()
+        evaluated = (~candidates.equals_original(masked)).nonzero().flatten()
+        if evaluated.numel() == 0:
+            return scores, 0
+        row_example = masked.example[candidates.unit[evaluated]]
+        raw = evaluate_rows(
+            self.forward_func,
+            inputs,
+            args,
+            row_example,
+            None,
+            internal_batch_size,
+            show_progress,
+            "IM classifier",
+            input_rows=lambda rows: candidates.sentences(
+                inputs, masked, evaluated[rows]
+            ),
+        )
+        rows_target = None if target is None else target[row_example]
+        scores[evaluated] = self._probability(raw, rows_target)
+        return scores, int(evaluated.numel())
 
     def _units(self, feature_mask: Optional[Tensor], inputs: Tensor) -> Units:
         batch, tokens = inputs.shape
