@@ -92,7 +92,10 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
     ``mlm_batch_size``; one classifier pass per (unit, candidate), all of them
     packed into internal batches across units and examples. With a weak MLM the
     distributions are flat and the 1e-5 threshold keeps thousands of
-    candidates a token; ``mass`` and ``top_k`` bound the cost.
+    candidates a token; ``mass`` and ``top_k`` bound the cost (on SST-2 with a
+    small MLM, ``top_k=50`` ranked tokens as the thresholded result did with
+    100 times fewer classifier passes; see
+    ``benchmarks/input_marginalization/RESULTS.md``).
 
     Critique: Pham, Bui, Mai and Nguyen, "Double Trouble: How to not explain a
     text classifier's decisions using counterfactuals synthesized by masked
@@ -304,7 +307,7 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
             ...     enc["input_ids"],
             ...     additional_forward_args=(enc["attention_mask"],),
             ...     feature_mask=word_feature_mask(enc),
-            ...     mass=0.8,
+            ...     top_k=50,
             ... )
         """
         given_inputs = inputs
