@@ -30,10 +30,7 @@ Writes ``benchmarks/input_marginalization/RESULTS.md`` (``--out``).
 """
 
 import argparse
-import datetime
 import math
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -43,8 +40,13 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from captum_nlp_ext.attr import LayerInputMarginalization
-from captum_nlp_ext.huggingface import (
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common import machine, sst2_model_and_sentences, timed, today  # noqa: E402
+
+from captum_nlp_ext.attr import LayerInputMarginalization  # noqa: E402
+from captum_nlp_ext.datasets import resolve_models_dir  # noqa: E402
+from captum_nlp_ext.huggingface import (  # noqa: E402
     ClassifierForward,
     get_embedding_layer,
     token_feature_mask,
@@ -67,29 +69,13 @@ RULES: List[Rule] = [
 CLASS_RULES: List[Rule] = [(0.5, None), (0.75, None), (None, 50)]
 
 
-def shared_dir(env: str, name: str, given: Optional[str]) -> Path:
-    if given:
-        return Path(given)
-    if os.environ.get(env):
-        return Path(os.environ[env])
-    return Path(__file__).resolve().parents[2] / ".." / "shared" / name
+def load():
+    """Classifier, tokenizer, MLM and the SST-2 dev sentences."""
+    from transformers import AutoModelForMaskedLM
 
-
-def load(models: Path, data: Path):
-    from transformers import (
-        AutoModelForMaskedLM,
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-    )
-
-    tokenizer = AutoTokenizer.from_pretrained(models / "minilm-sst2")
-    classifier = AutoModelForSequenceClassification.from_pretrained(
-        models / "minilm-sst2"
-    ).eval()
-    mlm = AutoModelForMaskedLM.from_pretrained(models / "minilm-mlm").eval()
-    lines = (data / "sst2" / "dev.tsv").read_text().splitlines()[1:]
-    sentences = [line.split("\t")[0].strip() for line in lines]
-    return tokenizer, classifier, mlm, sentences
+    classifier, tokenizer, examples = sst2_model_and_sentences(None)
+    mlm = AutoModelForMaskedLM.from_pretrained(resolve_models_dir() / "minilm-mlm")
+    return tokenizer, classifier, mlm.eval(), [" ".join(e.words) for e in examples]
 
 
 def rule_name(rule: Rule) -> str:
@@ -255,12 +241,6 @@ def short_sentences(tokenizer, sentences, n: int, low: int, high: int) -> List[s
     return [s for s, n_ in zip(sentences, lengths) if low <= n_ <= high][:n]
 
 
-def timed(fn):
-    start = time.perf_counter()
-    result = fn()
-    return result, time.perf_counter() - start
-
-
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(spearmanr(a, b).statistic)
 
@@ -268,8 +248,6 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 def main() -> None:
     global THRESHOLD
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=None, help="default ../shared/models")
-    parser.add_argument("--data", default=None, help="default ../shared/data")
     parser.add_argument("--sentences", type=int, default=50)
     parser.add_argument("--fidelity-sentences", type=int, default=2)
     parser.add_argument("--min-tokens", type=int, default=4)
@@ -287,9 +265,7 @@ def main() -> None:
     options = parser.parse_args()
     THRESHOLD = options.threshold
     torch.set_num_threads(options.threads)
-    models = shared_dir("CAPTUM_NLP_MODELS", "models", options.models)
-    data = shared_dir("CAPTUM_NLP_DATA", "data", options.data)
-    tokenizer, classifier, mlm, sentences = load(models, data)
+    tokenizer, classifier, mlm, sentences = load()
     started = time.perf_counter()
     report: List[str] = []
     say = report.append
@@ -335,7 +311,7 @@ def main() -> None:
     naive_runs, naive_seconds = [], 0.0
     naive_passes = dict(classifier_rows=0, classifier_passes=0, mlm_passes=0)
     for i, length in enumerate(lengths):
-        result, seconds = timed(lambda: naive(ids[i, :length], THRESHOLDED))
+        seconds, result = timed(lambda: naive(ids[i, :length], THRESHOLDED))
         naive_runs.append(result)
         naive_seconds += seconds
         for key in naive_passes:
@@ -397,7 +373,7 @@ def main() -> None:
         ]
         rows = passes = seconds = less = check = "-"
         if rule in ran:
-            (attributions, used), took = ran[rule]
+            took, (attributions, used) = ran[rule]
             mine = attributions[feature_mask >= 0].numpy()
             rows, passes = used["classifier_rows"], used["classifier_passes"]
             seconds, less = f"{took:.1f}", f"{naive_seconds / took:.1f}x"
@@ -428,11 +404,11 @@ def main() -> None:
     naive_same = dict(classifier_rows=0, classifier_passes=0, mlm_passes=0)
     naive_same_seconds = 0.0
     for i, length in enumerate(lengths):
-        (_, _, used), seconds = timed(lambda: naive(ids[i, :length], rule))
+        seconds, (_, _, used) = timed(lambda: naive(ids[i, :length], rule))
         naive_same_seconds += seconds
         for key in naive_same:
             naive_same[key] += used[key]
-    (attributions, used), seconds = ran[rule] if rule in ran else run(rule)
+    seconds, (attributions, used) = ran[rule] if rule in ran else run(rule)
     say(f"\n## 3. Naive per-position implementation and the class, {rule_name(rule)}\n")
     say("| implementation | classifier rows | passes | MLM passes | seconds |")
     say("|---|---|---|---|---|")
@@ -454,7 +430,7 @@ def main() -> None:
         classes.append(run(rule))
     bare = min(bares, key=lambda b: b["mlm_seconds"] + b["classifier_seconds"])
     bare_total = bare["mlm_seconds"] + bare["classifier_seconds"]
-    (_, used), seconds = min(classes, key=lambda c: c[1])
+    seconds, (_, used) = min(classes, key=lambda c: c[0])
     assert bare["classifier_rows"] == used["classifier_rows"]
     say(
         f"\n## 4. Overhead against bare batched passes, {rule_name(rule)} (best of "
@@ -482,12 +458,12 @@ def main() -> None:
 def write(options, report: List[str]) -> None:
     header = [
         "# Input marginalization: cost and fidelity on SST-2 dev\n",
-        f"- Date: {datetime.date.today().isoformat()}",
-        f"- Machine: {platform.machine()} {platform.processor() or 'CPU'}, "
-        f"{os.cpu_count()} cores visible, {options.threads} torch threads, torch "
-        f"{torch.__version__}; shared with other jobs, so compare ratios within "
-        "one run",
-        "- Models: minilm-sst2 (classifier), minilm-mlm (masked LM)",
+        f"- Date: {today()}",
+        f"- Machine: {machine()}; shared with other jobs, so compare ratios "
+        "within one run",
+        "- Models: minilm-sst2 (classifier), minilm-mlm (masked LM), from "
+        "`CAPTUM_NLP_MODELS` or ../shared/models; data from `CAPTUM_NLP_DATA` or "
+        "../shared/data",
         "- Command: `" + " ".join(["python"] + sys.argv) + "`\n",
     ]
     text = "\n".join(header + report) + "\n"
