@@ -512,7 +512,7 @@ class _MaskedUnits:
         valid = units.valid
         self.example, self.unit = valid.nonzero(as_tuple=True)
         self.count = int(self.example.numel())
-        self.member = units.membership(torch.bool)[self.example, self.unit]
+        self.member = units.index[self.example] == self.unit.unsqueeze(1)
         self.sizes = self.member.sum(dim=1)
         longest = int(self.sizes.max())
         slots = torch.arange(tokens, device=inputs.device).expand_as(self.member)
