@@ -59,7 +59,10 @@ class Removal:
     """
 
     def __init__(
-        self, mode: str = "delete", token_id: Optional[int] = None, tokenizer: Any = None
+        self,
+        mode: str = "delete",
+        token_id: Optional[int] = None,
+        tokenizer: Any = None,
     ) -> None:
         self.mode = check_choice("mode", mode, REMOVAL_MODES)
         if token_id is None and tokenizer is not None:
@@ -84,9 +87,9 @@ class Removal:
         return f"Removal({self.mode!r}, token_id={self.token_id})"
 
     def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, Removal)
-            and (self.mode, self.token_id) == (other.mode, other.token_id)
+        return isinstance(other, Removal) and (self.mode, self.token_id) == (
+            other.mode,
+            other.token_id,
         )
 
     def __hash__(self) -> int:

@@ -96,7 +96,10 @@ def test_examples_with_different_numbers_of_steps_batch_like_alone():
     assert together.details["steps"] == [3, 1, 2]
     for i in range(3):
         alone = run(
-            ids[i : i + 1], attention[i : i + 1], words[i : i + 1], attributions[i : i + 1]
+            ids[i : i + 1],
+            attention[i : i + 1],
+            words[i : i + 1],
+            attributions[i : i + 1],
         )
         assert alone.mean == pytest.approx(together.per_example[i].item(), abs=1e-6)
 

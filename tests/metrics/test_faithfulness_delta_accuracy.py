@@ -7,7 +7,9 @@ from captum_nlp_ext.metrics import delta_accuracy
 MODEL = BagOfWords()
 # sums and predictions: 2.5 -> 1; (5, 7, 7, 7) 0.5 -> 1; (9, 6) -2 -> 0
 IDS, ATTENTION, WORDS = batch(
-    sentence(5, 6, 7, length=7), sentence(5, 7, 7, 7, length=7), sentence(9, 6, length=7)
+    sentence(5, 6, 7, length=7),
+    sentence(5, 7, 7, 7, length=7),
+    sentence(9, 6, length=7),
 )
 # first word ranked first everywhere, then in order
 ATTRIBUTIONS = torch.tensor(

@@ -83,9 +83,7 @@ def test_aopc_ferret_schedule_by_hand():
 
 def test_log_odds_by_hand():
     result = run(log_odds)
-    assert result.mean == pytest.approx(
-        math.log(sigmoid(0.5)) - math.log(P), abs=1e-5
-    )
+    assert result.mean == pytest.approx(math.log(sigmoid(0.5)) - math.log(P), abs=1e-5)
     padded = run(log_odds, removal=Removal("pad", token_id=PAD))
     assert padded.mean == pytest.approx(math.log(sigmoid(0.6)) - math.log(P), abs=1e-5)
 
@@ -166,7 +164,9 @@ def test_layer_attributions_are_summed_and_pooling_is_chosen():
 
 
 def test_batched_equals_unbatched():
-    ids, attention, mask = batch(sentence(5, 6, 7), sentence(9, 6), sentence(7, 8, 5, 6))
+    ids, attention, mask = batch(
+        sentence(5, 6, 7), sentence(9, 6), sentence(7, 8, 5, 6)
+    )
     attributions = torch.randn(ids.shape, generator=torch.Generator().manual_seed(0))
     for metric in (comprehensiveness, sufficiency, aopc_comprehensiveness, log_odds):
         together = metric(
@@ -208,5 +208,8 @@ def test_bad_arguments_are_refused_by_name():
         run(comprehensiveness, pool="median")
     with pytest.raises(ValueError, match="\\(batch, classes\\)"):
         comprehensiveness(
-            lambda ids: ids.float().sum(1), IDS, ATTRIBUTIONS, feature_mask=MASK_OF_WORDS
+            lambda ids: ids.float().sum(1),
+            IDS,
+            ATTRIBUTIONS,
+            feature_mask=MASK_OF_WORDS,
         )

@@ -12,7 +12,9 @@ P = sigmoid(2.5)
 
 
 def test_leave_one_out_by_hand():
-    loo = leave_one_out(MODEL, IDS, feature_mask=WORDS, additional_forward_args=ATTENTION)
+    loo = leave_one_out(
+        MODEL, IDS, feature_mask=WORDS, additional_forward_args=ATTENTION
+    )
     expected = [0.0, P - sigmoid(0.5), P - sigmoid(1.5), P - sigmoid(3.0), 0.0, 0.0]
     assert loo[0].tolist() == pytest.approx(expected, abs=1e-6)
     masked = leave_one_out(
@@ -27,9 +29,13 @@ def test_leave_one_out_by_hand():
 
 def test_leave_one_out_spreads_a_word_score_onto_its_tokens():
     words = torch.tensor([[-1, 0, 0, 1, -1, -1]])
-    loo = leave_one_out(MODEL, IDS, feature_mask=words, additional_forward_args=ATTENTION)
-    assert loo[0, 1].item() == loo[0, 2].item() == pytest.approx(
-        P - sigmoid(-0.5), abs=1e-6
+    loo = leave_one_out(
+        MODEL, IDS, feature_mask=words, additional_forward_args=ATTENTION
+    )
+    assert (
+        loo[0, 1].item()
+        == loo[0, 2].item()
+        == pytest.approx(P - sigmoid(-0.5), abs=1e-6)
     )
 
 

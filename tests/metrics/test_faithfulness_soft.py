@@ -63,7 +63,9 @@ def test_undefined_when_erasing_everything_does_not_lower_the_target():
 def test_fractional_importance_keeps_elements_at_that_rate():
     # word 5 at 1, word 6 at 0.5, word 7 at 0: 6's two elements are random
     attributions = torch.tensor([[0, 1.0, 0.5, 0.0, 0, 0]])
-    result = run(soft_sufficiency, attributions, normalized=False, n_samples=400, seed=0)
+    result = run(
+        soft_sufficiency, attributions, normalized=False, n_samples=400, seed=0
+    )
     # the class-1 element of 6 survives half the time: E p' = (s(2) + s(3)) / 2
     expected = P - (sigmoid(2.0) + sigmoid(3.0)) / 2
     assert result.mean == pytest.approx(expected, abs=0.01)

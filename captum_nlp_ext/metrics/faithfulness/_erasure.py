@@ -114,9 +114,7 @@ def check_percents(name: str, percents: Any) -> Tuple[float, ...]:
     values = tuple(percents)
     if not values:
         raise ValueError(f"`{name}` must hold at least one percentage.")
-    return tuple(
-        check_float(name, k, 0.0, 100.0, low_inclusive=True) for k in values
-    )
+    return tuple(check_float(name, k, 0.0, 100.0, low_inclusive=True) for k in values)
 
 
 def to_probabilities(output: Tensor, apply_softmax: bool) -> Tensor:
@@ -223,9 +221,7 @@ def prepare_erasure(
     check_optional_int("internal_batch_size", internal_batch_size, 1)
     check_choice("pool", pool, POOLS)
     removal_ = None if removal is None else as_removal(removal)
-    scores = (
-        None if attributions is None else check_attributions(attributions, inputs)
-    )
+    scores = None if attributions is None else check_attributions(attributions, inputs)
     batch, tokens = inputs.shape
     units = build_units(feature_mask, batch, tokens, inputs.device)
     with torch.no_grad():

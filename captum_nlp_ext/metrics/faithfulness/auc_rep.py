@@ -83,7 +83,11 @@ def _replacement_run(
     for step in range(int(steps.max())):
         active = (steps > step).nonzero().flatten()
         positions = erasure.units.index[active] == order[active, step].unsqueeze(1)
-        masked = torch.where(positions, torch.full_like(positions, mask_id, dtype=current.dtype), current[active])
+        masked = torch.where(
+            positions,
+            torch.full_like(positions, mask_id, dtype=current.dtype),
+            current[active],
+        )
         with torch.no_grad():
             guesses = evaluate_rows(
                 predict,

@@ -242,7 +242,9 @@ def plot_curves(
     for label, result in labelled.items():
         x, y = mean_curve(result, points)
         ax.plot(x.numpy(), y.numpy(), label=f"{label} (area {result.mean:.3f})")
-    kind = "inserted" if "insertion" in next(iter(labelled.values())).name else "removed"
+    kind = (
+        "inserted" if "insertion" in next(iter(labelled.values())).name else "removed"
+    )
     ax.set_xlabel(f"fraction of words {kind}")
     ax.set_ylabel("probability of the target class")
     ax.legend()

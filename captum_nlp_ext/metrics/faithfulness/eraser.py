@@ -28,8 +28,8 @@ from captum_nlp_ext.metrics._result import MetricResult, summarize
 from captum_nlp_ext.metrics.faithfulness._erasure import (
     check_percents,
     document,
-    Erasure,
     ERASER_PERCENTS,
+    Erasure,
     FERRET_PERCENTS,
     prepare_erasure,
     words_for_percent,
@@ -171,9 +171,7 @@ def sufficiency(
     )
 
 
-def _aopc(
-    erasure: Erasure, percents: Sequence[float], keep_top: bool
-) -> MetricResult:
+def _aopc(erasure: Erasure, percents: Sequence[float], keep_top: bool) -> MetricResult:
     differences = _differences(erasure, percents, keep_top)
     kind = "sufficiency" if keep_top else "comprehensiveness"
     schedule = schedule_name(percents)
@@ -333,9 +331,9 @@ def log_odds(
     )
     removed = erased_probabilities(erasure, percents, False, "log-odds")[:, 0]
     tiny = torch.finfo(removed.dtype).tiny
-    values = removed.clamp_min(tiny).log() - erasure.target_probability.clamp_min(
-        tiny
-    ).log()
+    values = (
+        removed.clamp_min(tiny).log() - erasure.target_probability.clamp_min(tiny).log()
+    )
     return summarize(
         f"log_odds@{percents[0]:g}%",
         values,

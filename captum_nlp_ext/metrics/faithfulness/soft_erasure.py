@@ -56,7 +56,9 @@ def normalized_importance(erasure: Erasure) -> Tensor:
     high = torch.where(units.valid, scores, -inf).amax(dim=1, keepdim=True)
     spread = high - low
     q = torch.where(
-        spread > 0, (scores - low) / spread.clamp_min(1e-30), torch.full_like(scores, 0.5)
+        spread > 0,
+        (scores - low) / spread.clamp_min(1e-30),
+        torch.full_like(scores, 0.5),
     )
     return torch.where(units.included, units.to_tokens(q), torch.ones_like(q[:, :1]))
 
