@@ -213,3 +213,24 @@ def test_bad_arguments_are_refused_by_name():
             ATTRIBUTIONS,
             feature_mask=MASK_OF_WORDS,
         )
+
+
+def test_identical_copies_are_evaluated_once():
+    rows = []
+
+    def counting(ids, attention):
+        rows.append(ids.shape[0])
+        return MODEL(ids, attention)
+
+    result = aopc_comprehensiveness(
+        counting,
+        IDS,
+        ATTRIBUTIONS,
+        feature_mask=MASK_OF_WORDS,
+        additional_forward_args=ATTENTION,
+    )
+    # the unperturbed batch, then 1 word removed (k = 1, 5, 10, 20%) and 2 (50%)
+    assert rows == [1, 2]
+    assert result.mean == pytest.approx(
+        (4 * (P - sigmoid(0.5)) + (P - sigmoid(-0.5))) / 5, abs=1e-6
+    )
