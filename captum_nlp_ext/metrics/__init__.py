@@ -21,10 +21,18 @@ from captum_nlp_ext.metrics.faithfulness import (
     soft_sufficiency,
     sufficiency,
 )
+from captum_nlp_ext.metrics.perturbations import (
+    EmbeddingNoise,
+    token_to_embedding_attributions,
+    WordMasking,
+)
 
 __all__ = [
+    "EmbeddingNoise",
     "MetricResult",
+    "WordMasking",
     "summarize",
+    "token_to_embedding_attributions",
     "REMOVAL_MODES",
     "Removal",
     "ERASER_PERCENTS",
