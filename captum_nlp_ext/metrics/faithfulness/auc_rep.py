@@ -37,10 +37,14 @@ from captum_nlp_ext.metrics.faithfulness._erasure import (
 
 
 class _TopTwoPredictions:
-    """An MLM's two best token ids at every position, banned ids excluded."""
+    """An MLM's two best token ids at every [MASK] position (0 elsewhere),
+    banned ids excluded."""
 
-    def __init__(self, mlm: Callable[..., Any], banned_ids: Tensor) -> None:
+    def __init__(
+        self, mlm: Callable[..., Any], mask_id: int, banned_ids: Tensor
+    ) -> None:
         self.mlm = mlm
+        self.mask_id = mask_id
         self.banned_ids = banned_ids
 
     def __call__(self, ids: Tensor, *additional_forward_args: Any) -> Tensor:
@@ -55,9 +59,12 @@ class _TopTwoPredictions:
                 f"`mlm` predicts {logits.shape[2]} token ids but `inputs` holds id "
                 f"{int(ids.max())}: the MLM must share the classifier's vocabulary."
             )
-        logits = logits.detach().clone()
-        logits[..., self.banned_ids.to(logits.device)] = -float("inf")
-        return logits.topk(2, dim=-1).indices
+        masked = ids == self.mask_id
+        candidates = logits[masked].detach().float()
+        candidates[:, self.banned_ids.to(candidates.device)] = -float("inf")
+        guesses = torch.zeros(*ids.shape, 2, dtype=torch.long, device=ids.device)
+        guesses[masked] = candidates.topk(2, dim=-1).indices
+        return guesses
 
 
 def replacement_steps(count: Tensor, fraction: float, min_steps: int) -> Tensor:
@@ -199,7 +206,9 @@ def auc_rep(
         show_progress,
     )
     steps = replacement_steps(erasure.units.count, fraction, min_steps)
-    predict = _TopTwoPredictions(mlm, torch.tensor(sorted(banned), dtype=torch.long))
+    predict = _TopTwoPredictions(
+        mlm, mask_id, torch.tensor(sorted(banned), dtype=torch.long)
+    )
     probabilities = _replacement_run(erasure, predict, mask_id, steps).double()
     width = 1.0 / steps.double().unsqueeze(1)
     pieces = (probabilities[:, 1:] + probabilities[:, :-1]) / 2 * width
