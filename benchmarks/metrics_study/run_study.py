@@ -497,10 +497,13 @@ NOTES = """
   s).
 - Kendall tau of "LOO (delete)" with LOO is 1 by construction (the reference
   itself), shown as a check.
-- Soft-NC / soft-NS are undefined (NaN, left out of the mean; n shown) for a
-  sentence whose target probability does not fall when every word's embedding
-  is erased. Soft-NC can exceed 1 when erasing the top words lowers the target
-  more than erasing everything.
+- Soft-NC / soft-NS are normalized by the drop when every word's embedding is
+  zeroed and clipped to [0, 1], as in the authors' code; they are undefined
+  (NaN, left out of the mean; n shown) for a sentence whose target
+  probability does not fall when every word's embedding is zeroed. Without
+  the clipping a few near-zero denominators dominate the means (a first run
+  gave soft-NC means of 3 to 35 and made random look better than occlusion
+  on soft-NS).
 - Delta accuracy "gold" is the drop of accuracy against the labels;
   "prediction" is the rate of flipped predictions.
 """

@@ -98,3 +98,22 @@ def test_bad_arguments():
         soft_sufficiency(
             MODEL, torch.nn.Linear(2, 2), IDS, ATTRIBUTIONS, feature_mask=WORDS
         )
+
+
+def test_normalized_values_are_clipped_to_the_unit_interval():
+    # words 5, 5, 9 (2, 2, -3): p = sigmoid(1); erasing all: sigmoid(0)
+    ids, attention, words = sentence(5, 5, 9)
+    null = sigmoid(1.0) - 0.5
+    fives = torch.tensor([[0, 1.0, 1.0, 0.0, 0, 0]])
+    # erasing both 5s drops p to sigmoid(-3): the raw ratio is about 2.96
+    raw = (sigmoid(1.0) - sigmoid(-3.0)) / null
+    assert raw > 1
+    nc = run(soft_comprehensiveness, fives, ids, attention, feature_mask=words)
+    assert nc.mean == pytest.approx(1.0)
+    # keeping only 9 drops p to sigmoid(-3): the raw ratio is about -1.96
+    nine = torch.tensor([[0, 0.0, 0.0, 1.0, 0, 0]])
+    ns = run(soft_sufficiency, nine, ids, attention, feature_mask=words)
+    assert ns.mean == pytest.approx(0.0)
+    assert run(
+        soft_sufficiency, nine, ids, attention, feature_mask=words, normalized=False
+    ).mean == pytest.approx(sigmoid(1.0) - sigmoid(-3.0), abs=1e-6)

@@ -15,12 +15,14 @@ Our reading, where the paper's summary is not explicit:
   are never damaged.
 - With ``normalized=True`` (the paper's Soft-NC / Soft-NS, after Carton et al.
   2020) the values are divided by the effect of erasing every word's embedding,
-  :math:`d_0 = \max(0, p(x) - p(x_0))`:
-  Soft-NC :math:`= \max(0, p(x) - p(x')) / d_0` and
-  Soft-NS :math:`= (d_0 - \max(0, p(x) - p(x'))) / d_0`; both higher is better,
-  NaN when :math:`d_0 = 0` (erasing everything does not lower the target). With
-  ``normalized=False`` they are ERASER's differences :math:`p(x) - p(x')`
-  (comprehensiveness higher, sufficiency lower is better).
+  :math:`d_0 = \max(0, p(x) - p(x_0))`, and clipped to [0, 1] as the authors'
+  code does: Soft-NC :math:`= \max(0, p(x) - p(x')) / d_0` and
+  Soft-NS :math:`= (d_0 - \max(0, p(x) - p(x'))) / d_0`; both higher is
+  better. They are NaN when :math:`d_0 = 0` (erasing everything does not lower
+  the target; the authors add 1e-4 to the denominator instead, which turns
+  such examples into 0 or 1). With ``normalized=False`` they are ERASER's
+  differences :math:`p(x) - p(x')` (comprehensiveness higher, sufficiency
+  lower is better), neither clipped nor normalized.
 - The values are averaged over ``n_samples`` random masks (the paper draws
   one).
 """
@@ -140,6 +142,7 @@ def _soft_metric(
         null = (p - erased).clamp_min(0)
         drop = (p - soft).clamp_min(0)
         ratio = (null - drop if sufficiency else drop) / null.clamp_min(1e-30)
+        ratio = ratio.clamp(0.0, 1.0)
         values = torch.where(null > 0, ratio, torch.full_like(ratio, float("nan")))
         name, higher_is_better = f"soft_normalized_{kind}", True
     else:
@@ -189,7 +192,7 @@ def soft_comprehensiveness(
                     attributions from any method.
         n_samples (int): Random masks per example, averaged. Default: 1
         normalized (bool): Soft-NC (divided by the drop when every word's
-                    embedding is erased, clipped at 0) or the raw drop.
+                    embedding is erased, clipped to [0, 1]) or the raw drop.
                     Default: True
         seed (int, optional): Seed of the masks; an example gets the same masks
                     alone or in a batch. Default: None
