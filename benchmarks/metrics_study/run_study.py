@@ -168,18 +168,20 @@ def load(models_dir: str):
 
 def attribution_methods(
     forward: ClassifierForward,
+    fast: ClassifierForward,
     cached: CachedForward,
     layer: torch.nn.Module,
     tokenizer: Any,
     args: argparse.Namespace,
 ) -> Dict[str, Callable[..., Tensor]]:
-    """name -> f(ids, attention, words, target, batch_index) -> attributions.
+    """name -> f(ids, attention, words, target, batch_index, loo) ->
+    attributions.
 
-    Leave-one-out by deletion, the reference of Kendall's tau, is computed
-    once a batch in ``main`` and enters the table as a method too.
+    Leave-one-out by deletion (``loo``), the reference of Kendall's tau, is
+    computed once a batch in ``main`` and enters the table as a method too.
     """
 
-    def lig(ids, attention, words, target, _):
+    def lig(ids, attention, words, target, *_):
         baselines = torch.where(words >= 0, tokenizer.pad_token_id, ids)
         return LayerIntegratedGradients(forward, layer).attribute(
             ids,
@@ -190,12 +192,12 @@ def attribution_methods(
             internal_batch_size=args.internal_batch_size,
         )
 
-    def input_x_gradient(ids, attention, words, target, _):
+    def input_x_gradient(ids, attention, words, target, *_):
         return LayerGradientXActivation(forward, layer).attribute(
             ids, target=target, additional_forward_args=(attention,)
         )
 
-    def occlusion(ids, attention, words, target, _):
+    def occlusion(ids, attention, words, target, *_):
         # Captum needs every token in a feature: specials and padding form one
         # more feature, whose score the metrics ignore.
         features = torch.where(words >= 0, words, words.max() + 1)
@@ -208,8 +210,9 @@ def attribution_methods(
             perturbations_per_eval=max(1, args.internal_batch_size // len(ids)),
         )
 
-    def nlgp(ids, attention, words, target, _):
-        return LayerNLGP(forward, layer).attribute(
+    def nlgp(ids, attention, words, target, *_):
+        # forward passes only: run by the bfloat16 copy like the metrics
+        return LayerNLGP(fast, get_embedding_layer(fast.model)).attribute(
             ids,
             target=target,
             additional_forward_args=(attention,),
@@ -219,7 +222,7 @@ def attribution_methods(
             seed=0,
         )
 
-    def random(ids, attention, words, target, batch_index):
+    def random(ids, attention, words, target, batch_index, _):
         generator = torch.Generator().manual_seed(1000 + batch_index)
         return torch.rand(ids.shape, generator=generator)
 
@@ -227,6 +230,7 @@ def attribution_methods(
         "LayerIntegratedGradients": lig,
         "InputXGradient (embeddings)": input_x_gradient,
         "Occlusion ([MASK], word)": occlusion,
+        "LOO (delete)": lambda *batch: batch[-1],
     }
     if args.nlgp_samples:
         methods["LayerNLGP"] = nlgp
@@ -353,13 +357,7 @@ def main() -> None:
     fast = ClassifierForward(copy.deepcopy(model).to(args.metric_dtype))
     cached = CachedForward(forward, fast)
     layer = get_embedding_layer(model)
-    methods = attribution_methods(forward, cached, layer, tokenizer, args)
-    # computed in the loop: it is also the reference of Kendall's tau
-    methods = {
-        **dict(list(methods.items())[:-1]),
-        "LOO (delete)": None,
-        "Random": methods["Random"],
-    }
+    methods = attribution_methods(forward, fast, cached, layer, tokenizer, args)
     masked_mlm = MaskedPositionsMLM(mlm.to(args.metric_dtype), tokenizer.mask_token_id)
     suite = metric_suite(
         cached, fast, get_embedding_layer(fast.model), masked_mlm, tokenizer, args
@@ -399,10 +397,7 @@ def main() -> None:
         seconds["LOO (delete)"][0] += time.time() - tick
         for name, method in methods.items():
             tick = time.time()
-            if name == "LOO (delete)":
-                attributions = loo
-            else:
-                attributions = method(ids, attention, words, target, index).detach()
+            attributions = method(ids, attention, words, target, index, loo).detach()
             seconds[name][0] += time.time() - tick
             tick = time.time()
             suite_results = suite(
