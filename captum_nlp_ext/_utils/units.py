@@ -12,6 +12,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+POOLS = ("auto", "sum", "mean", "max_abs")
+
 
 @dataclass(frozen=True)
 class Units:
@@ -74,10 +76,18 @@ class Units:
         """Gather (batch, tokens) token values into (batch, max_units) unit values.
 
         ``reduce`` is ``"sum"`` (a word's total effect, for token-level methods),
-        ``"mean"`` (recovers the shared value of unit-level methods) or
+        ``"mean"`` (recovers the shared value of unit-level methods),
         ``"max_abs"`` (the token of largest magnitude, sign kept; tokens tied in
-        magnitude are averaged). Empty slots are 0.
+        magnitude are averaged) or ``"auto"``: per example, the mean when every
+        unit's tokens carry one shared value (unit-level methods: LayerNLGP,
+        occlusion with a feature mask) and the sum otherwise. Empty slots are 0.
         """
+        if reduce == "auto":
+            mean = self.pool(token_values, "mean")
+            spread = (token_values - self.to_tokens(mean)).abs() * self.included
+            shared = spread.amax(dim=1) == 0
+            summed = self._scatter_sum(token_values)
+            return torch.where(shared.unsqueeze(1), mean, summed)
         if reduce == "sum":
             return self._scatter_sum(token_values)
         if reduce == "mean":
@@ -102,9 +112,7 @@ class Units:
             counts = token_values.new_zeros(largest.shape)
             counts.scatter_add_(1, slot, is_largest.to(token_values.dtype))
             return (signed / counts.clamp_min(1))[:, :-1]
-        raise ValueError(
-            f"`reduce` must be one of ['sum', 'mean', 'max_abs']; got {reduce!r}."
-        )
+        raise ValueError(f"`pool` must be one of {list(POOLS)}; got {reduce!r}.")
 
     def select(self, example_index: Tensor) -> "Units":
         return Units(self.index[example_index], self.count[example_index])

@@ -32,7 +32,7 @@ from torch import Tensor
 
 from captum_nlp_ext._utils.hooks import run_forward
 from captum_nlp_ext._utils.targets import resolve_target, TargetType
-from captum_nlp_ext._utils.units import build_units, Units
+from captum_nlp_ext._utils.units import build_units, POOLS, Units
 from captum_nlp_ext._utils.validation import (
     check_choice,
     check_float,
@@ -42,7 +42,6 @@ from captum_nlp_ext._utils.validation import (
 )
 from captum_nlp_ext.metrics._removal import as_removal, evaluate_removed, Removal
 
-POOLS = ("auto", "sum", "mean", "max_abs")
 ERASER_PERCENTS = (1.0, 5.0, 10.0, 20.0, 50.0)
 FERRET_PERCENTS = tuple(float(k) for k in range(10, 101, 10))
 
@@ -81,12 +80,7 @@ def check_attributions(attributions: Any, inputs: Tensor) -> Tensor:
 def word_scores(attributions: Tensor, units: Units, pool: str) -> Tensor:
     """(batch, max_units) word scores; see the module docstring for ``pool``."""
     check_choice("pool", pool, POOLS)
-    if pool != "auto":
-        return units.pool(attributions, pool)
-    mean = units.pool(attributions, "mean")
-    spread = (attributions - units.to_tokens(mean)).abs() * units.included
-    shared = spread.amax(dim=1) == 0
-    return torch.where(shared.unsqueeze(1), mean, units.pool(attributions, "sum"))
+    return units.pool(attributions, pool)
 
 
 def attribution_ranks(scores: Tensor, units: Units) -> Tensor:
