@@ -1,5 +1,7 @@
 """Attribution methods of captum-nlp-ext, mirroring :mod:`captum.attr`."""
 
+from captum_nlp_ext.attr._core.layer_lafa import LayerLAFA
 from captum_nlp_ext.attr._core.layer_nlgp import LayerNLGP
+from captum_nlp_ext.attr._core.reference_index import Neighbours, ReferenceIndex
 
-__all__ = ["LayerNLGP"]
+__all__ = ["LayerLAFA", "LayerNLGP", "Neighbours", "ReferenceIndex"]
