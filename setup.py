@@ -50,6 +50,7 @@ setup(
         "tutorials": TUTORIAL_REQUIRES,
         "dev": TEST_REQUIRES + TUTORIAL_REQUIRES,
     },
+    entry_points={"console_scripts": ["captum-nlp=captum_nlp_ext.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "License :: OSI Approved :: BSD License",

@@ -184,7 +184,9 @@ def word_feature_mask(encoding: Any, include_special: bool = False) -> Tensor:
     return torch.tensor(rows, dtype=torch.long)
 
 
-def unit_texts(tokenizer: Any, input_ids: Tensor, feature_mask: Tensor) -> List[List[str]]:
+def unit_texts(
+    tokenizer: Any, input_ids: Tensor, feature_mask: Tensor
+) -> List[List[str]]:
     """The text of each unit of each example, for display.
 
     Args:
@@ -204,7 +206,9 @@ def unit_texts(tokenizer: Any, input_ids: Tensor, feature_mask: Tensor) -> List[
                 pieces.setdefault(unit, []).append(token_id)
         texts.append(
             [
-                tokenizer.decode(pieces[unit], clean_up_tokenization_spaces=True).strip()
+                tokenizer.decode(
+                    pieces[unit], clean_up_tokenization_spaces=True
+                ).strip()
                 for unit in sorted(pieces)
             ]
         )

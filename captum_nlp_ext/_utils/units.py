@@ -50,9 +50,9 @@ class Units:
         """Spread (batch, max_units, ...) unit values onto tokens; 0 where excluded."""
         gathered = unit_values.gather(
             1,
-            self.index.clamp(min=0).view(
-                *self.index.shape, *([1] * (unit_values.dim() - 2))
-            ).expand(*self.index.shape, *unit_values.shape[2:]),
+            self.index.clamp(min=0)
+            .view(*self.index.shape, *([1] * (unit_values.dim() - 2)))
+            .expand(*self.index.shape, *unit_values.shape[2:]),
         )
         keep = self.included.view(*self.index.shape, *([1] * (unit_values.dim() - 2)))
         return gathered * keep.to(gathered.dtype)
@@ -112,8 +112,10 @@ def build_units(
             "`feature_mask` must hold integer unit ids (negative = excluded); got "
             f"dtype {feature_mask.dtype}."
         )
-    if feature_mask.dim() != 2 or feature_mask.shape[1] != tokens or (
-        feature_mask.shape[0] not in (1, batch)
+    if (
+        feature_mask.dim() != 2
+        or feature_mask.shape[1] != tokens
+        or (feature_mask.shape[0] not in (1, batch))
     ):
         raise ValueError(
             f"`feature_mask` must have shape ({batch}, {tokens}) or (1, {tokens}) to "

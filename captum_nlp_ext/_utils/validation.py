@@ -7,7 +7,12 @@ from torch import Tensor
 
 def check_inputs(inputs: Any) -> Tensor:
     """``inputs`` must be token ids (batch, tokens) of an integer dtype, or
-    embeddings (batch, tokens, hidden) of a floating dtype, with batch >= 1."""
+    embeddings (batch, tokens, hidden) of a floating dtype, with batch >= 1.
+
+    A one-element tuple is unwrapped: Captum's metrics pass inputs as tuples.
+    """
+    if isinstance(inputs, tuple) and len(inputs) == 1:
+        inputs = inputs[0]
     if not isinstance(inputs, Tensor):
         raise TypeError(
             "`inputs` must be a tensor of token ids (batch, tokens) or of embeddings "
@@ -36,6 +41,11 @@ def check_inputs(inputs: Any) -> Tensor:
     if inputs.shape[1] == 0:
         raise ValueError("`inputs` has no tokens.")
     return inputs
+
+
+def match_inputs_format(inputs: Any, attributions: Tensor) -> Any:
+    """Captum's convention: a tuple of inputs gets a tuple of attributions."""
+    return (attributions,) if isinstance(inputs, tuple) else attributions
 
 
 def format_additional_forward_args(additional_forward_args: Any) -> Tuple:

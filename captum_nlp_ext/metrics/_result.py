@@ -67,12 +67,16 @@ def summarize(
         return MetricResult(name, per_example.detach().cpu(), nan, nan, nan, 0, details)
     mean = float(defined.mean())
     if n < 2:
-        return MetricResult(name, per_example.detach().cpu(), mean, mean, mean, n, details)
+        return MetricResult(
+            name, per_example.detach().cpu(), mean, mean, mean, n, details
+        )
     generator = torch.Generator().manual_seed(seed)
     resamples = torch.randint(0, n, (n_bootstrap, n), generator=generator)
     means = defined[resamples].mean(dim=1)
     alpha = (1 - confidence) / 2
-    low, high = torch.quantile(means, torch.tensor([alpha, 1 - alpha], dtype=means.dtype))
+    low, high = torch.quantile(
+        means, torch.tensor([alpha, 1 - alpha], dtype=means.dtype)
+    )
     return MetricResult(
         name, per_example.detach().cpu(), mean, float(low), float(high), n, details
     )

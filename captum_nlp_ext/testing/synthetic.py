@@ -84,6 +84,10 @@ def planted_keyword_task(
     feature_mask = torch.full((n, tokens), -1)
     feature_mask[:, 1:-1] = torch.where(inside, positions.expand(n, -1), -1)
     return SyntheticTask(
-        input_ids, attention_mask, labels, evidence, feature_mask,
+        input_ids,
+        attention_mask,
+        labels,
+        evidence,
+        feature_mask,
         vocab_size=first_filler + n_fillers,
     )

@@ -20,6 +20,7 @@ from captum_nlp_ext._utils.validation import (
     check_int,
     check_optional_int,
     format_additional_forward_args,
+    match_inputs_format,
 )
 
 PERTURBATIONS = ("scale", "reference", "isotropic")
@@ -119,10 +120,11 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
     ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         r"""
         Args:
-            inputs (Tensor): Token ids (batch, tokens), or embeddings
-                        (batch, tokens, hidden) for a ``forward_func`` that takes
-                        them. Examples of different lengths are padded; exclude
-                        the padding with ``feature_mask``.
+            inputs (Tensor or tuple[Tensor]): Token ids (batch, tokens), or
+                        embeddings (batch, tokens, hidden) for a ``forward_func``
+                        that takes them; a one-tensor tuple gives a tuple back.
+                        Examples of different lengths are padded; exclude the
+                        padding with ``feature_mask``.
             target (int, list[int], Tensor, optional): Class to explain for each
                         example. None explains the predicted class (or the single
                         score of a (batch,) output).
@@ -197,12 +199,13 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
             ...     seed=0,
             ... )
         """
+        given_inputs = inputs
         inputs = check_inputs(inputs)
         args = format_additional_forward_args(additional_forward_args)
         check_int("n_samples", n_samples, 2)
         check_float("sigma", sigma, 0.0)
         check_choice("perturbation", perturbation, PERTURBATIONS)
-        check_float("p_perturb", p_perturb, 0.0)
+        check_float("p_perturb", p_perturb, 0.0, 1.0)
         check_float("ridge", ridge, 0.0, low_inclusive=True)
         if kernel_width is not None:
             check_float("kernel_width", kernel_width, 0.0)
@@ -249,7 +252,9 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
             weights = design.sample_weights(kernel_width)
             coefficients = _ridge(regressors, scores, weights, valid, ridge)
             attributions = units.to_tokens(design.unit_scores(coefficients))
-            attributions = attributions.to(embeddings.dtype)
+            attributions = match_inputs_format(
+                given_inputs, attributions.to(embeddings.dtype)
+            )
             if not return_convergence_delta:
                 return attributions
             halves = [
@@ -280,10 +285,15 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
         if reference is None:
             return -embeddings
         if isinstance(reference, Tensor):
-            if reference.dim() != 3 or reference.shape[0] not in (
-                1,
-                embeddings.shape[0],
-            ) or reference.shape[1:] != embeddings.shape[1:]:
+            if (
+                reference.dim() != 3
+                or reference.shape[0]
+                not in (
+                    1,
+                    embeddings.shape[0],
+                )
+                or reference.shape[1:] != embeddings.shape[1:]
+            ):
                 raise ValueError(
                     "`reference` tensor must have shape (batch or 1, tokens, hidden) "
                     f"= {tuple(embeddings.shape)}; got {tuple(reference.shape)}."

@@ -1,0 +1,234 @@
+"""Word attributions for display: Captum ``VisualizationDataRecord``s and an HTML
+renderer that escapes text (captum #1226) and writes a file (captum #1130)."""
+
+import html
+import os
+from typing import List, Mapping, Optional, Sequence, Union
+
+from captum.attr._utils.visualization import VisualizationDataRecord
+from torch import Tensor
+
+from captum_nlp_ext._utils.units import build_units
+from captum_nlp_ext._utils.validation import check_choice
+
+__all__ = [
+    "render_html",
+    "save_html",
+    "visualization_records",
+    "word_attributions",
+]
+
+
+def word_attributions(
+    attributions: Tensor, feature_mask: Optional[Tensor], reduce: str = "sum"
+) -> List[Tensor]:
+    """Token attributions -> one score per word (unit) for each example.
+
+    Args:
+        attributions (Tensor): (batch, tokens) scores, or (batch, tokens, hidden)
+                    layer attributions (summed over hidden first, Captum's usual
+                    reduction for LayerIntegratedGradients).
+        feature_mask (Tensor or None): (batch, tokens) unit ids, negative =
+                    excluded; None makes every token a unit.
+        reduce (str): How a word's tokens combine: ``"sum"`` (token-level methods
+                    such as Integrated Gradients), ``"mean"`` (methods whose tokens
+                    share the unit's score, such as LayerNLGP: returns that score),
+                    or ``"max_abs"``.
+                    Default: "sum"
+
+    Returns:
+        A list with one (words,) tensor per example, words in unit-id order.
+    """
+    check_choice("reduce", reduce, ("sum", "mean", "max_abs"))
+    if attributions.dim() == 3:
+        attributions = attributions.sum(-1)
+    if attributions.dim() != 2:
+        raise ValueError(
+            "`attributions` must have shape (batch, tokens) or (batch, tokens, "
+            f"hidden); got {tuple(attributions.shape)}."
+        )
+    batch, tokens = attributions.shape
+    units = build_units(feature_mask, batch, tokens, attributions.device)
+    pooled = units.pool(attributions.detach(), reduce)
+    return [pooled[i, : int(units.count[i])] for i in range(batch)]
+
+
+def visualization_records(
+    attributions: Sequence[Tensor],
+    words: Sequence[Sequence[str]],
+    pred_probs: Union[Tensor, Sequence[float]],
+    pred_classes: Sequence[Union[int, str]],
+    true_classes: Sequence[Union[int, str]],
+    attr_classes: Sequence[Union[int, str]],
+    convergence: Optional[Union[Tensor, Sequence[float]]] = None,
+    normalize: bool = True,
+) -> List[VisualizationDataRecord]:
+    """Build Captum ``VisualizationDataRecord``s, one per example.
+
+    The records work with :func:`captum.attr.visualization.visualize_text` and
+    with :func:`render_html`. Words are stored unescaped; :func:`render_html`
+    escapes them.
+
+    Args:
+        attributions (sequence of Tensor): One (words,) tensor per example, e.g.
+                    from :func:`word_attributions`.
+        words (sequence of sequence of str): The words of each example.
+        pred_probs (Tensor or sequence of float): Predicted class probability.
+        pred_classes (sequence): Predicted class (index or name).
+        true_classes (sequence): Gold class.
+        attr_classes (sequence): The class the attributions explain.
+        convergence (Tensor or sequence of float, optional): A method's
+                    convergence estimate per example. Default: None
+        normalize (bool): Divide each example's scores by their largest
+                    magnitude, so that colours use Captum's [-1, 1] range; the
+                    record's ``attr_score`` keeps the raw sum.
+                    Default: True
+    """
+    n = len(attributions)
+    for name, values in (
+        ("words", words),
+        ("pred_probs", pred_probs),
+        ("pred_classes", pred_classes),
+        ("true_classes", true_classes),
+        ("attr_classes", attr_classes),
+    ):
+        if len(values) != n:
+            raise ValueError(
+                f"`{name}` has {len(values)} entries; `attributions` has {n}."
+            )
+    records = []
+    for i in range(n):
+        scores = attributions[i].detach().float().cpu()
+        if len(words[i]) != scores.numel():
+            raise ValueError(
+                f"Example {i}: {len(words[i])} words but {scores.numel()} "
+                "attributions."
+            )
+        shown = scores
+        if normalize and scores.numel() and float(scores.abs().max()) > 0:
+            shown = scores / scores.abs().max()
+        records.append(
+            VisualizationDataRecord(
+                shown,
+                float(pred_probs[i]),
+                pred_classes[i],
+                true_classes[i],
+                attr_classes[i],
+                float(scores.sum()),
+                list(words[i]),
+                float(convergence[i]) if convergence is not None else float("nan"),
+            )
+        )
+    return records
+
+
+def _colour(score: float) -> str:
+    # Captum's palette: green for support, red against, white for neutral.
+    score = max(-1.0, min(1.0, score))
+    if score > 0:
+        return f"hsl(120, 75%, {100 - int(50 * score)}%)"
+    return f"hsl(0, 75%, {100 - int(-40 * score)}%)"
+
+
+def _words_html(words: Sequence[str], scores: Tensor) -> str:
+    marks = [
+        f'<mark style="background-color: {_colour(float(s))}" '
+        f'title="{float(s):+.3f}">{html.escape(str(w))}</mark>'
+        for w, s in zip(words, scores.tolist())
+    ]
+    return " ".join(marks)
+
+
+_STYLE = (
+    "body{font-family:sans-serif;margin:1.5em}"
+    "table{border-collapse:collapse}"
+    "td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;"
+    "vertical-align:top}"
+    "mark{padding:1px 3px;margin:1px;border-radius:3px;line-height:1.9;color:#000}"
+    ".legend mark{display:inline-block}"
+)
+
+
+def render_html(
+    records: Union[
+        Sequence[VisualizationDataRecord],
+        Mapping[str, Sequence[VisualizationDataRecord]],
+    ],
+    title: str = "Word attributions",
+) -> str:
+    """A self-contained HTML page of word attributions, with every text escaped.
+
+    Args:
+        records (sequence of VisualizationDataRecord, or mapping): Records, or a
+                    mapping from method name to records of the same examples in
+                    the same order, shown side by side (one row per example and
+                    method).
+        title (str): Page title. Default: "Word attributions"
+
+    Returns:
+        The HTML document as a string.
+    """
+    if isinstance(records, Mapping):
+        methods = {str(k): list(v) for k, v in records.items()}
+    else:
+        methods = {"": list(records)}
+    lengths = {len(v) for v in methods.values()}
+    if len(lengths) > 1:
+        raise ValueError(
+            "Every method in `records` must have records for the same examples; got "
+            f"lengths {sorted(lengths)}."
+        )
+    side_by_side = list(methods) != [""]
+    head = (["Example", "Method"] if side_by_side else ["Example"]) + [
+        "True",
+        "Predicted (prob.)",
+        "Explained",
+        "Sum",
+        "Words",
+    ]
+    rows = ["<tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
+    n_examples = lengths.pop() if lengths else 0
+    for i in range(n_examples):
+        for j, (method, recs) in enumerate(methods.items()):
+            r = recs[i]
+            cells = [str(i) if j == 0 else ""]
+            if side_by_side:
+                cells.append(method)
+            cells += [
+                str(r.true_class),
+                f"{r.pred_class} ({r.pred_prob:.2f})",
+                str(r.attr_class),
+                f"{r.attr_score:.3f}",
+            ]
+            cells = [html.escape(c) for c in cells]
+            cells.append(_words_html(r.raw_input_ids, r.word_attributions))
+            rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    legend = " ".join(
+        f'<mark style="background-color: {_colour(v)}">{label}</mark>'
+        for v, label in ((-1.0, "against"), (0.0, "neutral"), (1.0, "supports"))
+    )
+    return (
+        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1><p class='legend'>Legend: {legend}</p>"
+        f"<table>{''.join(rows)}</table></body></html>\n"
+    )
+
+
+def save_html(
+    records: Union[
+        Sequence[VisualizationDataRecord],
+        Mapping[str, Sequence[VisualizationDataRecord]],
+    ],
+    path: Union[str, "os.PathLike[str]"],
+    title: str = "Word attributions",
+) -> str:
+    """Write :func:`render_html`'s page to ``path`` (folders created) and return
+    the path."""
+    path = os.fspath(path)
+    folder = os.path.dirname(path)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(render_html(records, title))
+    return path

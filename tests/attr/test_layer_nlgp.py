@@ -1,0 +1,289 @@
+import pytest
+import torch
+from torch import nn
+
+from captum_nlp_ext.attr import LayerNLGP
+from captum_nlp_ext.huggingface import ClassifierForward, get_embedding_layer
+
+
+class LinearInEmbeddings(nn.Module):
+    """y = W (sum_t E[ids_t]) + b: token t's exact contribution to class c is
+    W_c . e_t, which NLGP's "scale" coefficient must recover."""
+
+    def __init__(self, vocab: int = 30, dim: int = 8, classes: int = 3) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab, dim)
+        self.head = nn.Linear(dim, classes)
+
+    def forward(self, ids, mask=None):
+        e = self.embedding(ids)
+        if mask is not None:
+            e = e * mask.unsqueeze(-1)
+        return self.head(e.sum(1))
+
+    def contributions(self, ids, target):
+        weights = self.head.weight[torch.as_tensor(target).expand(ids.shape[0])]
+        return (self.embedding(ids) * weights.unsqueeze(1)).sum(-1)
+
+
+@pytest.fixture
+def linear():
+    torch.manual_seed(0)
+    model = LinearInEmbeddings()
+    ids = torch.randint(0, 30, (3, 7))
+    return model, ids
+
+
+@pytest.mark.parametrize("perturbation", ["scale", "reference"])
+@pytest.mark.parametrize("p_perturb", [1.0, 0.5])
+def test_linear_model_recovers_analytic_contributions(linear, perturbation, p_perturb):
+    model, ids = linear
+    target = torch.tensor([0, 2, 1])
+    nlgp = LayerNLGP(model, model.embedding)
+    attributions = nlgp.attribute(
+        ids,
+        target=target,
+        perturbation=perturbation,
+        p_perturb=p_perturb,
+        n_samples=64,
+        ridge=0.0,
+        seed=0,
+    )
+    expected = model.contributions(ids, target).detach()
+    torch.testing.assert_close(attributions, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_isotropic_reading_is_unbiased_and_converges(linear):
+    model, ids = linear
+    expected = model.contributions(ids, 1).detach()
+    errors = []
+    for n in (64, 4096):
+        attributions = LayerNLGP(model, model.embedding).attribute(
+            ids,
+            target=1,
+            perturbation="isotropic",
+            n_samples=n,
+            seed=0,
+            internal_batch_size=4096,
+        )
+        errors.append((attributions - expected).abs().mean().item())
+    assert errors[1] < errors[0] / 3
+    assert errors[1] < 0.15 * expected.abs().mean().item()
+
+
+def test_word_units_share_the_sum_of_their_tokens(linear):
+    model, ids = linear
+    mask = torch.tensor([[0, 0, 1, 2, 2, 2, -1]]).expand(3, -1)
+    attributions = LayerNLGP(model, model.embedding).attribute(
+        ids, target=0, feature_mask=mask, n_samples=32, ridge=0.0, seed=0
+    )
+    contributions = model.contributions(ids, 0).detach()
+    word_sums = torch.stack(
+        [
+            contributions[:, :2].sum(1),
+            contributions[:, 2],
+            contributions[:, 3:6].sum(1),
+        ],
+        dim=1,
+    )
+    expected = torch.cat([word_sums[:, [0, 0, 1, 2, 2, 2]], torch.zeros(3, 1)], dim=1)
+    torch.testing.assert_close(attributions, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_reference_token_reading_moves_toward_that_token(linear):
+    model, ids = linear
+    reference_id = 5
+    attributions = LayerNLGP(model, model.embedding).attribute(
+        ids,
+        target=2,
+        perturbation="reference",
+        reference=reference_id,
+        n_samples=32,
+        ridge=0.0,
+        seed=0,
+    )
+    # Linear model: the drop when a token becomes the reference token.
+    reference = model.embedding.weight[reference_id]
+    expected = (
+        ((model.embedding(ids) - reference) * model.head.weight[2]).sum(-1).detach()
+    )
+    torch.testing.assert_close(attributions, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_kernel_weights_keep_an_exact_linear_fit(linear):
+    model, ids = linear
+    attributions = LayerNLGP(model, model.embedding).attribute(
+        ids, target=0, kernel_width=0.5, n_samples=64, ridge=0.0, seed=0
+    )
+    torch.testing.assert_close(
+        attributions, model.contributions(ids, 0).detach(), atol=1e-4, rtol=1e-4
+    )
+
+
+def test_padding_gets_zero_and_batch_equals_single(keyword_task):
+    model, test = keyword_task
+    forward = ClassifierForward(model)
+    nlgp = LayerNLGP(forward, get_embedding_layer(model))
+    ids, mask, units = (
+        test.input_ids[:5],
+        test.attention_mask[:5],
+        test.feature_mask[:5],
+    )
+    assert (units < 0).sum(
+        1
+    ).unique().numel() > 1, "needs examples of different lengths"
+    batched = nlgp.attribute(
+        ids,
+        additional_forward_args=(mask,),
+        feature_mask=units,
+        n_samples=40,
+        seed=3,
+        internal_batch_size=33,
+    )
+    assert batched.shape == ids.shape
+    assert (batched[units < 0] == 0).all()
+    assert (batched[units >= 0] != 0).all()
+    for i in range(5):
+        single = nlgp.attribute(
+            ids[i : i + 1],
+            additional_forward_args=(mask[i : i + 1],),
+            feature_mask=units[i : i + 1],
+            n_samples=40,
+            seed=3,
+        )
+        torch.testing.assert_close(single, batched[i : i + 1], atol=1e-5, rtol=1e-4)
+
+
+def test_seed_makes_results_reproducible_and_differs_across_seeds(keyword_task):
+    model, test = keyword_task
+    nlgp = LayerNLGP(ClassifierForward(model), get_embedding_layer(model))
+    kwargs = dict(
+        additional_forward_args=(test.attention_mask[:2],),
+        feature_mask=test.feature_mask[:2],
+        n_samples=16,
+    )
+    a = nlgp.attribute(test.input_ids[:2], seed=1, **kwargs)
+    b = nlgp.attribute(test.input_ids[:2], seed=1, **kwargs)
+    c = nlgp.attribute(test.input_ids[:2], seed=2, **kwargs)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_planted_keyword_ranked_first(keyword_task):
+    model, test = keyword_task
+    nlgp = LayerNLGP(ClassifierForward(model), get_embedding_layer(model))
+    attributions = nlgp.attribute(
+        test.input_ids,
+        target=test.labels,
+        additional_forward_args=(test.attention_mask,),
+        feature_mask=test.feature_mask,
+        seed=0,
+    )
+    top = attributions.masked_fill(test.feature_mask < 0, float("-inf")).argmax(1)
+    hit_rate = test.evidence[torch.arange(len(test)), top].float().mean().item()
+    assert hit_rate >= 0.9
+
+
+def test_convergence_delta_shrinks_with_more_samples(keyword_task):
+    model, test = keyword_task
+    nlgp = LayerNLGP(ClassifierForward(model), get_embedding_layer(model))
+    assert nlgp.has_convergence_delta()
+    deltas = []
+    for n in (16, 512):
+        _, delta = nlgp.attribute(
+            test.input_ids[:8],
+            additional_forward_args=(test.attention_mask[:8],),
+            feature_mask=test.feature_mask[:8],
+            n_samples=n,
+            seed=0,
+            return_convergence_delta=True,
+            internal_batch_size=256,
+        )
+        assert delta.shape == (8,)
+        assert ((delta >= 0) & (delta <= 1)).all()
+        deltas.append(delta.mean().item())
+    assert deltas[1] < deltas[0] / 2
+
+
+def test_uses_forward_passes_only(linear):
+    model, ids = linear
+    grad_modes = []
+
+    def forward(inputs):
+        grad_modes.append(torch.is_grad_enabled())
+        return model(inputs)
+
+    LayerNLGP(forward, model.embedding).attribute(ids, n_samples=8, seed=0)
+    assert grad_modes and not any(grad_modes)
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_tuple_inputs_give_tuple_attributions(linear):
+    model, ids = linear
+    nlgp = LayerNLGP(model, model.embedding)
+    out = nlgp.attribute((ids,), n_samples=8, seed=0)
+    assert isinstance(out, tuple) and len(out) == 1
+    assert torch.equal(out[0], nlgp.attribute(ids, n_samples=8, seed=0))
+
+
+def test_state_restored_after_success_and_error(linear):
+    model, ids = linear
+    model.train()
+    flags = [p.requires_grad for p in model.parameters()]
+    calls = []
+
+    def failing_forward(inputs):
+        calls.append(1)
+        if len(calls) > 1:
+            raise RuntimeError("boom")
+        return model(inputs)
+
+    with pytest.raises(RuntimeError, match="boom"):
+        LayerNLGP(failing_forward, model.embedding).attribute(ids, n_samples=8)
+    LayerNLGP(model, model.embedding).attribute(ids, n_samples=8)
+    assert not model.embedding._forward_hooks
+    assert model.training
+    assert [p.requires_grad for p in model.parameters()] == flags
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(inputs=torch.zeros(0, 7, dtype=torch.long)), ValueError, "empty batch"),
+        (dict(target=3), ValueError, "`target` .* out of range"),
+        (dict(target=[0, 1]), ValueError, "`target` has 2 entries"),
+        (
+            dict(feature_mask=torch.zeros(3, 6, dtype=torch.long)),
+            ValueError,
+            "`feature_mask` must have shape",
+        ),
+        (dict(feature_mask=torch.zeros(3, 7)), TypeError, "`feature_mask` must hold"),
+        (
+            dict(feature_mask=torch.full((3, 7), -1)),
+            ValueError,
+            "without any unit",
+        ),
+        (dict(n_samples=1), ValueError, "`n_samples` must be >= 2"),
+        (dict(inputs=torch.zeros(3, 7)), TypeError, "integer token ids"),
+        (dict(sigma=0.0), ValueError, "`sigma`"),
+        (dict(perturbation="linear"), ValueError, "`perturbation` must be one of"),
+        (dict(p_perturb=1.5), ValueError, "`p_perturb`"),
+        (dict(reference=3), ValueError, "`reference` is used by"),
+        (dict(internal_batch_size=0), ValueError, "`internal_batch_size`"),
+    ],
+)
+def test_bad_input_is_refused_with_a_clear_message(linear, kwargs, error, message):
+    model, ids = linear
+    arguments = dict(inputs=ids, n_samples=8)
+    arguments.update(kwargs)
+    with pytest.raises(error, match=message):
+        LayerNLGP(model, model.embedding).attribute(**arguments)
+    assert not model.embedding._forward_hooks
+
+
+def test_layer_outside_the_model_is_refused(linear):
+    model, ids = linear
+    stray = nn.Embedding(30, 8)
+    with pytest.raises(ValueError, match="`layer` .* was not called"):
+        LayerNLGP(model, stray).attribute(ids, n_samples=8)
+    assert not stray._forward_hooks

@@ -1,0 +1,46 @@
+"""Shared fixtures: tiny models trained in seconds on tasks with known answers."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from captum_nlp_ext.datasets import resolve_data_dir, resolve_models_dir
+from captum_nlp_ext.testing import (
+    planted_keyword_task,
+    tiny_bert_classifier,
+    train_classifier,
+)
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_torch():
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def keyword_task():
+    """(model, test split) of the planted-keyword task; the model is trained to
+    100% training accuracy but not saturated (see train_classifier)."""
+    task = planted_keyword_task(n=600, seed=0)
+    train, test = task.split(500)
+    model = tiny_bert_classifier(task.vocab_size, seed=0)
+    accuracy = train_classifier(model, train, steps=120)
+    assert accuracy >= 0.99
+    return model, test
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    path = resolve_models_dir()
+    if not (path / "minilm-sst2" / "config.json").is_file():
+        pytest.skip(f"shared models not found at {path} (set CAPTUM_NLP_MODELS)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    path = resolve_data_dir()
+    if not path.is_dir():
+        pytest.skip(f"shared data not found at {path} (set CAPTUM_NLP_DATA)")
+    return path

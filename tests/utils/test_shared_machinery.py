@@ -1,0 +1,133 @@
+import pytest
+import torch
+from torch import nn
+
+from captum_nlp_ext._utils.batching import evaluate_rows, index_additional_forward_args
+from captum_nlp_ext._utils.hooks import (
+    forward_with_layer_output,
+    forward_with_layer_replaced,
+    frozen_parameters,
+)
+from captum_nlp_ext._utils.outputs import output_to_tensor
+from captum_nlp_ext._utils.targets import resolve_target, select_target
+from captum_nlp_ext._utils.units import build_units
+
+
+def test_units_are_renumbered_per_example_and_broadcast():
+    mask = torch.tensor([[-1, 7, 7, 3, -1], [5, 5, 5, 5, 9]])
+    units = build_units(mask, 2, 5, torch.device("cpu"))
+    assert units.index.tolist() == [[-1, 1, 1, 0, -1], [0, 0, 0, 0, 1]]
+    assert units.count.tolist() == [2, 2]
+    values = torch.tensor([[10.0, 20.0], [30.0, 40.0]])
+    assert units.to_tokens(values).tolist() == [
+        [0, 20, 20, 10, 0],
+        [30, 30, 30, 30, 40],
+    ]
+    shared = build_units(torch.tensor([[0, 1, 1]]), 3, 3, torch.device("cpu"))
+    assert shared.index.tolist() == [[0, 1, 1]] * 3
+    default = build_units(None, 2, 3, torch.device("cpu"))
+    assert default.index.tolist() == [[0, 1, 2]] * 2
+
+
+def test_units_pool_and_validity():
+    units = build_units(
+        torch.tensor([[0, 0, -1], [0, 1, 2]]), 2, 3, torch.device("cpu")
+    )
+    assert units.valid.tolist() == [[True, False, False], [True, True, True]]
+    assert units.membership().sum(-1).tolist() == [[2, 0, 0], [1, 1, 1]]
+    tokens = torch.tensor([[0.0, 0.0, 5.0], [1.0, -2.0, 3.0]])
+    assert units.pool(tokens, "max_abs").tolist() == [[0, 0, 0], [1, -2, 3]]
+
+
+def test_targets_resolved_and_validated():
+    output = torch.tensor([[0.1, 0.9], [0.8, 0.2]])
+    assert resolve_target(None, output).tolist() == [1, 0]
+    assert resolve_target(0, output).tolist() == [0, 0]
+    assert resolve_target([1, 0], output).tolist() == [1, 0]
+    assert resolve_target(torch.tensor(1), output).tolist() == [1, 1]
+    assert resolve_target(None, output[:, 0]) is None
+    assert torch.equal(
+        select_target(output, torch.tensor([1, 0])), output.max(1).values
+    )
+    with pytest.raises(ValueError, match="out of range"):
+        resolve_target(torch.tensor([0, 2]), output)
+    with pytest.raises(TypeError, match="integer"):
+        resolve_target(torch.tensor([0.0, 1.0]), output)
+    with pytest.raises(ValueError, match="must be None"):
+        resolve_target(0, output[:, 0])
+    with pytest.raises(ValueError, match="one score per"):
+        resolve_target(None, torch.zeros(2, 2, 2))
+
+
+def test_outputs_converted():
+    t = torch.zeros(2, 3)
+
+    class Out:
+        logits = t
+
+    assert output_to_tensor(Out()) is t
+    assert output_to_tensor((t, None)) is t
+    with pytest.raises(TypeError, match="must return a tensor"):
+        output_to_tensor("logits")
+
+
+class Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(10, 4)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, ids, mask, flag=None):
+        return self.head((self.embedding(ids) * mask.unsqueeze(-1)).sum(1))
+
+
+def test_evaluate_rows_matches_direct_forward_per_row():
+    torch.manual_seed(0)
+    model = Tiny()
+    ids = torch.randint(0, 10, (3, 5))
+    mask = torch.ones(3, 5)
+    mask[2, 3:] = 0
+    rows = torch.tensor([2, 0, 0, 1, 2, 2, 1])
+    target = torch.tensor([1, 0, 1])
+    scores = evaluate_rows(
+        model, ids, (mask, "flag"), rows, target, internal_batch_size=3
+    )
+    direct = model(ids[rows], mask[rows]).gather(1, target[rows].unsqueeze(1))
+    torch.testing.assert_close(scores, direct.squeeze(1).detach())
+    args = index_additional_forward_args((mask, 3, torch.ones(1, 5)), rows, 3)
+    assert args[0].shape == (7, 5) and args[1] == 3 and args[2].shape == (1, 5)
+
+
+def test_layer_hooks_removed_even_when_forward_raises():
+    model = Tiny()
+    ids, mask = torch.zeros(1, 2, dtype=torch.long), torch.ones(1, 2)
+    output, layer_output = forward_with_layer_output(
+        model, model.embedding, ids, (mask,)
+    )
+    assert layer_output.shape == (1, 2, 4)
+    replaced = forward_with_layer_replaced(
+        model, model.embedding, ids, (mask,), torch.zeros(1, 2, 4)
+    )
+    torch.testing.assert_close(replaced, model.head.bias.unsqueeze(0).detach())
+    with pytest.raises(ValueError, match="replacement .* has shape"):
+        forward_with_layer_replaced(
+            model, model.embedding, ids, (mask,), torch.zeros(1, 3, 4)
+        )
+
+    def broken(ids, mask):
+        model.embedding(ids)
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        forward_with_layer_output(broken, model.embedding, ids, (mask,))
+    assert not model.embedding._forward_hooks
+
+
+def test_frozen_parameters_restores_flags_on_error():
+    model = Tiny()
+    model.head.bias.requires_grad_(False)
+    with pytest.raises(RuntimeError):
+        with frozen_parameters(model):
+            assert not any(p.requires_grad for p in model.parameters())
+            raise RuntimeError
+    assert [p.requires_grad for p in model.parameters()] == [True, True, False]
