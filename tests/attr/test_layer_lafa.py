@@ -7,30 +7,26 @@ from captum.attr import IntegratedGradients, LayerGradientXActivation
 from captum_nlp_ext.attr import LayerLAFA, ReferenceIndex
 from captum_nlp_ext.attr._core.layer_lafa import aggregate, kernel_matrix
 from captum_nlp_ext.huggingface import ClassifierForward, get_embedding_layer
-from captum_nlp_ext.testing import (
-    planted_keyword_task,
-    tiny_bert_classifier,
-    train_classifier,
-)
+from captum_nlp_ext.testing import tiny_bert_classifier
 
 SPECIALS = [0, 1, 2]
 
 
 @pytest.fixture(scope="module")
-def task():
-    return planted_keyword_task(200, seed=1)
+def task(keyword_task):
+    """The 100 test sentences of the shared planted-keyword task: the first 60
+    form the reference pool, the rest are explained."""
+    return keyword_task[1]
 
 
 @pytest.fixture(scope="module")
-def model(task):
-    model = tiny_bert_classifier(task.vocab_size, seed=0)
-    train_classifier(model, task.split(150)[0], steps=80)
-    return model
+def model(keyword_task):
+    return keyword_task[0]
 
 
 @pytest.fixture(scope="module")
 def index(task, model):
-    pool = task.split(150)[0]
+    pool = task.split(60)[0]
     return ReferenceIndex.build(
         model,
         [{"input_ids": pool.input_ids, "attention_mask": pool.attention_mask}],
@@ -110,7 +106,7 @@ def test_aggregation_by_hand():
 
 
 def test_lambda_zero_is_saliency(task, model, index):
-    ids, mask = task.input_ids[150:154], task.attention_mask[150:154]
+    ids, mask = task.input_ids[60:64], task.attention_mask[60:64]
     got = make(model, index, base="saliency", lam=0.0).attribute(
         ids, additional_forward_args=(mask,)
     )
@@ -125,7 +121,7 @@ def test_lambda_zero_is_saliency(task, model, index):
 
 
 def test_lambda_zero_is_integrated_gradients(task, model, index):
-    ids, mask = task.input_ids[150:153], task.attention_mask[150:153]
+    ids, mask = task.input_ids[60:63], task.attention_mask[60:63]
     got = make(model, index, base="integrated_gradients", lam=0.0).attribute(
         ids, target=1, additional_forward_args=(mask,), n_steps=20
     )
@@ -137,7 +133,7 @@ def test_lambda_zero_is_integrated_gradients(task, model, index):
 
 
 def test_smoothgrad_base(task, model, index):
-    ids, mask = task.input_ids[150:153], task.attention_mask[150:153]
+    ids, mask = task.input_ids[60:63], task.attention_mask[60:63]
     saliency = make(model, index, base="saliency", lam=0.0).attribute(
         ids, additional_forward_args=(mask,)
     )
@@ -180,18 +176,18 @@ def test_identical_neighbour_doubles_by_lambda(task, model):
 
 
 def test_no_neighbour_of_the_class_falls_back_to_base(task, model):
-    negative = task.labels[:150] == 0
+    negative = task.labels[:60] == 0
     index = ReferenceIndex.build(
         model,
         [
             {
-                "input_ids": task.input_ids[:150][negative],
-                "attention_mask": task.attention_mask[:150][negative],
+                "input_ids": task.input_ids[:60][negative],
+                "attention_mask": task.attention_mask[:60][negative],
             }
         ],
     )
     assert bool((index.predictions == 0).all())
-    ids, mask = task.input_ids[150:152], task.attention_mask[150:152]
+    ids, mask = task.input_ids[60:62], task.attention_mask[60:62]
     lafa = make(model, index, base="saliency")
     assert bool((lafa.neighbours(ids, 1, mask).indices == -1).all())
     assert bool((lafa.neighbours(ids, 0, mask).indices >= 0).any())
@@ -203,7 +199,7 @@ def test_no_neighbour_of_the_class_falls_back_to_base(task, model):
 
 
 def test_neighbours_follow_the_settings(task, model, index):
-    ids, mask = task.input_ids[150:160], task.attention_mask[150:160]
+    ids, mask = task.input_ids[60:70], task.attention_mask[60:70]
     lafa = make(model, index, n_neighbours=4, quantile=0.39)
     found = lafa.neighbours(ids, additional_forward_args=mask)
     assert found.indices.shape == (10, 4)
@@ -216,7 +212,7 @@ def test_neighbours_follow_the_settings(task, model, index):
 
 
 def test_units_padding_and_batching(task, model, index):
-    rows = [150, 151, 152]
+    rows = [60, 61, 62]
     ids, mask, units = (
         getattr(task, k)[rows] for k in ("input_ids", "attention_mask", "feature_mask")
     )
@@ -246,7 +242,7 @@ def test_units_padding_and_batching(task, model, index):
 
 
 def test_planted_keyword_ranks_first(task, model, index):
-    test = task.split(150)[1]
+    test = task.split(60)[1]
     lafa = make(model, index)
     attributions = lafa.attribute(
         test.input_ids,
@@ -275,7 +271,7 @@ def test_state_restored_even_when_forward_fails(task, model, index):
         return ClassifierForward(model)(ids, mask)
 
     try:
-        ids, mask = task.input_ids[150:152], task.attention_mask[150:152]
+        ids, mask = task.input_ids[60:62], task.attention_mask[60:62]
         ok = LayerLAFA(ClassifierForward(model), layer, index, n_neighbours=2)
         ok.attribute(ids, additional_forward_args=mask, n_samples=2, seed=0)
         bad = LayerLAFA(failing, layer, index, base="saliency")
@@ -290,7 +286,7 @@ def test_state_restored_even_when_forward_fails(task, model, index):
 
 
 def test_bad_input(task, model, index):
-    ids, mask = task.input_ids[150:152], task.attention_mask[150:152]
+    ids, mask = task.input_ids[60:62], task.attention_mask[60:62]
     with pytest.raises(ValueError, match="`n_neighbours` must be >= 1"):
         make(model, index, n_neighbours=0)
     with pytest.raises(ValueError, match="`kernel` must be one of"):
