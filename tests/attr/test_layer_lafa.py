@@ -175,6 +175,26 @@ def test_identical_neighbour_doubles_by_lambda(task, model):
     assert torch.allclose(alone.attribute(ids, additional_forward_args=mask), base)
 
 
+def test_normalized_scores_sum_to_one_and_still_double(task, model):
+    ids = torch.tensor([[1, 20, 21, 22, 23, 2]])
+    mask = torch.ones_like(ids)
+    words = torch.tensor([[-1, 0, 1, 2, 3, -1]])
+    pool = ReferenceIndex.build(
+        model, [{"input_ids": ids, "attention_mask": mask}], special_token_ids=SPECIALS
+    )
+    kwargs = dict(base="saliency", quantile=None, same_class=False, normalize=True)
+    raw = make(model, pool, lam=0.0, base="saliency", quantile=None).attribute(
+        ids, additional_forward_args=mask, feature_mask=words
+    )
+    base = make(model, pool, lam=0.0, **kwargs).attribute(
+        ids, additional_forward_args=mask, feature_mask=words
+    )
+    assert torch.allclose(base, raw / raw.sum())
+    lafa = make(model, pool, lam=4.0, exclude_duplicates=False, **kwargs)
+    got = lafa.attribute(ids, additional_forward_args=mask, feature_mask=words)
+    assert torch.allclose(got, 2 * base, rtol=1e-4)
+
+
 def test_no_neighbour_of_the_class_falls_back_to_base(task, model):
     negative = task.labels[:60] == 0
     index = ReferenceIndex.build(

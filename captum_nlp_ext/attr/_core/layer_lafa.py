@@ -1,6 +1,6 @@
 """LAFA: Locally Aggregated Feature Attribution over a model's embedding layer."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, List, Optional, Tuple, Union
 
 import torch
@@ -111,6 +111,7 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
         quantile: Optional[float] = 0.39,
         same_class: bool = True,
         exclude_duplicates: bool = True,
+        normalize: bool = False,
         length_scale: float = 2.0,
         device_ids: Union[None, List[int]] = None,
     ) -> None:
@@ -149,6 +150,16 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
             exclude_duplicates (bool): Skip pool texts whose tokens are exactly
                         the explained text's (it is not its own reference).
                         Default: True
+            normalize (bool): Divide each text's base scores by their sum over
+                        its words (for the explained text: its tokens in a unit,
+                        attended) before aggregating, so that every reference
+                        text weighs the same. Raw squared gradients differ by
+                        orders of magnitude between texts (a confident
+                        prediction has small gradients), and without this the
+                        least confident neighbours dominate :math:`E`. The
+                        paper does not normalize (as far as it says); this is
+                        our option.
+                        Default: False
             length_scale (float): :math:`l` of the RBF and Laplacian kernels.
                         Default: 2.0
             device_ids (list[int], optional): Device IDs for a DataParallel
@@ -173,6 +184,7 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
         )
         self.same_class = bool(same_class)
         self.exclude_duplicates = bool(exclude_duplicates)
+        self.normalize = bool(normalize)
         self.length_scale = check_float("length_scale", length_scale, 0.0)
         model = model_of(forward_func)
         if model is not None:
@@ -273,7 +285,10 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
             )
         target_ = resolve_target(target, output)
         units = build_units(feature_mask, batch, tokens, inputs.device)
-        neighbours = self._select(inputs, attention_mask, target_)
+        # lam = 0 is the base method: no reference text is needed.
+        neighbours = (
+            self._select(inputs, attention_mask, target_) if self.lam > 0 else None
+        )
         settings = _BaseSettings(
             self.base,
             n_samples,
@@ -287,7 +302,9 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
             scores = self._base_scores(
                 inputs, args, embeddings, attention_mask, target_, settings
             )
-            if self.lam > 0 and bool((neighbours.indices >= 0).any()):
+            if self.normalize:
+                scores = _normalized(scores, units.included & (attention_mask > 0))
+            if neighbours is not None and bool((neighbours.indices >= 0).any()):
                 references = self._references(
                     neighbours.indices.to(inputs.device), target_, settings
                 )
@@ -372,15 +389,44 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
         pool_rows, row_target = unique // classes, unique % classes
         ids, mask, words = self.index.gather(pool_rows.to(self.index.input_ids.device))
         ids, mask, words = (t.to(indices.device) for t in (ids, mask, words))
-        embeddings = self._layer_outputs(ids, mask, settings)
-        scores = self._base_scores(
-            ids,
-            (mask,),
-            embeddings,
-            mask,
-            None if target is None else row_target,
-            settings,
-        )
+        row_target = None if target is None else row_target.to(indices.device)
+        scores = torch.zeros(ids.shape, device=ids.device)
+        embeddings: Optional[Tensor] = None
+        # Texts of similar length share a pass, cut to the columns they attend:
+        # reference texts dominate LAFA's cost, and padding would waste it.
+        order = mask.sum(1).argsort()
+        quiet = replace(settings, show_progress=False)
+        for rows in row_chunks(
+            ids.shape[0],
+            settings.internal_batch_size,
+            settings.show_progress,
+            "LAFA references",
+            ids.device,
+        ):
+            rows = order[rows]
+            columns = mask[rows].any(0).nonzero().flatten()
+            span = slice(int(columns[0]), int(columns[-1]) + 1)
+            chunk_ids, chunk_mask = ids[rows, span], mask[rows, span]
+            with torch.no_grad():
+                chunk_embeddings = forward_with_layer_output(
+                    self.forward_func, self.layer, chunk_ids, (chunk_mask,)
+                )[1]
+            if embeddings is None:
+                embeddings = chunk_embeddings.new_zeros(
+                    *ids.shape, chunk_embeddings.shape[-1]
+                )
+            embeddings[rows, span] = chunk_embeddings
+            scores[rows, span] = self._base_scores(
+                chunk_ids,
+                (chunk_mask,),
+                chunk_embeddings,
+                chunk_mask,
+                None if row_target is None else row_target[rows],
+                quiet,
+            ).to(scores.dtype)
+        assert embeddings is not None
+        if self.normalize:
+            scores = _normalized(scores, words)
         slot = torch.zeros_like(indices)
         slot[valid] = inverse
         return (
@@ -390,25 +436,6 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
             words[slot] & valid.unsqueeze(-1),
             valid,
         )
-
-    def _layer_outputs(
-        self, ids: Tensor, mask: Tensor, settings: "_BaseSettings"
-    ) -> Tensor:
-        parts = []
-        with torch.no_grad():
-            for rows in row_chunks(
-                ids.shape[0],
-                settings.internal_batch_size,
-                False,
-                "LAFA references",
-                ids.device,
-            ):
-                parts.append(
-                    forward_with_layer_output(
-                        self.forward_func, self.layer, ids[rows], (mask[rows],)
-                    )[1]
-                )
-        return torch.cat(parts)
 
     def _base_scores(
         self,
@@ -656,6 +683,13 @@ def aggregate(
     )
     expected = torch.einsum("btn,bn->bt", similarity, weights.flatten(1))
     return scores + lam * expected
+
+
+def _normalized(scores: Tensor, mask: Tensor) -> Tensor:
+    """Scores divided by their sum over ``mask`` (each row); zero outside it."""
+    kept = scores * mask.to(scores.dtype)
+    total = kept.sum(-1, keepdim=True)
+    return kept / torch.where(total > 0, total, torch.ones_like(total))
 
 
 def _check_token_ids(inputs: Any) -> Tensor:
