@@ -233,11 +233,12 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, MetricResult]:
             raise ValueError(f"{args.index_path} holds another pool: {index}")
         index_seconds = time.time() - t0
         print(f"reference index: {index} in {index_seconds:.0f} s", flush=True)
-    methods = Methods(model, index, args).table()
+    runner = Methods(model, index, args)
+    methods = runner.table()
     if wanted is not None:
         methods = {k: v for k, v in methods.items() if k in wanted}
     seconds = {name: 0.0 for name in methods}
-    correct, n_neighbours, no_neighbour = 0, [], 0
+    stats: Dict = {"correct": 0, "neighbours": [], "load_at_start": load_at_start}
     # Sentences of similar length share a batch (less padding).
     order = sorted(range(len(sentences)), key=lambda i: len(sentences[i].words))
     results_in_order: Dict[int, Dict[str, float]] = {}
@@ -255,7 +256,14 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, MetricResult]:
         units = build_units(word_feature_mask(encoding), *ids.shape, ids.device)
         with torch.no_grad():
             target = model(input_ids=ids, attention_mask=mask).logits.argmax(-1)
-        correct += int((target == torch.tensor([s.label for s in chunk])).sum())
+        stats["correct"] += int(
+            (target == torch.tensor([s.label for s in chunk])).sum()
+        )
+        if index is not None:
+            found = runner.lafa["LAFA (SmoothGrad base)"].neighbours(
+                ids, target, additional_forward_args=(mask,)
+            )
+            stats["neighbours"].extend((found.indices >= 0).sum(1).tolist())
         for name, method in methods.items():
             t0 = time.time()
             token_scores = method(ids, mask, target).detach().double()
@@ -277,29 +285,6 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, MetricResult]:
             f"{time.time() - started:.0f} s",
             flush=True,
         )
-    if index is not None:
-        probe = LayerLAFA(
-            ClassifierForward(model),
-            get_embedding_layer(model),
-            index,
-            n_neighbours=args.n_neighbours,
-            quantile=args.quantile,
-        )
-        for start in range(0, len(sentences), 64):
-            chunk = sentences[start : start + 64]
-            encoding = tokenizer(
-                [list(s.words) for s in chunk],
-                is_split_into_words=True,
-                padding=True,
-                return_tensors="pt",
-            )
-            found = probe.neighbours(
-                encoding["input_ids"],
-                additional_forward_args=(encoding["attention_mask"],),
-            )
-            counts = (found.indices >= 0).sum(1)
-            n_neighbours.extend(counts.tolist())
-            no_neighbour += int((counts == 0).sum())
     results = {}
     for name in methods:
         values = torch.tensor(
@@ -307,19 +292,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, MetricResult]:
         )
         results[name] = summarize("pearson", values, method=name)
     total = time.time() - started
-    report = render(
-        args,
-        results,
-        seconds,
-        index_seconds,
-        total,
-        load_at_start,
-        correct,
-        len(sentences),
-        n_neighbours,
-        no_neighbour,
-        argv,
-    )
+    stats.update(seconds=seconds, index_seconds=index_seconds, total=total)
+    report = render(args, results, stats, len(sentences), argv)
     print(report)
     if args.out:
         with open(args.out, "w") as handle:
@@ -328,17 +302,11 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, MetricResult]:
 
 
 def render(
-    args,
-    results,
-    seconds,
-    index_seconds,
-    total,
-    load_at_start,
-    correct,
-    n,
-    n_neighbours,
-    no_neighbour,
-    argv,
+    args: argparse.Namespace,
+    results: Dict[str, MetricResult],
+    stats: Dict,
+    n: int,
+    argv: Optional[Sequence[str]],
 ) -> str:
     command = "python benchmarks/lafa/sst_plausibility.py " + " ".join(
         sys.argv[1:] if argv is None else argv
@@ -349,10 +317,10 @@ def render(
         f"- Command: `{command.strip()}`",
         f"- Date: {datetime.datetime.now().isoformat(timespec='minutes')}",
         f"- Machine: {platform.platform()}, {os.cpu_count()} CPU cores "
-        f"(load average {load_at_start[0]:.1f} at start, shared), torch "
+        f"(load average {stats['load_at_start'][0]:.1f} at start, shared), torch "
         f"{torch.__version__}, {torch.get_num_threads()} threads",
-        f"- Run time: {total:.0f} s in all; reference index built (or loaded) "
-        f"in {index_seconds:.0f} s",
+        f"- Run time: {stats['total']:.0f} s in all; reference index built (or loaded) "
+        f"in {stats['index_seconds']:.0f} s",
         "",
         "## Results",
         "",
@@ -363,7 +331,7 @@ def render(
         paper = PAPER.get(name)
         lines.append(
             f"| {name} | {result.mean:.3f} | [{result.ci_low:.3f}, "
-            f"{result.ci_high:.3f}] | {result.n} | {seconds[name]:.0f} | "
+            f"{result.ci_high:.3f}] | {result.n} | {stats['seconds'][name]:.0f} | "
             f"{'' if paper is None else f'{paper:.3f}'} |"
         )
     pairs = [
@@ -391,7 +359,7 @@ def render(
         f"skipping {args.skip} (neutral roots dropped: the SST-2 view); a "
         "sentence whose gold or scores are constant has no correlation and is "
         "left out (the `sentences` column). Model accuracy on them: "
-        f"{correct / max(n, 1):.3f}. Predicted class explained.",
+        f"{stats['correct'] / max(n, 1):.3f}. Predicted class explained.",
         "- Gold: |(leaf label - 2) / 2| per word; word score = sum over its "
         "WordPiece tokens; signed methods made absolute after the sum.",
         f"- Reference pool: the first {args.n_pool} SST train sentences, "
@@ -401,12 +369,12 @@ def render(
         f"{args.lam}; 'normalized' = LayerLAFA(normalize=True), each text's "
         "base scores divided by their sum first.",
     ]
-    if n_neighbours:
-        mean_found = sum(n_neighbours) / len(n_neighbours)
+    counts = stats["neighbours"]
+    if counts:
         lines.append(
-            f"- Neighbours found: {mean_found:.2f} per sentence on average; "
-            f"{no_neighbour} of {len(n_neighbours)} sentences had none (LAFA = "
-            "its base there)."
+            f"- Neighbours found: {sum(counts) / len(counts):.2f} per sentence on "
+            f"average; {counts.count(0)} of {len(counts)} sentences had none (LAFA "
+            "= its base there)."
         )
     lines += [
         f"- SmoothGrad (LAFA's base with lambda = 0, the same noise): "
