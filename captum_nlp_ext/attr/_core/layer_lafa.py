@@ -58,7 +58,9 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
        to the token's embedding (the output of ``layer``),
        :math:`m_t = \sum_j (\partial F / \partial h_{tj})^2`; the gradient comes
        from Captum's :class:`~captum.attr.Saliency`, its SmoothGrad average over
-       noisy embeddings, or :class:`~captum.attr.IntegratedGradients` (``base``);
+       noisy embeddings, or :class:`~captum.attr.IntegratedGradients` (``base``;
+       for Integrated Gradients the token's attribution vector replaces the
+       gradient, zero embeddings as baseline);
     3. the scores of the neighbours' tokens are aggregated onto the tokens of
        :math:`X_0` with a kernel :math:`K` on their embeddings:
 
@@ -83,6 +85,11 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
     quantile of pairwise distances, of the same predicted class, SmoothGrad
     base, indicator kernel, :math:`\lambda = 0.44` (the index's default layer is
     2 with mean pooling).
+
+    The paper adds raw squared gradients of different texts, whose scales
+    differ by orders of magnitude; ``normalize=True`` (our option) first divides
+    each text's scores by their sum. On SST with the shared MiniLM classifier
+    neither reading beat its base method (``benchmarks/lafa/RESULTS.md``).
 
     Units: with ``feature_mask`` the scores :math:`M_t` of a unit's tokens are
     summed (the base score is additive over a word's sub-tokens, and so is the
