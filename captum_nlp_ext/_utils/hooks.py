@@ -7,7 +7,6 @@ path, exceptions included.
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 
-import torch
 from torch import Tensor
 from torch.nn import Module
 
@@ -159,12 +158,3 @@ def model_of(forward_func: Callable[..., Any]) -> Optional[Module]:
     if isinstance(wrapped, Module):
         return wrapped
     return None
-
-
-@contextmanager
-def no_grad_if(condition: bool) -> Iterator[None]:
-    if condition:
-        with torch.no_grad():
-            yield
-    else:
-        yield

@@ -57,27 +57,51 @@ class Units:
         keep = self.included.view(*self.index.shape, *([1] * (unit_values.dim() - 2)))
         return gathered * keep.to(gathered.dtype)
 
+    def sizes(self, dtype: torch.dtype = torch.float32) -> Tensor:
+        """(batch, max_units): the number of tokens of each unit (0 for empty
+        slots)."""
+        ones = self.included.to(dtype)
+        return self._scatter_sum(ones)
+
+    def _scatter_sum(self, token_values: Tensor) -> Tensor:
+        # Excluded tokens go to an extra slot that is dropped: no (units x tokens)
+        # table, so long documents stay cheap.
+        slot = torch.where(self.included, self.index, self.max_units)
+        pooled = token_values.new_zeros(self.index.shape[0], self.max_units + 1)
+        return pooled.scatter_add_(1, slot, token_values)[:, :-1]
+
     def pool(self, token_values: Tensor, reduce: str = "sum") -> Tensor:
         """Gather (batch, tokens) token values into (batch, max_units) unit values.
 
         ``reduce`` is ``"sum"`` (a word's total effect, for token-level methods),
         ``"mean"`` (recovers the shared value of unit-level methods) or
-        ``"max_abs"`` (the token of largest magnitude, sign kept). Empty slots are
-        0.
+        ``"max_abs"`` (the token of largest magnitude, sign kept; tokens tied in
+        magnitude are averaged). Empty slots are 0.
         """
-        membership = self.membership(token_values.dtype)
         if reduce == "sum":
-            return torch.einsum("but,bt->bu", membership, token_values)
+            return self._scatter_sum(token_values)
         if reduce == "mean":
-            sizes = membership.sum(-1).clamp_min(1)
-            return torch.einsum("but,bt->bu", membership, token_values) / sizes
+            sizes = self.sizes(token_values.dtype).clamp_min(1)
+            return self._scatter_sum(token_values) / sizes
         if reduce == "max_abs":
-            magnitude = torch.where(
-                membership > 0, token_values.abs().unsqueeze(1), -1.0
+            slot = torch.where(self.included, self.index, self.max_units)
+            largest = token_values.new_zeros(self.index.shape[0], self.max_units + 1)
+            largest.scatter_reduce_(
+                1, slot, token_values.abs(), reduce="amax", include_self=False
             )
-            position = magnitude.argmax(dim=-1)
-            pooled = token_values.gather(1, position)
-            return pooled * self.valid.to(pooled.dtype)
+            # Keep the sign of the token that reached the unit's largest magnitude.
+            is_largest = token_values.abs() == largest.gather(1, slot)
+            signed = token_values.new_zeros(largest.shape)
+            signed.scatter_reduce_(
+                1,
+                slot,
+                torch.where(is_largest, token_values, torch.zeros_like(token_values)),
+                reduce="sum",
+                include_self=False,
+            )
+            counts = token_values.new_zeros(largest.shape)
+            counts.scatter_add_(1, slot, is_largest.to(token_values.dtype))
+            return (signed / counts.clamp_min(1))[:, :-1]
         raise ValueError(
             f"`reduce` must be one of ['sum', 'mean', 'max_abs']; got {reduce!r}."
         )

@@ -2,11 +2,18 @@
 tiny models trained on them in seconds (like :mod:`captum.testing`)."""
 
 from captum_nlp_ext.testing.models import tiny_bert_classifier, train_classifier
-from captum_nlp_ext.testing.synthetic import planted_keyword_task, SyntheticTask
+from captum_nlp_ext.testing.synthetic import (
+    keyword_conjunction_task,
+    negated_keyword_task,
+    planted_keyword_task,
+    SyntheticTask,
+)
 
 __all__ = [
     "SyntheticTask",
     "planted_keyword_task",
+    "negated_keyword_task",
+    "keyword_conjunction_task",
     "tiny_bert_classifier",
     "train_classifier",
 ]

@@ -1,0 +1,526 @@
+"""Rationale and dataset consistency (Atanasova, Simonsen, Lioma and
+Augenstein, "A Diagnostic Study of Explainability Techniques for Text
+Classification", EMNLP 2020).
+
+Both ask whether explanations differ where the model's computation differs:
+the Spearman correlation, over pairs, between the distance of the activations
+and the distance of the attributions. Rationale consistency pairs models on
+the same inputs (seeds of a training run, randomly initialized models);
+dataset consistency pairs inputs for one model (similar and dissimilar
+instances, see :func:`consistency_pairs`). Higher is better.
+"""
+
+from contextlib import contextmanager
+from itertools import combinations
+from typing import Any, Callable, Iterator, List, Optional, Sequence
+
+import torch
+from torch import Tensor
+from torch.nn import Module
+
+from captum_nlp_ext._utils.batching import index_additional_forward_args, row_chunks
+from captum_nlp_ext._utils.hooks import model_of, run_forward
+from captum_nlp_ext._utils.outputs import output_to_tensor
+from captum_nlp_ext._utils.units import build_units
+from captum_nlp_ext._utils.validation import (
+    check_inputs,
+    check_int,
+    check_optional_int,
+    format_additional_forward_args,
+)
+from captum_nlp_ext.metrics._modules import encoder_blocks
+from captum_nlp_ext.metrics._result import MetricResult
+from captum_nlp_ext.metrics._stats import masked_spearman
+from captum_nlp_ext.metrics._words import word_scores
+
+
+def rationale_consistency(
+    forward_funcs: Sequence[Callable[..., Any]],
+    inputs: Tensor,
+    attributions: Sequence[Tensor],
+    additional_forward_args: Any = None,
+    feature_mask: Optional[Tensor] = None,
+    layers: Optional[Sequence[str]] = None,
+    reduce: str = "sum",
+    internal_batch_size: Optional[int] = None,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+) -> MetricResult:
+    r"""Rationale consistency: across every pair of models and every example,
+    the Spearman correlation between the models' activation distance and their
+    attribution distance on that example.
+
+    Activation distance (our reading; the paper's code averages signed
+    differences, which cancel): for each layer, the mean absolute difference of
+    the two models' outputs over the hidden units and the tokens of
+    ``feature_mask``'s words (all tokens without one), averaged over the
+    layers. Attribution distance: the mean absolute difference of the two
+    models' word scores.
+
+    ``mean`` is the paper's statistic, the correlation pooled over all
+    (pair, example) points, with a bootstrap interval that resamples examples
+    (all pairs of an example together); ``per_example`` holds each example's
+    correlation across the model pairs (NaN with fewer than three pairs or
+    constant distances), so ``mean`` is not their average; ``n`` counts the examples.
+
+    Args:
+        forward_funcs (list of Callable): Two or more models' forward functions
+                    (same architecture, e.g. training seeds and randomly
+                    initialized models); each must be a module or wrap one (a
+                    bound method or an object with a ``model`` attribute, such
+                    as :class:`~captum_nlp_ext.huggingface.ClassifierForward`).
+        inputs (Tensor): Token ids (batch, tokens) or embeddings
+                    (batch, tokens, hidden), the same for every model.
+        attributions (list of Tensor): One per model, (batch, tokens) or
+                    (batch, tokens, hidden), for the same target.
+        additional_forward_args (Any, optional): Further positional arguments of
+                    every ``forward_func``. Default: None
+        feature_mask (Tensor, optional): Word ids; negative ids exclude a token.
+                    Default: None (every token is a word)
+        layers (list of str, optional): Names of the modules (as in
+                    ``model.named_modules()``) whose outputs are compared, in
+                    every model. Default: None (each block of the encoder and
+                    the model's output, as the paper)
+        reduce (str): Pooling of token scores into words. Default: "sum"
+        internal_batch_size (int, optional): Examples per forward pass.
+                    Default: None (64)
+        n_bootstrap (int): Resamples of the interval. Default: 1000
+        seed (int): Seed of the resampling. Default: 0
+
+    Returns:
+        MetricResult named ``"rationale_consistency"``.
+    """
+    inputs = check_inputs(inputs)
+    if len(forward_funcs) < 2 or len(attributions) != len(forward_funcs):
+        raise ValueError(
+            "`forward_funcs` must hold at least two models and `attributions` one "
+            f"tensor per model; got {len(forward_funcs)} and {len(attributions)}."
+        )
+    check_optional_int("internal_batch_size", internal_batch_size, 1)
+    check_int("n_bootstrap", n_bootstrap, 1)
+    models = [_model("forward_funcs", f) for f in forward_funcs]
+    names = _layer_names(models[0], layers)
+    pairs = list(combinations(range(len(models)), 2))
+    scores = [
+        word_scores(a, feature_mask, reduce, name=f"attributions[{m}]")
+        for m, a in enumerate(attributions)
+    ]
+    valid = scores[0][1].valid
+    if any(s.shape != scores[0][0].shape for s, _ in scores):
+        raise ValueError("`attributions` must all have the shape of the inputs.")
+    attribution_distance = torch.stack(
+        [_mean_over((scores[i][0] - scores[j][0]).abs(), valid) for i, j in pairs],
+        dim=1,
+    )
+    tokens = build_units(
+        feature_mask, inputs.shape[0], inputs.shape[1], inputs.device
+    ).included
+    args = format_additional_forward_args(additional_forward_args)
+    activation_distance = torch.cat(
+        [
+            _pair_activation_distances(
+                forward_funcs, models, names, pairs, inputs, args, tokens, rows
+            )
+            for rows in row_chunks(
+                inputs.shape[0], internal_batch_size, False, "", inputs.device
+            )
+        ]
+    )
+    per_example = masked_spearman(
+        activation_distance,
+        attribution_distance.to(activation_distance.device),
+        torch.full_like(activation_distance, len(pairs) >= 3, dtype=torch.bool),
+    )
+    return _pooled_result(
+        "rationale_consistency",
+        activation_distance,
+        attribution_distance.to(activation_distance.device),
+        per_example,
+        n_bootstrap,
+        seed,
+        layers=names,
+        pairs=len(pairs),
+    )
+
+
+def dataset_consistency(
+    forward_func: Callable[..., Any],
+    inputs: Tensor,
+    attributions: Tensor,
+    pairs: Tensor,
+    additional_forward_args: Any = None,
+    feature_mask: Optional[Tensor] = None,
+    layers: Optional[Sequence[str]] = None,
+    reduce: str = "sum",
+    internal_batch_size: Optional[int] = None,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+) -> MetricResult:
+    r"""Dataset consistency: across pairs of inputs, the Spearman correlation
+    between the model's activation distance and the attribution distance.
+
+    Activation distance: for each layer, the output mean-pooled over the
+    tokens of ``feature_mask``'s words (all tokens without one), the mean
+    absolute difference of the two inputs' vectors, averaged over the layers.
+    Attribution distance, as the paper aligns different texts by vocabulary:
+    each token id present in either input gets the score of its word (the mean
+    over its occurrences; 0 when absent from one input) and the distance is the
+    mean absolute difference over those ids.
+
+    ``mean`` is the correlation over all pairs (the paper's statistic), with a
+    bootstrap interval that resamples pairs; ``per_example`` holds, for each
+    input, the correlation over the pairs it belongs to (NaN with fewer than
+    three), so ``mean`` is not their average; ``n`` counts the pairs.
+
+    Args:
+        forward_func (Callable): The model's forward function, a module or a
+                    wrapper of one (see :func:`rationale_consistency`).
+        inputs (Tensor): Token ids (batch, tokens).
+        attributions (Tensor): (batch, tokens) or (batch, tokens, hidden).
+        pairs (Tensor): (pairs, 2) indices of paired examples, e.g. from
+                    :func:`consistency_pairs`.
+        additional_forward_args (Any, optional): Further positional arguments
+                    of ``forward_func``. Default: None
+        feature_mask (Tensor, optional): Word ids; negative ids exclude a token.
+                    Default: None
+        layers (list of str, optional): Module names whose outputs are compared.
+                    Default: None (each encoder block and the model's output)
+        reduce (str): Pooling of token scores into words. Default: "sum"
+        internal_batch_size (int, optional): Examples per forward pass.
+                    Default: None (64)
+        n_bootstrap (int): Resamples of the interval. Default: 1000
+        seed (int): Seed of the resampling. Default: 0
+
+    Returns:
+        MetricResult named ``"dataset_consistency"``.
+    """
+    inputs = check_inputs(inputs)
+    if inputs.is_floating_point():
+        raise TypeError(
+            "`inputs` must be token ids: dataset consistency aligns the words of "
+            "different inputs by their ids."
+        )
+    check_optional_int("internal_batch_size", internal_batch_size, 1)
+    check_int("n_bootstrap", n_bootstrap, 1)
+    batch = inputs.shape[0]
+    pairs = _check_pairs(pairs, batch).to(inputs.device)
+    model = _model("forward_func", forward_func)
+    names = _layer_names(model, layers)
+    scores, units = word_scores(attributions, feature_mask, reduce)
+    if units.index.shape != inputs.shape:
+        raise ValueError("`attributions` must have the shape of `inputs`.")
+    token_scores = units.to_tokens(scores)
+    attribution_distance = _vocabulary_distance(
+        inputs, token_scores, units.included, pairs
+    )
+    args = format_additional_forward_args(additional_forward_args)
+    pooled = [
+        torch.cat(per_layer)
+        for per_layer in zip(
+            *[
+                _pooled_activations(
+                    forward_func, model, names, inputs, args, units.included, rows
+                )
+                for rows in row_chunks(
+                    batch, internal_batch_size, False, "", inputs.device
+                )
+            ]
+        )
+    ]
+    activation_distance = torch.stack(
+        [(v[pairs[:, 0]] - v[pairs[:, 1]]).abs().mean(dim=1) for v in pooled]
+    ).mean(dim=0)
+    examples = torch.arange(batch, device=pairs.device).unsqueeze(1)
+    member = (pairs[:, 0] == examples) | (pairs[:, 1] == examples)
+    member &= member.sum(dim=1, keepdim=True) >= 3
+    per_example = masked_spearman(
+        activation_distance.expand(batch, -1),
+        attribution_distance.expand(batch, -1),
+        member,
+    )
+    return _pooled_result(
+        "dataset_consistency",
+        activation_distance.unsqueeze(1),
+        attribution_distance.unsqueeze(1),
+        per_example,
+        n_bootstrap,
+        seed,
+        layers=names,
+        pairs=pairs.shape[0],
+    )
+
+
+def consistency_pairs(
+    inputs: Tensor,
+    labels: Tensor,
+    n_pairs: int,
+    feature_mask: Optional[Tensor] = None,
+    seed: int = 0,
+) -> Tensor:
+    """Pairs of similar and dissimilar inputs for :func:`dataset_consistency`,
+    selected as in the paper's code: half are the pairs with the same label
+    that share the most distinct token ids (at least one), half are drawn at
+    random among the 2.5 times as many pairs with different labels that share
+    the fewest.
+
+    The paper ignores stop words; exclude them (and specials, padding) with
+    negative ids in ``feature_mask``.
+
+    Args:
+        inputs (Tensor): Token ids (batch, tokens).
+        labels (Tensor): (batch,) classes.
+        n_pairs (int): Pairs to return, >= 2 (fewer when too few exist).
+        feature_mask (Tensor, optional): Tokens with a negative id do not count.
+                    Default: None (every token counts)
+        seed (int): Seed of the draw of dissimilar pairs. Default: 0
+
+    Returns:
+        (pairs, 2) long tensor of example indices, similar pairs first.
+    """
+    inputs = check_inputs(inputs)
+    check_int("n_pairs", n_pairs, 2)
+    batch = inputs.shape[0]
+    if not isinstance(labels, Tensor) or labels.shape != (batch,):
+        raise ValueError(f"`labels` must be a tensor of {batch} classes.")
+    labels = labels.to(inputs.device)
+    included = build_units(feature_mask, batch, inputs.shape[1], inputs.device).included
+    # Ids are renumbered over those in the batch so the presence table stays
+    # (batch, distinct ids) rather than (batch, vocabulary).
+    ids, compact = torch.unique(inputs[included], return_inverse=True)
+    rows = torch.arange(batch, device=inputs.device).unsqueeze(1).expand_as(inputs)
+    present = torch.zeros(batch, ids.numel(), device=inputs.device)
+    present[rows[included], compact] = 1
+    shared = present @ present.T
+    first, second = torch.triu_indices(batch, batch, offset=1, device=inputs.device)
+    overlap = shared[first, second]
+    same = labels[first] == labels[second]
+    similar = torch.nonzero(same & (overlap >= 1)).squeeze(1)
+    similar = similar[overlap[similar].argsort(descending=True, stable=True)]
+    similar = similar[: n_pairs // 2]
+    different = torch.nonzero(~same).squeeze(1)
+    different = different[overlap[different].argsort(stable=True)]
+    pool = different[: int(2.5 * (n_pairs - similar.numel()))]
+    generator = torch.Generator().manual_seed(seed)
+    draw = torch.randperm(pool.numel(), generator=generator)[
+        : n_pairs - similar.numel()
+    ]
+    chosen = torch.cat([similar, pool[draw.to(pool.device)]])
+    return torch.stack([first[chosen], second[chosen]], dim=1)
+
+
+def _model(argument: str, forward_func: Callable[..., Any]) -> Module:
+    model = model_of(forward_func)
+    if model is None:
+        raise TypeError(
+            f"`{argument}` must be a torch module or wrap one (a bound method, or an "
+            "object with a `model` attribute) so that its layers can be read."
+        )
+    return model
+
+
+def _layer_names(model: Module, layers: Optional[Sequence[str]]) -> List[str]:
+    if layers is None:
+        prefix, blocks = encoder_blocks(model)
+        return [f"{prefix}.{i}" if prefix else str(i) for i in range(len(blocks))] + [
+            ""
+        ]
+    if isinstance(layers, str) or not len(layers):
+        raise TypeError("`layers` must be a non-empty list of module names.")
+    return list(layers)
+
+
+@contextmanager
+def _recording(model: Module, names: Sequence[str]) -> Iterator[List[Any]]:
+    """Record the outputs of the named modules ("" is the model's own output)
+    during one forward pass; every hook removed on exit."""
+    outputs: List[Any] = [None] * len(names)
+    handles = []
+    try:
+        for slot, name in enumerate(names):
+            try:
+                module = model.get_submodule(name)
+            except AttributeError:
+                raise ValueError(
+                    f"`layers` names {name!r}, which is not a module of "
+                    f"{type(model).__name__}."
+                ) from None
+
+            def hook(module: Module, args: Any, output: Any, slot: int = slot) -> None:
+                outputs[slot] = output_to_tensor(output).detach()
+
+            handles.append(module.register_forward_hook(hook))
+        yield outputs
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _activations(
+    forward_func: Callable[..., Any],
+    model: Module,
+    names: Sequence[str],
+    inputs: Tensor,
+    args: tuple,
+    rows: Tensor,
+) -> List[Tensor]:
+    with _recording(model, names) as outputs, torch.no_grad():
+        run_forward(
+            forward_func,
+            inputs[rows],
+            index_additional_forward_args(args, rows, inputs.shape[0]),
+        )
+    missing = [n for n, o in zip(names, outputs) if o is None]
+    if missing:
+        raise ValueError(f"`layers` {missing} were not called by the forward pass.")
+    return [o.to(torch.float64) for o in outputs]
+
+
+def _pair_activation_distances(
+    forward_funcs: Sequence[Callable[..., Any]],
+    models: Sequence[Module],
+    names: Sequence[str],
+    pairs: Sequence[tuple],
+    inputs: Tensor,
+    args: tuple,
+    tokens: Tensor,
+    rows: Tensor,
+) -> Tensor:
+    """(rows, pairs) mean over layers of the token-aligned mean absolute
+    difference of two models' layer outputs."""
+    outputs = [
+        _activations(f, m, names, inputs, args, rows)
+        for f, m in zip(forward_funcs, models)
+    ]
+    keep = tokens[rows]
+    distances = []
+    for i, j in pairs:
+        per_layer = []
+        for a, b in zip(outputs[i], outputs[j]):
+            gap = (a - b).abs().flatten(2) if a.dim() > 2 else (a - b).abs()
+            if gap.dim() == 3 and gap.shape[1] == keep.shape[1]:
+                per_layer.append(_mean_over(gap.mean(dim=2), keep))
+            else:
+                per_layer.append(gap.flatten(1).mean(dim=1))
+        distances.append(torch.stack(per_layer).mean(dim=0))
+    return torch.stack(distances, dim=1)
+
+
+def _pooled_activations(
+    forward_func: Callable[..., Any],
+    model: Module,
+    names: Sequence[str],
+    inputs: Tensor,
+    args: tuple,
+    tokens: Tensor,
+    rows: Tensor,
+) -> List[Tensor]:
+    """Per layer, (rows, features) outputs mean-pooled over the word tokens."""
+    keep = tokens[rows].to(torch.float64)
+    pooled = []
+    for output in _activations(forward_func, model, names, inputs, args, rows):
+        if output.dim() >= 3 and output.shape[1] == keep.shape[1]:
+            flat = output.flatten(2)
+            weights = keep / keep.sum(dim=1, keepdim=True).clamp_min(1)
+            pooled.append(torch.einsum("nt,ntd->nd", weights, flat))
+        else:
+            pooled.append(output.flatten(1))
+    return pooled
+
+
+def _vocabulary_distance(
+    inputs: Tensor, token_scores: Tensor, included: Tensor, pairs: Tensor
+) -> Tensor:
+    """(pairs,) mean absolute difference of the per-token-id mean scores of the
+    two inputs, over the ids present in either."""
+    vocabulary = int(inputs.max().item()) + 1
+    n_pairs = pairs.shape[0]
+    pair = torch.arange(n_pairs, device=inputs.device).unsqueeze(1)
+    keys, sides, values = [], [], []
+    for side in range(2):
+        example = pairs[:, side]
+        keep = included[example]
+        keys.append((pair * vocabulary + inputs[example])[keep])
+        values.append(token_scores[example][keep])
+        sides.append(torch.full_like(keys[-1], side))
+    # (pair, token id) keys present in either input, numbered compactly: a
+    # dense (pairs, vocabulary) table would not fit for real vocabularies.
+    unique, slot = torch.unique(torch.cat(keys), return_inverse=True)
+    side = torch.cat(sides)
+    sums = torch.zeros(2, unique.numel(), dtype=torch.float64, device=inputs.device)
+    counts = torch.zeros_like(sums)
+    sums.index_put_((side, slot), torch.cat(values), accumulate=True)
+    counts.index_put_((side, slot), torch.ones_like(sums[0, slot]), accumulate=True)
+    gap = (sums[0] / counts[0].clamp_min(1) - sums[1] / counts[1].clamp_min(1)).abs()
+    owner = unique // vocabulary
+    total = torch.zeros(n_pairs, dtype=torch.float64, device=inputs.device)
+    total.index_add_(0, owner, gap)
+    return total / torch.bincount(owner, minlength=n_pairs).clamp_min(1)
+
+
+def _mean_over(values: Tensor, keep: Tensor) -> Tensor:
+    weights = keep.to(values.dtype)
+    return (values * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1)
+
+
+def _check_pairs(pairs: Any, batch: int) -> Tensor:
+    if (
+        not isinstance(pairs, Tensor)
+        or pairs.dim() != 2
+        or pairs.shape[1] != 2
+        or pairs.is_floating_point()
+        or pairs.shape[0] < 2
+    ):
+        raise ValueError(
+            "`pairs` must be an integer tensor of shape (pairs, 2) with at least two "
+            "pairs."
+        )
+    if bool((pairs < 0).any() | (pairs >= batch).any()):
+        raise ValueError(f"`pairs` must index examples in [0, {batch - 1}].")
+    return pairs.long()
+
+
+def _pooled_result(
+    name: str,
+    x: Tensor,
+    y: Tensor,
+    per_example: Tensor,
+    n_bootstrap: int,
+    seed: int,
+    **details: Any,
+) -> MetricResult:
+    """Spearman over every point of (groups, points) distances, with a
+    percentile bootstrap interval over groups."""
+    groups = x.shape[0]
+    flat_valid = torch.ones(1, x.numel(), dtype=torch.bool, device=x.device)
+    pooled = float(masked_spearman(x.reshape(1, -1), y.reshape(1, -1), flat_valid)[0])
+    generator = torch.Generator().manual_seed(seed)
+    draws = []
+    for start in range(0, n_bootstrap, 100):
+        count = min(100, n_bootstrap - start)
+        picks = torch.randint(0, groups, (count, groups), generator=generator).to(
+            x.device
+        )
+        rx, ry = x[picks].reshape(count, -1), y[picks].reshape(count, -1)
+        draws.append(masked_spearman(rx, ry, torch.ones_like(rx, dtype=torch.bool)))
+    resampled = torch.cat(draws)
+    resampled = resampled[~resampled.isnan()]
+    if resampled.numel():
+        low, high = torch.quantile(
+            resampled, torch.tensor([0.025, 0.975], dtype=resampled.dtype)
+        ).tolist()
+    else:
+        low = high = pooled
+    defined = per_example[~per_example.isnan()]
+    return MetricResult(
+        name,
+        per_example.detach().cpu(),
+        pooled,
+        low,
+        high,
+        groups,
+        dict(
+            details,
+            mean_is="Spearman correlation pooled over all points",
+            per_example_mean=float(defined.mean()) if defined.numel() else float("nan"),
+        ),
+    )
