@@ -20,24 +20,36 @@ magnitude.
 import argparse
 import datetime
 import os
-import platform
 import sys
 import time
+from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 from captum.attr import GradientShap, InputXGradient, IntegratedGradients
 from torch import Tensor
 
-from captum_nlp_ext._utils.units import build_units
-from captum_nlp_ext.attr import LayerLAFA, ReferenceIndex
-from captum_nlp_ext.datasets import centred_word_sentiment, load_sst, resolve_models_dir
-from captum_nlp_ext.huggingface import (
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common import machine  # noqa: E402
+
+from captum_nlp_ext.attr import LayerLAFA, ReferenceIndex  # noqa: E402
+from captum_nlp_ext.datasets import (  # noqa: E402
+    centred_word_sentiment,
+    load_sst,
+    resolve_models_dir,
+)
+from captum_nlp_ext.explain import load_classifier  # noqa: E402
+from captum_nlp_ext.huggingface import (  # noqa: E402
     ClassifierForward,
     get_embedding_layer,
     word_feature_mask,
 )
-from captum_nlp_ext.metrics import MetricResult, summarize
+from captum_nlp_ext.metrics import (  # noqa: E402
+    MetricResult,
+    summarize,
+    word_score_correlation,
+)
 
 # Mean per-sentence Pearson correlation reported by the paper (SST-2 test,
 # DistilBERT), for comparison.
@@ -97,12 +109,6 @@ def load_sentences(args: argparse.Namespace) -> List:
 def pool_texts(args: argparse.Namespace) -> List[str]:
     trees = load_sst("train", data_dir=args.data_dir)
     return [" ".join(t.words) for t in trees[: args.n_pool]]
-
-
-def pearson(x: Tensor, y: Tensor) -> float:
-    x, y = x.double() - x.double().mean(), y.double() - y.double().mean()
-    denominator = float(x.norm() * y.norm())
-    return float((x * y).sum()) / denominator if denominator > 0 else float("nan")
 
 
 class Methods:
@@ -201,18 +207,13 @@ class Methods:
         return run
 
 
-SIGNED = ("Grad x Input", "Integrated Gradients", "GradientSHAP")
-
-
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, MetricResult]:
     args = parse_args(argv)
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
     started = time.time()
     load_at_start = os.getloadavg()
-    model_dir = resolve_models_dir(args.models_dir) / "minilm-sst2"
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model, tokenizer = load_classifier(
+        resolve_models_dir(args.models_dir) / "minilm-sst2"
+    )
     sentences = load_sentences(args)
     wanted = None if args.method is None else set(args.method)
     needs_index = wanted is None or any(
@@ -241,7 +242,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, MetricResult]:
     stats: Dict = {"correct": 0, "neighbours": [], "load_at_start": load_at_start}
     # Sentences of similar length share a batch (less padding).
     order = sorted(range(len(sentences)), key=lambda i: len(sentences[i].words))
-    results_in_order: Dict[int, Dict[str, float]] = {}
+    per_sentence: Dict[str, Tensor] = {}
     for start in range(0, len(order), args.batch_size):
         chunk = [sentences[i] for i in order[start : start + args.batch_size]]
         encoding = tokenizer(
@@ -253,7 +254,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, MetricResult]:
             return_tensors="pt",
         )
         ids, mask = encoding["input_ids"], encoding["attention_mask"]
-        units = build_units(word_feature_mask(encoding), *ids.shape, ids.device)
+        words = word_feature_mask(encoding)
+        gold = [centred_word_sentiment(s.word_scores) for s in chunk]
+        rows = torch.tensor(order[start : start + args.batch_size])
         with torch.no_grad():
             target = model(input_ids=ids, attention_mask=mask).logits.argmax(-1)
         stats["correct"] += int(
@@ -268,29 +271,21 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, MetricResult]:
             t0 = time.time()
             token_scores = method(ids, mask, target).detach().double()
             seconds[name] += time.time() - t0
-            words = units.pool(token_scores, "sum")
-            if name in SIGNED:
-                words = words.abs()
-            for row, sentence in enumerate(chunk):
-                n_words = int(units.count[row])
-                gold = torch.tensor(centred_word_sentiment(sentence.word_scores))
-                if n_words != len(gold):
-                    raise RuntimeError(f"word alignment failed: {sentence.words}")
-                key = order[start + row]
-                results_in_order.setdefault(key, {})[name] = pearson(
-                    words[row, :n_words], gold
-                )
+            # Word = sum of its tokens, then |.|: a no-op for the squared
+            # gradient norms, the magnitude for the signed methods.
+            result = word_score_correlation(token_scores, gold, words)
+            values = per_sentence.setdefault(
+                name, torch.zeros(len(sentences), dtype=torch.float64)
+            )
+            values[rows] = result.per_example
         print(
             f"{min(start + args.batch_size, len(order))}/{len(order)} sentences, "
             f"{time.time() - started:.0f} s",
             flush=True,
         )
-    results = {}
-    for name in methods:
-        values = torch.tensor(
-            [results_in_order[i][name] for i in range(len(sentences))]
-        )
-        results[name] = summarize("pearson", values, method=name)
+    results = {
+        name: summarize("pearson", per_sentence[name], method=name) for name in methods
+    }
     total = time.time() - started
     stats.update(seconds=seconds, index_seconds=index_seconds, total=total)
     report = render(args, results, stats, len(sentences), argv)
@@ -316,9 +311,8 @@ def render(
         "",
         f"- Command: `{command.strip()}`",
         f"- Date: {datetime.datetime.now().isoformat(timespec='minutes')}",
-        f"- Machine: {platform.platform()}, {os.cpu_count()} CPU cores "
-        f"(load average {stats['load_at_start'][0]:.1f} at start, shared), torch "
-        f"{torch.__version__}, {torch.get_num_threads()} threads",
+        f"- Machine: {machine()}; shared (load average "
+        f"{stats['load_at_start'][0]:.1f} at start)",
         f"- Run time: {stats['total']:.0f} s in all; reference index built (or loaded) "
         f"in {stats['index_seconds']:.0f} s",
         "",
