@@ -4,6 +4,15 @@ from captum_nlp_ext.attr._core.embedding_noise_tunnel import EmbeddingNoiseTunne
 from captum_nlp_ext.attr._core.layer_input_marginalization import (
     LayerInputMarginalization,
 )
+from captum_nlp_ext.attr._core.layer_lafa import LayerLAFA
 from captum_nlp_ext.attr._core.layer_nlgp import LayerNLGP
+from captum_nlp_ext.attr._core.reference_index import Neighbours, ReferenceIndex
 
-__all__ = ["EmbeddingNoiseTunnel", "LayerInputMarginalization", "LayerNLGP"]
+__all__ = [
+    "EmbeddingNoiseTunnel",
+    "LayerInputMarginalization",
+    "LayerLAFA",
+    "LayerNLGP",
+    "Neighbours",
+    "ReferenceIndex",
+]
