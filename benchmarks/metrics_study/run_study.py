@@ -504,6 +504,17 @@ NOTES = """
 """
 
 
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
 def write_results(
     args,
     summary,
@@ -525,9 +536,9 @@ def write_results(
         f"--nlgp-samples {args.nlgp_samples} --threads {args.threads} "
         f"--metric-dtype {dtype}`",
         "",
-        f"Date: {datetime.date.today().isoformat()}. Machine: {platform.machine()} "
-        f"{platform.processor() or ''}, {os.cpu_count()} CPU cores shared with other "
-        f"jobs, {args.threads} torch thread(s), Python "
+        f"Date: {datetime.date.today().isoformat()}. Machine: {cpu_name()}, "
+        f"{os.cpu_count()} CPU cores shared with other jobs, {args.threads} torch "
+        "thread(s), Python "
         f"{platform.python_version()}, torch {torch.__version__}. Wall time "
         f"{total_seconds / 60:.1f} min.",
         "",
@@ -542,8 +553,15 @@ def write_results(
         "LayerGradientXActivation on the token embeddings (Input x Gradient); "
         "Captum's FeatureAblation with the word mask and a [MASK] baseline "
         "(word occlusion); our `leave_one_out` by deletion; uniform random "
-        "scores per token (summed per word). Gradient methods run the float32 "
-        f"model; every perturbed copy (metrics, occlusion, leave-one-out) runs a "
+        "scores per token (summed per word)"
+        + (
+            f"; the package's LayerNLGP ({args.nlgp_samples} samples, scale "
+            "perturbation, seed 0)"
+            if args.nlgp_samples
+            else ""
+        )
+        + ". Gradient methods run the float32 "
+        "model; every perturbed copy (metrics, occlusion, leave-one-out, NLGP) runs a "
         f"{dtype} copy of it, and so does the MLM ({precision_note}); each "
         "distinct copy is run once.",
         "",
