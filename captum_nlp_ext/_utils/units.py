@@ -43,11 +43,6 @@ class Units:
         slots = torch.arange(self.max_units, device=self.count.device)
         return slots.unsqueeze(0) < self.count.unsqueeze(1)
 
-    def membership(self, dtype: torch.dtype = torch.float32) -> Tensor:
-        """(batch, max_units, tokens) one-hot: 1 where a token belongs to a unit."""
-        slots = torch.arange(self.max_units, device=self.index.device)
-        return (self.index.unsqueeze(1) == slots.view(1, -1, 1)).to(dtype)
-
     def to_tokens(self, unit_values: Tensor) -> Tensor:
         """Spread (batch, max_units, ...) unit values onto tokens; 0 where excluded."""
         gathered = unit_values.gather(

@@ -34,7 +34,7 @@ def test_units_pool_and_validity():
         torch.tensor([[0, 0, -1], [0, 1, 2]]), 2, 3, torch.device("cpu")
     )
     assert units.valid.tolist() == [[True, False, False], [True, True, True]]
-    assert units.membership().sum(-1).tolist() == [[2, 0, 0], [1, 1, 1]]
+    assert units.sizes().tolist() == [[2, 0, 0], [1, 1, 1]]
     tokens = torch.tensor([[0.0, 0.0, 5.0], [1.0, -2.0, 3.0]])
     assert units.pool(tokens, "max_abs").tolist() == [[0, 0, 0], [1, -2, 3]]
 
