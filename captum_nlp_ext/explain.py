@@ -47,8 +47,6 @@ class MethodSpec:
         attribute_kwargs (Callable): ``ExplainContext -> dict`` of keyword
                     arguments for ``attribute`` besides inputs, target and
                     additional_forward_args.
-        reduce (str): How a word's token scores combine (see
-                    :func:`~captum_nlp_ext.attr.visualization.word_attributions`).
         description (str): One line for listings.
     """
 
@@ -56,7 +54,6 @@ class MethodSpec:
     attribute_kwargs: Callable[[ExplainContext], Dict[str, Any]] = field(
         default=lambda ctx: {}
     )
-    reduce: str = "sum"
     description: str = ""
 
 
@@ -82,7 +79,6 @@ register_method(
             "feature_mask": ctx.feature_mask,
             "seed": ctx.seed,
         },
-        reduce="mean",
         description="NLGP (MASE): normalized linear Gaussian perturbations",
     ),
 )
@@ -91,7 +87,6 @@ register_method(
     MethodSpec(
         build=LayerIntegratedGradients,
         attribute_kwargs=lambda ctx: {"baselines": _pad_baseline(ctx)},
-        reduce="sum",
         description="Captum LayerIntegratedGradients, [PAD] baseline",
     ),
 )
@@ -181,7 +176,7 @@ def explain_texts(
             **spec.attribute_kwargs(ctx),
         )
         records[name] = visualization_records(
-            word_attributions(attributions, feature_mask, spec.reduce),
+            word_attributions(attributions, feature_mask),
             words,
             probs.gather(1, predicted.unsqueeze(1)).squeeze(1),
             predicted.tolist(),

@@ -12,6 +12,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+POOLS = ("auto", "sum", "mean", "max_abs")
+
 
 @dataclass(frozen=True)
 class Units:
@@ -41,11 +43,6 @@ class Units:
         slots = torch.arange(self.max_units, device=self.count.device)
         return slots.unsqueeze(0) < self.count.unsqueeze(1)
 
-    def membership(self, dtype: torch.dtype = torch.float32) -> Tensor:
-        """(batch, max_units, tokens) one-hot: 1 where a token belongs to a unit."""
-        slots = torch.arange(self.max_units, device=self.index.device)
-        return (self.index.unsqueeze(1) == slots.view(1, -1, 1)).to(dtype)
-
     def to_tokens(self, unit_values: Tensor) -> Tensor:
         """Spread (batch, max_units, ...) unit values onto tokens; 0 where excluded."""
         gathered = unit_values.gather(
@@ -57,30 +54,60 @@ class Units:
         keep = self.included.view(*self.index.shape, *([1] * (unit_values.dim() - 2)))
         return gathered * keep.to(gathered.dtype)
 
+    def sizes(self, dtype: torch.dtype = torch.float32) -> Tensor:
+        """(batch, max_units): the number of tokens of each unit (0 for empty
+        slots)."""
+        ones = self.included.to(dtype)
+        return self._scatter_sum(ones)
+
+    def _scatter_sum(self, token_values: Tensor) -> Tensor:
+        # Excluded tokens go to an extra slot that is dropped: no (units x tokens)
+        # table, so long documents stay cheap.
+        slot = torch.where(self.included, self.index, self.max_units)
+        pooled = token_values.new_zeros(self.index.shape[0], self.max_units + 1)
+        return pooled.scatter_add_(1, slot, token_values)[:, :-1]
+
     def pool(self, token_values: Tensor, reduce: str = "sum") -> Tensor:
         """Gather (batch, tokens) token values into (batch, max_units) unit values.
 
         ``reduce`` is ``"sum"`` (a word's total effect, for token-level methods),
-        ``"mean"`` (recovers the shared value of unit-level methods) or
-        ``"max_abs"`` (the token of largest magnitude, sign kept). Empty slots are
-        0.
+        ``"mean"`` (recovers the shared value of unit-level methods),
+        ``"max_abs"`` (the token of largest magnitude, sign kept; tokens tied in
+        magnitude are averaged) or ``"auto"``: per example, the mean when every
+        unit's tokens carry one shared value (unit-level methods: LayerNLGP,
+        occlusion with a feature mask) and the sum otherwise. Empty slots are 0.
         """
-        membership = self.membership(token_values.dtype)
+        if reduce == "auto":
+            mean = self.pool(token_values, "mean")
+            spread = (token_values - self.to_tokens(mean)).abs() * self.included
+            shared = spread.amax(dim=1) == 0
+            summed = self._scatter_sum(token_values)
+            return torch.where(shared.unsqueeze(1), mean, summed)
         if reduce == "sum":
-            return torch.einsum("but,bt->bu", membership, token_values)
+            return self._scatter_sum(token_values)
         if reduce == "mean":
-            sizes = membership.sum(-1).clamp_min(1)
-            return torch.einsum("but,bt->bu", membership, token_values) / sizes
+            sizes = self.sizes(token_values.dtype).clamp_min(1)
+            return self._scatter_sum(token_values) / sizes
         if reduce == "max_abs":
-            magnitude = torch.where(
-                membership > 0, token_values.abs().unsqueeze(1), -1.0
+            slot = torch.where(self.included, self.index, self.max_units)
+            largest = token_values.new_zeros(self.index.shape[0], self.max_units + 1)
+            largest.scatter_reduce_(
+                1, slot, token_values.abs(), reduce="amax", include_self=False
             )
-            position = magnitude.argmax(dim=-1)
-            pooled = token_values.gather(1, position)
-            return pooled * self.valid.to(pooled.dtype)
-        raise ValueError(
-            f"`reduce` must be one of ['sum', 'mean', 'max_abs']; got {reduce!r}."
-        )
+            # Keep the sign of the token that reached the unit's largest magnitude.
+            is_largest = token_values.abs() == largest.gather(1, slot)
+            signed = token_values.new_zeros(largest.shape)
+            signed.scatter_reduce_(
+                1,
+                slot,
+                torch.where(is_largest, token_values, torch.zeros_like(token_values)),
+                reduce="sum",
+                include_self=False,
+            )
+            counts = token_values.new_zeros(largest.shape)
+            counts.scatter_add_(1, slot, is_largest.to(token_values.dtype))
+            return (signed / counts.clamp_min(1))[:, :-1]
+        raise ValueError(f"`pool` must be one of {list(POOLS)}; got {reduce!r}.")
 
     def select(self, example_index: Tensor) -> "Units":
         return Units(self.index[example_index], self.count[example_index])

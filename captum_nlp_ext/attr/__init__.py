@@ -1,7 +1,20 @@
 """Attribution methods of captum-nlp-ext, mirroring :mod:`captum.attr`."""
 
 from captum_nlp_ext.attr._core.embedding_noise_tunnel import EmbeddingNoiseTunnel
+from captum_nlp_ext.attr._core.layer_input_marginalization import (
+    LayerInputMarginalization,
+)
+from captum_nlp_ext.attr._core.layer_lafa import LayerLAFA
 from captum_nlp_ext.attr._core.layer_mask_optimization import LayerMaskOptimization
 from captum_nlp_ext.attr._core.layer_nlgp import LayerNLGP
+from captum_nlp_ext.attr._core.reference_index import Neighbours, ReferenceIndex
 
-__all__ = ["EmbeddingNoiseTunnel", "LayerMaskOptimization", "LayerNLGP"]
+__all__ = [
+    "EmbeddingNoiseTunnel",
+    "LayerInputMarginalization",
+    "LayerLAFA",
+    "LayerMaskOptimization",
+    "LayerNLGP",
+    "Neighbours",
+    "ReferenceIndex",
+]

@@ -8,7 +8,7 @@ from typing import List, Mapping, Optional, Sequence, Union
 from captum.attr._utils.visualization import VisualizationDataRecord
 from torch import Tensor
 
-from captum_nlp_ext._utils.units import build_units
+from captum_nlp_ext._utils.units import build_units, POOLS
 from captum_nlp_ext._utils.validation import check_choice
 
 __all__ = [
@@ -20,7 +20,7 @@ __all__ = [
 
 
 def word_attributions(
-    attributions: Tensor, feature_mask: Optional[Tensor], reduce: str = "sum"
+    attributions: Tensor, feature_mask: Optional[Tensor], pool: str = "auto"
 ) -> List[Tensor]:
     """Token attributions -> one score per word (unit) for each example.
 
@@ -30,16 +30,18 @@ def word_attributions(
                     reduction for LayerIntegratedGradients).
         feature_mask (Tensor or None): (batch, tokens) unit ids, negative =
                     excluded; None makes every token a unit.
-        reduce (str): How a word's tokens combine: ``"sum"`` (token-level methods
+        pool (str): How a word's tokens combine: ``"sum"`` (token-level methods
                     such as Integrated Gradients), ``"mean"`` (methods whose tokens
                     share the unit's score, such as LayerNLGP: returns that score),
-                    or ``"max_abs"``.
-                    Default: "sum"
+                    ``"max_abs"``, or ``"auto"``: the mean when every word's
+                    tokens share one score, else the sum (the same rule as the
+                    metrics).
+                    Default: "auto"
 
     Returns:
         A list with one (words,) tensor per example, words in unit-id order.
     """
-    check_choice("reduce", reduce, ("sum", "mean", "max_abs"))
+    check_choice("pool", pool, POOLS)
     if attributions.dim() == 3:
         attributions = attributions.sum(-1)
     if attributions.dim() != 2:
@@ -49,7 +51,7 @@ def word_attributions(
         )
     batch, tokens = attributions.shape
     units = build_units(feature_mask, batch, tokens, attributions.device)
-    pooled = units.pool(attributions.detach(), reduce)
+    pooled = units.pool(attributions.detach(), pool)
     return [pooled[i, : int(units.count[i])] for i in range(batch)]
 
 

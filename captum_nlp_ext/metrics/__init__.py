@@ -1,5 +1,6 @@
 """Evaluation of attributions, mirroring :mod:`captum.metrics`."""
 
+from captum_nlp_ext.metrics._removal import Removal, REMOVAL_MODES
 from captum_nlp_ext.metrics._result import MetricResult, summarize
 from captum_nlp_ext.metrics.consistency import (
     consistency_pairs,
@@ -8,6 +9,25 @@ from captum_nlp_ext.metrics.consistency import (
 )
 from captum_nlp_ext.metrics.cost import attribution_cost, Cost, CostMeter
 from captum_nlp_ext.metrics.diagnostics import confidence_indication, human_agreement
+from captum_nlp_ext.metrics.faithfulness import (
+    aopc_comprehensiveness,
+    aopc_sufficiency,
+    auc_rep,
+    comprehensiveness,
+    deletion_curve,
+    delta_accuracy,
+    ERASER_PERCENTS,
+    FERRET_PERCENTS,
+    insertion_curve,
+    kendall_tau_loo,
+    leave_one_out,
+    log_odds,
+    mean_curve,
+    plot_curves,
+    soft_comprehensiveness,
+    soft_sufficiency,
+    sufficiency,
+)
 from captum_nlp_ext.metrics.perturbations import (
     EmbeddingNoise,
     token_to_embedding_attributions,
@@ -41,4 +61,23 @@ __all__ = [
     "attribution_cost",
     "model_randomization",
     "randomization_stages",
+    "REMOVAL_MODES",
+    "Removal",
+    "ERASER_PERCENTS",
+    "FERRET_PERCENTS",
+    "aopc_comprehensiveness",
+    "aopc_sufficiency",
+    "auc_rep",
+    "comprehensiveness",
+    "deletion_curve",
+    "delta_accuracy",
+    "insertion_curve",
+    "kendall_tau_loo",
+    "leave_one_out",
+    "log_odds",
+    "mean_curve",
+    "plot_curves",
+    "soft_comprehensiveness",
+    "soft_sufficiency",
+    "sufficiency",
 ]

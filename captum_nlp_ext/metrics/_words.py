@@ -11,10 +11,8 @@ from typing import Any, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
-from captum_nlp_ext._utils.units import build_units, Units
+from captum_nlp_ext._utils.units import build_units, POOLS, Units
 from captum_nlp_ext._utils.validation import check_choice
-
-REDUCTIONS = ("sum", "mean", "max_abs")
 
 RationaleType = Union[Tensor, Sequence[Sequence[Union[int, bool]]]]
 WordValuesType = Union[Tensor, Sequence[Sequence[float]]]
@@ -50,7 +48,7 @@ def check_attributions(attributions: Any, name: str = "attributions") -> Tensor:
 def word_scores(
     attributions: Any,
     feature_mask: Optional[Tensor],
-    reduce: str = "sum",
+    pool: str = "auto",
     absolute: bool = False,
     name: str = "attributions",
 ) -> Tuple[Tensor, Units]:
@@ -59,10 +57,10 @@ def word_scores(
     Returns the scores (0 on empty slots) and the :class:`Units` (``units.valid``
     marks the words that exist).
     """
-    check_choice("reduce", reduce, REDUCTIONS)
+    check_choice("pool", pool, POOLS)
     tokens = check_attributions(attributions, name).to(torch.float64)
     units = build_units(feature_mask, tokens.shape[0], tokens.shape[1], tokens.device)
-    scores = units.pool(tokens, reduce)
+    scores = units.pool(tokens, pool)
     return (scores.abs() if absolute else scores), units
 
 

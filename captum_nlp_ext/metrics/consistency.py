@@ -41,7 +41,7 @@ def rationale_consistency(
     additional_forward_args: Any = None,
     feature_mask: Optional[Tensor] = None,
     layers: Optional[Sequence[str]] = None,
-    reduce: str = "sum",
+    pool: str = "auto",
     internal_batch_size: Optional[int] = None,
     n_bootstrap: int = 1000,
     seed: int = 0,
@@ -81,7 +81,8 @@ def rationale_consistency(
                     ``model.named_modules()``) whose outputs are compared, in
                     every model. Default: None (each block of the encoder and
                     the model's output, as the paper)
-        reduce (str): Pooling of token scores into words. Default: "sum"
+        pool (str): Pooling of token scores into words (see
+                    :func:`~captum_nlp_ext.metrics.auprc`). Default: "auto"
         internal_batch_size (int, optional): Examples per forward pass.
                     Default: None (64)
         n_bootstrap (int): Resamples of the interval. Default: 1000
@@ -102,7 +103,7 @@ def rationale_consistency(
     names = _layer_names(models[0], layers)
     pairs = list(combinations(range(len(models)), 2))
     scores = [
-        word_scores(a, feature_mask, reduce, name=f"attributions[{m}]")
+        word_scores(a, feature_mask, pool, name=f"attributions[{m}]")
         for m, a in enumerate(attributions)
     ]
     valid = scores[0][1].valid
@@ -151,7 +152,7 @@ def dataset_consistency(
     additional_forward_args: Any = None,
     feature_mask: Optional[Tensor] = None,
     layers: Optional[Sequence[str]] = None,
-    reduce: str = "sum",
+    pool: str = "auto",
     internal_batch_size: Optional[int] = None,
     n_bootstrap: int = 1000,
     seed: int = 0,
@@ -185,7 +186,8 @@ def dataset_consistency(
                     Default: None
         layers (list of str, optional): Module names whose outputs are compared.
                     Default: None (each encoder block and the model's output)
-        reduce (str): Pooling of token scores into words. Default: "sum"
+        pool (str): Pooling of token scores into words (see
+                    :func:`~captum_nlp_ext.metrics.auprc`). Default: "auto"
         internal_batch_size (int, optional): Examples per forward pass.
                     Default: None (64)
         n_bootstrap (int): Resamples of the interval. Default: 1000
@@ -206,7 +208,7 @@ def dataset_consistency(
     pairs = _check_pairs(pairs, batch).to(inputs.device)
     model = _model("forward_func", forward_func)
     names = _layer_names(model, layers)
-    scores, units = word_scores(attributions, feature_mask, reduce)
+    scores, units = word_scores(attributions, feature_mask, pool)
     if units.index.shape != inputs.shape:
         raise ValueError("`attributions` must have the shape of `inputs`.")
     token_scores = units.to_tokens(scores)

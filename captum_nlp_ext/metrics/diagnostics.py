@@ -32,7 +32,7 @@ def human_agreement(
     attributions: Tensor,
     rationale: RationaleType,
     feature_mask: Optional[Tensor] = None,
-    reduce: str = "sum",
+    pool: str = "auto",
     absolute: bool = False,
 ) -> MetricResult:
     r"""Human agreement (Atanasova et al., 2020): the mean over examples of the
@@ -50,14 +50,15 @@ def human_agreement(
                     or per example a list of 0/1 flags, one a word.
         feature_mask (Tensor, optional): Word ids; negative ids exclude a token.
                     Default: None (every token is a word)
-        reduce (str): Pooling of token scores into words: ``"sum"``,
-                    ``"mean"`` or ``"max_abs"``. Default: "sum"
+        pool (str): Pooling of token scores into words: ``"auto"``, ``"sum"``,
+                    ``"mean"`` or ``"max_abs"`` (see :func:`auprc`).
+                    Default: "auto"
         absolute (bool): Rank words by magnitude. Default: False
 
     Returns:
         MetricResult named ``"human_agreement_map"`` (higher is better).
     """
-    result = auprc(attributions, rationale, feature_mask, reduce, absolute)
+    result = auprc(attributions, rationale, feature_mask, pool, absolute)
     return dataclasses.replace(result, name="human_agreement_map")
 
 
@@ -69,7 +70,7 @@ def confidence_indication(
     feature_mask: Optional[Tensor] = None,
     target: TargetType = None,
     output: str = "logits",
-    reduce: str = "sum",
+    pool: str = "auto",
     n_folds: int = 5,
     seed: int = 0,
 ) -> MetricResult:
@@ -110,7 +111,8 @@ def confidence_indication(
         output (str): What ``forward_func`` returns: ``"logits"`` (a softmax
                     gives the confidence) or ``"probs"``.
                     Default: "logits"
-        reduce (str): Pooling of token scores into words. Default: "sum"
+        pool (str): Pooling of token scores into words (see
+                    :func:`~captum_nlp_ext.metrics.auprc`). Default: "auto"
         n_folds (int): Folds of the cross validation, >= 2 and at most the
                     batch size. Default: 5
         seed (int): Seed of the assignment of examples to folds. Default: 0
@@ -145,7 +147,7 @@ def confidence_indication(
     probs = scores.softmax(dim=1) if output == "logits" else scores
     confidence = probs.gather(1, explained.unsqueeze(1)).squeeze(1).to(torch.float64)
     per_class = [
-        word_scores(a, feature_mask, reduce, name=f"attributions[{k}]")
+        word_scores(a, feature_mask, pool, name=f"attributions[{k}]")
         for k, a in enumerate(attributions)
     ]
     valid = per_class[0][1].valid
@@ -160,7 +162,7 @@ def confidence_indication(
         baseline_mae=float(baseline.mean()),
         n_folds=n_folds,
         output=output,
-        reduce=reduce,
+        pool=pool,
     )
 
 

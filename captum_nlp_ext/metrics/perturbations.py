@@ -94,7 +94,7 @@ class WordMasking:
         masked = units.to_tokens(masked_units) > 0
         weights = masked.float()
         if self.shared_scores:
-            sizes = units.to_tokens(units.membership().sum(-1)).clamp_min(1)
+            sizes = units.to_tokens(units.sizes()).clamp_min(1)
             weights = weights / sizes
         perturbed = inputs.masked_fill(masked, self.replacement_token_id)
         return weights, perturbed

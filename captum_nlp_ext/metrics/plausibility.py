@@ -42,7 +42,7 @@ def auprc(
     attributions: Tensor,
     rationale: RationaleType,
     feature_mask: Optional[Tensor] = None,
-    reduce: str = "sum",
+    pool: str = "auto",
     absolute: bool = False,
     method: str = "average_precision",
 ) -> MetricResult:
@@ -69,10 +69,11 @@ def auprc(
         feature_mask (Tensor, optional): (batch, tokens) or (1, tokens) word ids;
                     negative ids exclude a token.
                     Default: None (every token is a word)
-        reduce (str): How a word's token scores combine: ``"sum"`` (the word's
-                    total, for token-level methods), ``"mean"`` (recovers the
-                    shared score of word-level methods) or ``"max_abs"``.
-                    Default: "sum"
+        pool (str): How a word's token scores combine: ``"auto"`` (the mean
+                    when the tokens of every word share one score, as with
+                    word-level methods, else the sum), ``"sum"`` (the word's
+                    total, for token-level methods), ``"mean"`` or ``"max_abs"``.
+                    Default: "auto"
         absolute (bool): Rank words by the magnitude of their score, so that
                     evidence against the explained class counts as evidence.
                     Default: False (evidence for the explained class)
@@ -85,7 +86,7 @@ def auprc(
         MetricResult named ``"auprc"`` (higher is better).
     """
     check_choice("method", method, AUPRC_METHODS)
-    scores, units = word_scores(attributions, feature_mask, reduce, absolute)
+    scores, units = word_scores(attributions, feature_mask, pool, absolute)
     gold = word_rationale(rationale, units)
     values = average_precision(scores, gold, units.valid, method)
     chance = chance_average_precision(units.count, gold.sum(dim=1))
@@ -93,7 +94,7 @@ def auprc(
         "auprc",
         values,
         method=method,
-        reduce=reduce,
+        pool=pool,
         absolute=absolute,
         chance=_nanmean(chance) if method == "average_precision" else None,
     )
@@ -104,7 +105,7 @@ def token_f1(
     rationale: RationaleType,
     feature_mask: Optional[Tensor] = None,
     k: KType = None,
-    reduce: str = "sum",
+    pool: str = "auto",
     absolute: bool = False,
 ) -> MetricResult:
     r"""Word-level F1 of the top-k words against the human rationale, per
@@ -133,14 +134,14 @@ def token_f1(
                     choice for soft scores, the data set's mean rationale
                     length, is an int.
                     Default: None
-        reduce (str): Pooling of token scores into words, as in :func:`auprc`.
+        pool (str): Pooling of token scores into words, as in :func:`auprc`.
                     Default: "sum"
         absolute (bool): Rank by magnitude. Default: False
 
     Returns:
         MetricResult named ``"token_f1"`` (higher is better).
     """
-    scores, units = word_scores(attributions, feature_mask, reduce, absolute)
+    scores, units = word_scores(attributions, feature_mask, pool, absolute)
     gold = word_rationale(rationale, units)
     selected = select_words(scores, units.valid, k, gold)
     overlap = (selected & gold).sum(dim=1).to(torch.float64)
@@ -157,7 +158,7 @@ def token_f1(
         "token_f1",
         _f1(precision, recall),
         k=_describe_k(k),
-        reduce=reduce,
+        pool=pool,
         absolute=absolute,
         precision=_nanmean(torch.where(defined, precision, torch.nan)),
         recall=_nanmean(recall),
@@ -172,7 +173,7 @@ def iou_f1(
     feature_mask: Optional[Tensor] = None,
     k: KType = None,
     threshold: float = 0.5,
-    reduce: str = "sum",
+    pool: str = "auto",
     absolute: bool = False,
 ) -> MetricResult:
     r"""ERASER's IOU F1: span-level F1 where a predicted span matches a gold
@@ -201,14 +202,15 @@ def iou_f1(
         k (None, int, float, str or Tensor): Words selected, as in
                     :func:`token_f1`. Default: None (the rationale length)
         threshold (float): IOU needed for a match, in (0, 1]. Default: 0.5
-        reduce (str): Pooling of token scores into words. Default: "sum"
+        pool (str): Pooling of token scores into words (see
+                    :func:`~captum_nlp_ext.metrics.auprc`). Default: "auto"
         absolute (bool): Rank by magnitude. Default: False
 
     Returns:
         MetricResult named ``"iou_f1"`` (higher is better).
     """
     check_float("threshold", threshold, 0.0, 1.0)
-    scores, units = word_scores(attributions, feature_mask, reduce, absolute)
+    scores, units = word_scores(attributions, feature_mask, pool, absolute)
     gold = word_rationale(rationale, units)
     selected = select_words(scores, units.valid, k, gold)
     n_pred, n_gold, hit_pred, hit_gold = (
@@ -226,7 +228,7 @@ def iou_f1(
         _f1(precision, recall),
         threshold=threshold,
         k=_describe_k(k),
-        reduce=reduce,
+        pool=pool,
         absolute=absolute,
         precision=macro_p,
         recall=macro_r,
@@ -239,7 +241,7 @@ def word_score_correlation(
     attributions: Tensor,
     word_scores_gold: WordValuesType,
     feature_mask: Optional[Tensor] = None,
-    reduce: str = "sum",
+    pool: str = "auto",
     absolute: bool = True,
 ) -> MetricResult:
     r"""Per-sentence Pearson correlation between the word attributions and gold
@@ -259,7 +261,8 @@ def word_score_correlation(
                     a list of floats, one a word of ``feature_mask``.
         feature_mask (Tensor, optional): Word ids, as in :func:`auprc`.
                     Default: None
-        reduce (str): Pooling of token scores into words. Default: "sum"
+        pool (str): Pooling of token scores into words (see
+                    :func:`~captum_nlp_ext.metrics.auprc`). Default: "auto"
         absolute (bool): Correlate the magnitude of the attributions, as the
                     gold is a magnitude (a strongly negative word matters to a
                     positive prediction too).
@@ -268,11 +271,11 @@ def word_score_correlation(
     Returns:
         MetricResult named ``"word_score_pearson"`` (higher is better).
     """
-    scores, units = word_scores(attributions, feature_mask, reduce, absolute)
+    scores, units = word_scores(attributions, feature_mask, pool, absolute)
     gold = word_values(word_scores_gold, units, "word_scores_gold")
     valid = units.valid & ~gold.isnan()
     values = masked_pearson(scores, gold.nan_to_num(0.0), valid)
-    return summarize("word_score_pearson", values, reduce=reduce, absolute=absolute)
+    return summarize("word_score_pearson", values, pool=pool, absolute=absolute)
 
 
 def _f1(precision: Tensor, recall: Tensor) -> Tensor:

@@ -29,7 +29,7 @@ def model_randomization(
     stages: Optional[Stages] = None,
     mode: str = "cascading",
     reinit: str = "moments",
-    reduce: str = "sum",
+    pool: str = "auto",
     absolute: bool = False,
     seed: int = 0,
 ) -> Dict[str, MetricResult]:
@@ -75,7 +75,8 @@ def model_randomization(
         mode (str): ``"cascading"`` or ``"independent"``. Default: "cascading"
         reinit (str): ``"moments"`` or ``"reset_parameters"``.
                     Default: "moments"
-        reduce (str): Pooling of token scores into words. Default: "sum"
+        pool (str): Pooling of token scores into words (see
+                    :func:`~captum_nlp_ext.metrics.auprc`). Default: "auto"
         absolute (bool): Correlate magnitudes (the paper reports both).
                     Default: False
         seed (int): Seed of the re-initialization. Default: 0
@@ -89,7 +90,7 @@ def model_randomization(
     check_choice("reinit", reinit, REINITS)
     stage_list = _check_stages(model, stages)
     working = copy.deepcopy(model)
-    trained, units = word_scores(explain(working), feature_mask, reduce, absolute)
+    trained, units = word_scores(explain(working), feature_mask, pool, absolute)
     results: Dict[str, MetricResult] = OrderedDict()
     generator = torch.Generator().manual_seed(seed)
     for index, (stage, parameter_names) in enumerate(stage_list):
@@ -98,7 +99,7 @@ def model_randomization(
             generator.manual_seed(seed + index)
         _reinitialize(working, parameter_names, reinit, generator)
         randomized, randomized_units = word_scores(
-            explain(working), feature_mask, reduce, absolute
+            explain(working), feature_mask, pool, absolute
         )
         if randomized.shape != trained.shape:
             raise ValueError(

@@ -19,7 +19,10 @@ def test_word_attributions_reduce_tokens_of_a_word():
     layer = attributions.unsqueeze(-1).repeat(1, 1, 2) / 2
     assert word_attributions(layer, units)[0].tolist() == [-2.0, 7.0]
     assert word_attributions(attributions, None)[0].tolist() == attributions[0].tolist()
-    with pytest.raises(ValueError, match="`reduce` must be one of"):
+    assert word_attributions(attributions, units)[0].tolist() == [-2.0, 7.0]
+    shared = torch.tensor([[9.0, 1.5, 1.5, 2.0, 2.0]])
+    assert word_attributions(shared, units)[0].tolist() == [1.5, 2.0]
+    with pytest.raises(ValueError, match="`pool` must be one of"):
         word_attributions(attributions, units, "median")
 
 

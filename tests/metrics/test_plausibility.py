@@ -56,7 +56,7 @@ def test_auprc_pools_sub_tokens_into_words_and_skips_excluded_tokens():
     by_words = auprc(attributions, [[1, 0, 0]], feature_mask)
     assert by_words.mean == pytest.approx(0.5)
     # Mean pooling: word 0 = 0.3 falls below word 1 = 0.4: the hit comes last.
-    mean_pooled = auprc(attributions, rationale, feature_mask, reduce="mean")
+    mean_pooled = auprc(attributions, rationale, feature_mask, pool="mean")
     assert mean_pooled.mean == pytest.approx(1 / 3)
 
 
@@ -102,8 +102,8 @@ def test_auprc_checks_its_arguments():
         auprc(torch.tensor([[1, 2]]), torch.tensor([[1, 0]]))
     with pytest.raises(ValueError, match="`method` must be one of"):
         auprc(scores, torch.tensor([[1, 0]]), method="roc")
-    with pytest.raises(ValueError, match="`reduce` must be one of"):
-        auprc(scores, torch.tensor([[1, 0]]), reduce="max")
+    with pytest.raises(ValueError, match="`pool` must be one of"):
+        auprc(scores, torch.tensor([[1, 0]]), pool="max")
 
 
 # --- token F1 ----------------------------------------------------------------
@@ -282,7 +282,7 @@ def test_word_score_correlation_edge_cases():
     tokens = torch.tensor([[0.1, 0.3, 0.5, 0.9]])
     mask = torch.tensor([[0, 0, 1, 2]])
     pooled = word_score_correlation(
-        one_row(0.2, 0.2, 0.5, 0.9), tokens, mask, reduce="mean"
+        one_row(0.2, 0.2, 0.5, 0.9), tokens, mask, pool="mean"
     )
     assert pooled.mean == pytest.approx(1.0)
     with pytest.raises(ValueError, match="`word_scores_gold` must be a float tensor"):
@@ -369,7 +369,7 @@ def test_sst_word_sentiment_protocol_with_the_real_model(models_dir, data_dir):
     padded = torch.zeros(len(trees), units.max_units, dtype=torch.float64)
     for row, values in enumerate(gold):
         padded[row, : len(values)] = torch.tensor(values)
-    perfect = word_score_correlation(units.to_tokens(padded), gold, mask, reduce="mean")
+    perfect = word_score_correlation(units.to_tokens(padded), gold, mask, pool="mean")
     noise = torch.rand(
         attributions.shape[:2], generator=torch.Generator().manual_seed(0)
     )

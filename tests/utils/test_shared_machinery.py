@@ -34,7 +34,7 @@ def test_units_pool_and_validity():
         torch.tensor([[0, 0, -1], [0, 1, 2]]), 2, 3, torch.device("cpu")
     )
     assert units.valid.tolist() == [[True, False, False], [True, True, True]]
-    assert units.membership().sum(-1).tolist() == [[2, 0, 0], [1, 1, 1]]
+    assert units.sizes().tolist() == [[2, 0, 0], [1, 1, 1]]
     tokens = torch.tensor([[0.0, 0.0, 5.0], [1.0, -2.0, 3.0]])
     assert units.pool(tokens, "max_abs").tolist() == [[0, 0, 0], [1, -2, 3]]
 
@@ -131,3 +131,15 @@ def test_frozen_parameters_restores_flags_on_error():
             assert not any(p.requires_grad for p in model.parameters())
             raise RuntimeError
     assert [p.requires_grad for p in model.parameters()] == [True, True, False]
+
+
+def test_pool_reductions_on_words_of_several_tokens():
+    units = build_units(torch.tensor([[2, 2, 2, -1, 0, 0]]), 1, 6, torch.device("cpu"))
+    tokens = torch.tensor([[1.0, -4.0, 2.0, 100.0, 3.0, -3.0]])
+    assert units.sizes().tolist() == [[2.0, 3.0]]
+    assert units.pool(tokens, "sum").tolist() == [[0.0, -1.0]]
+    torch.testing.assert_close(
+        units.pool(tokens, "mean"), torch.tensor([[0.0, -1 / 3]])
+    )
+    # -4 has the largest magnitude of unit 1; 3 and -3 tie in unit 0.
+    assert units.pool(tokens, "max_abs").tolist() == [[0.0, -4.0]]

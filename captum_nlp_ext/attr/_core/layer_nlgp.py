@@ -408,9 +408,7 @@ class _Design:
     def unit_scores(self, coefficients: Tensor) -> Tensor:
         """Fit coefficients -> (batch, max_units) attributions."""
         if self.perturbation == "isotropic":
-            return torch.einsum(
-                "but,bt->bu", self.units.membership(coefficients.dtype), coefficients
-            )
+            return self.units.pool(coefficients, "sum")
         if self.perturbation == "reference":
             return -coefficients
         return coefficients

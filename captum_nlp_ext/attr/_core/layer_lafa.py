@@ -1,0 +1,727 @@
+"""LAFA: Locally Aggregated Feature Attribution over a model's embedding layer."""
+
+from dataclasses import dataclass, replace
+from typing import Any, Callable, List, Optional, Tuple, Union
+
+import torch
+from captum.attr import (
+    GradientAttribution,
+    IntegratedGradients,
+    LayerAttribution,
+    Saliency,
+)
+from captum.log import log_usage
+from torch import Tensor
+from torch.nn import Module
+
+from captum_nlp_ext._utils.batching import index_additional_forward_args, row_chunks
+from captum_nlp_ext._utils.hooks import (
+    forward_with_layer_output,
+    forward_with_layer_replaced,
+    frozen_parameters,
+    model_of,
+)
+from captum_nlp_ext._utils.random import example_generator
+from captum_nlp_ext._utils.targets import resolve_target, TargetType
+from captum_nlp_ext._utils.units import build_units
+from captum_nlp_ext._utils.validation import (
+    check_choice,
+    check_float,
+    check_inputs,
+    check_int,
+    check_optional_int,
+    format_additional_forward_args,
+)
+from captum_nlp_ext.attr._core.reference_index import Neighbours, ReferenceIndex
+
+BASES = ("saliency", "smoothgrad", "integrated_gradients")
+KERNELS = ("indicator", "rbf", "cubic", "cosine", "laplacian", "l2")
+_CUBIC_SCALE = 7.0
+_L2_CLIP = (0.3, 3.0)
+
+
+class LayerLAFA(LayerAttribution, GradientAttribution):
+    r"""Locally Aggregated Feature Attribution (LAFA) of Zhang, Wang, Jiang and
+    Song, "Locally Aggregated Feature Attribution on Natural Language Model
+    Understanding", NAACL 2022 (arXiv 2204.10893).
+
+    LAFA smooths a gradient attribution with *similar texts* instead of noise or
+    an artificial reference token. For a text :math:`X_0`:
+
+    1. its reference texts :math:`X_\text{sim}` are up to ``n_neighbours``
+       nearest texts of a :class:`ReferenceIndex` (pooled hidden states of one
+       layer of the explained model), closer than a quantile of the pool's
+       pairwise distances, optionally predicted as the explained class, and never
+       :math:`X_0` itself;
+    2. every token :math:`t` of :math:`X_0` and of each neighbour gets a base
+       score, the squared norm of the gradient of the target output with respect
+       to the token's embedding (the output of ``layer``),
+       :math:`m_t = \sum_j (\partial F / \partial h_{tj})^2`; the gradient comes
+       from Captum's :class:`~captum.attr.Saliency`, its SmoothGrad average over
+       noisy embeddings, or :class:`~captum.attr.IntegratedGradients` (``base``;
+       for Integrated Gradients the token's attribution vector replaces the
+       gradient, zero embeddings as baseline);
+    3. the scores of the neighbours' tokens are aggregated onto the tokens of
+       :math:`X_0` with a kernel :math:`K` on their embeddings:
+
+       .. math::
+           M(X_0)_t = m_{0,t} + \lambda\, E(w_t), \quad
+           E(w) = \frac{1}{|X_\text{sim}|} \sum_{i \in X_\text{sim}}
+           \frac{1}{T_i} \sum_{k=1}^{T_i} m_{i,k}\, K(h_w, h_{i,k}),
+
+       with :math:`T_i` the number of word tokens of neighbour :math:`i` (special
+       tokens and padding are not counted). Without neighbours,
+       :math:`M(X_0) = m_0`.
+
+    Kernels (``kernel``), on the embedding-layer outputs :math:`a, b`:
+    ``"indicator"`` :math:`1[\text{same token id}]`; ``"rbf"``
+    :math:`\exp(-\lVert a-b\rVert_2 / l^2)`; ``"laplacian"``
+    :math:`\exp(-\lVert a-b\rVert_1 / l^2)` (:math:`l` = ``length_scale``, the
+    paper's 2); ``"cubic"`` :math:`(7\, a \cdot b)^3`; ``"cosine"``; ``"l2"``
+    :math:`1 / \text{clip}(\lVert a-b\rVert_2, 0.3, 3)`, all as the paper
+    writes them.
+
+    Defaults are the paper's SST setting: 10 neighbours within the 0.39
+    quantile of pairwise distances, of the same predicted class, SmoothGrad
+    base, indicator kernel, :math:`\lambda = 0.44` (the index's default layer is
+    2 with mean pooling).
+
+    The paper adds raw squared gradients of different texts, whose scales
+    differ by orders of magnitude; ``normalize=True`` (our option) first divides
+    each text's scores by their sum. On SST with the shared MiniLM classifier
+    neither reading beat its base method (``benchmarks/lafa/RESULTS.md``).
+
+    Units: with ``feature_mask`` the scores :math:`M_t` of a unit's tokens are
+    summed (the base score is additive over a word's sub-tokens, and so is the
+    aggregation); each token of the unit carries that sum, excluded tokens 0.
+
+    The reference texts are fed to ``forward_func`` as ``(input_ids,
+    attention_mask)`` (the convention of
+    :class:`~captum_nlp_ext.huggingface.ClassifierForward`), with the explained
+    target of their query. ``inputs`` must therefore be token ids, and the first
+    of ``additional_forward_args``, if any, the attention mask.
+
+    Cost per example: the base method (1 gradient pass, ``n_samples`` for
+    SmoothGrad, ``n_steps`` for Integrated Gradients) on the text and on each of
+    its neighbours; neighbours shared by examples of a batch are computed once.
+    """
+
+    def __init__(
+        self,
+        forward_func: Callable[..., Any],
+        layer: Module,
+        index: ReferenceIndex,
+        base: str = "smoothgrad",
+        kernel: str = "indicator",
+        lam: float = 0.44,
+        n_neighbours: int = 10,
+        quantile: Optional[float] = 0.39,
+        same_class: bool = True,
+        exclude_duplicates: bool = True,
+        normalize: bool = False,
+        length_scale: float = 2.0,
+        device_ids: Union[None, List[int]] = None,
+    ) -> None:
+        r"""
+        Args:
+            forward_func (Callable): The model's forward function, called as
+                        ``forward_func(input_ids, *additional_forward_args)`` for
+                        the explained texts and ``forward_func(input_ids,
+                        attention_mask)`` for their reference texts; it returns
+                        (batch, classes) or (batch,) scores or a ``ModelOutput``.
+            layer (torch.nn.Module): The embedding layer, output (batch, tokens,
+                        hidden): gradients are taken with respect to its output,
+                        and kernels compare its output rows.
+                        See :func:`captum_nlp_ext.huggingface.get_embedding_layer`.
+            index (ReferenceIndex): The reference pool, built with the model
+                        behind ``forward_func``.
+            base (str): Base gradient: ``"saliency"`` (the paper's
+                        SimpleGrad), ``"smoothgrad"`` or
+                        ``"integrated_gradients"`` (zero-embedding baseline).
+                        Default: "smoothgrad"
+            kernel (str): One of ``"indicator"``, ``"rbf"``, ``"cubic"``,
+                        ``"cosine"``, ``"laplacian"``, ``"l2"``.
+                        Default: "indicator"
+            lam (float): Weight :math:`\lambda` >= 0 of the aggregated
+                        neighbour scores; 0 gives the base method.
+                        Default: 0.44
+            n_neighbours (int): Most reference texts a text, M >= 1.
+                        Default: 10
+            quantile (float, optional): Neighbours must be closer than this
+                        quantile of the pool's pairwise distances; None keeps the
+                        M nearest whatever their distance.
+                        Default: 0.39
+            same_class (bool): Keep only reference texts that the model predicts
+                        as the explained target class.
+                        Default: True
+            exclude_duplicates (bool): Skip pool texts whose tokens are exactly
+                        the explained text's (it is not its own reference).
+                        Default: True
+            normalize (bool): Divide each text's base scores by their sum over
+                        its words (for the explained text: its tokens in a unit,
+                        attended) before aggregating, so that every reference
+                        text weighs the same. Raw squared gradients differ by
+                        orders of magnitude between texts (a confident
+                        prediction has small gradients), and without this the
+                        least confident neighbours dominate :math:`E`. The
+                        paper does not normalize (as far as it says); this is
+                        our option.
+                        Default: False
+            length_scale (float): :math:`l` of the RBF and Laplacian kernels.
+                        Default: 2.0
+            device_ids (list[int], optional): Device IDs for a DataParallel
+                        model, as in Captum's layer methods.
+                        Default: None
+        """
+        LayerAttribution.__init__(self, forward_func, layer, device_ids)
+        GradientAttribution.__init__(self, forward_func)
+        if not isinstance(index, ReferenceIndex):
+            raise TypeError(
+                "`index` must be a ReferenceIndex (ReferenceIndex.build or .load); "
+                f"got {type(index).__name__}."
+            )
+        self.index = index
+        self.base = check_choice("base", base, BASES)
+        self.kernel = check_choice("kernel", kernel, KERNELS)
+        self.lam = check_float("lam", lam, 0.0, low_inclusive=True)
+        self.n_neighbours = check_int("n_neighbours", n_neighbours, 1)
+        self.quantile = quantile
+        self.max_distance = (
+            None if quantile is None else index.distance_quantile(quantile)
+        )
+        self.same_class = bool(same_class)
+        self.exclude_duplicates = bool(exclude_duplicates)
+        self.normalize = bool(normalize)
+        self.length_scale = check_float("length_scale", length_scale, 0.0)
+        model = model_of(forward_func)
+        if model is not None:
+            index.check_model(model)
+
+    @property
+    def multiplies_by_inputs(self) -> bool:
+        return self.base == "integrated_gradients"
+
+    def has_convergence_delta(self) -> bool:
+        return False
+
+    @log_usage()
+    def attribute(
+        self,
+        inputs: Tensor,
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+        feature_mask: Optional[Tensor] = None,
+        n_samples: int = 25,
+        noise_level: float = 0.1,
+        n_steps: int = 50,
+        internal_batch_size: Optional[int] = None,
+        show_progress: bool = False,
+        seed: Optional[int] = None,
+    ) -> Tensor:
+        r"""
+        Args:
+            inputs (Tensor): Token ids (batch, tokens); examples of different
+                        lengths are padded (exclude the padding with
+                        ``feature_mask``).
+            target (int, list[int], Tensor, optional): Class to explain for each
+                        example; its reference texts are explained for the same
+                        class. None explains the predicted class.
+                        Default: None
+            additional_forward_args (Any, optional): Further positional
+                        arguments of ``forward_func``; the first, if any, must be
+                        the (batch, tokens) attention mask.
+                        Default: None
+            feature_mask (Tensor, optional): (batch, tokens) or (1, tokens)
+                        integer unit ids; a unit's token scores are summed;
+                        negative ids are excluded (score 0). Build one with
+                        :func:`captum_nlp_ext.huggingface.word_feature_mask`.
+                        Default: None (every token is a unit)
+            n_samples (int): Noisy copies per text for ``base="smoothgrad"``.
+                        Default: 25 (the paper's)
+            noise_level (float): Standard deviation of SmoothGrad's Gaussian
+                        noise as a fraction of the range (max - min) of the
+                        text's embedding-layer output over its attended tokens
+                        (Smilkov et al.'s convention).
+                        Default: 0.1
+            n_steps (int): Integration steps for
+                        ``base="integrated_gradients"``.
+                        Default: 50
+            internal_batch_size (int, optional): Texts (or noisy copies) per
+                        gradient pass.
+                        Default: None (64)
+            show_progress (bool): Show progress bars over gradient passes.
+                        Default: False
+            seed (int, optional): Seed of SmoothGrad's noise. With a seed, an
+                        example gets the same attributions alone or in a batch.
+                        Default: None (torch's global generator)
+
+        Returns:
+            **attributions** (*Tensor*): (batch, tokens); each token carries its
+            unit's LAFA score, excluded tokens 0.
+
+        Examples::
+
+            >>> index = ReferenceIndex.build(model, train_texts, tokenizer)
+            >>> lafa = LayerLAFA(
+            ...     ClassifierForward(model), get_embedding_layer(model), index
+            ... )
+            >>> enc = tokenizer(texts, padding=True, return_tensors="pt")
+            >>> attributions = lafa.attribute(
+            ...     enc["input_ids"],
+            ...     additional_forward_args=(enc["attention_mask"],),
+            ...     feature_mask=word_feature_mask(enc),
+            ...     seed=0,
+            ... )
+        """
+        inputs = _check_token_ids(inputs)
+        args = format_additional_forward_args(additional_forward_args)
+        check_int("n_samples", n_samples, 1)
+        check_float("noise_level", noise_level, 0.0, low_inclusive=True)
+        check_int("n_steps", n_steps, 1)
+        check_optional_int("internal_batch_size", internal_batch_size, 1)
+        attention_mask = _attention_mask(inputs, args)
+        batch, tokens = inputs.shape
+        with torch.no_grad():
+            output, embeddings = forward_with_layer_output(
+                self.forward_func, self.layer, inputs, args
+            )
+        if embeddings.dim() != 3 or embeddings.shape[:2] != inputs.shape:
+            raise ValueError(
+                "`layer` must output (batch, tokens, hidden) aligned with `inputs` "
+                f"{tuple(inputs.shape)}; got {tuple(embeddings.shape)}."
+            )
+        target_ = resolve_target(target, output)
+        units = build_units(feature_mask, batch, tokens, inputs.device)
+        # lam = 0 is the base method: no reference text is needed.
+        neighbours = (
+            self._select(inputs, attention_mask, target_) if self.lam > 0 else None
+        )
+        settings = _BaseSettings(
+            self.base,
+            n_samples,
+            noise_level,
+            n_steps,
+            internal_batch_size,
+            show_progress,
+            seed,
+        )
+        with frozen_parameters(model_of(self.forward_func)):
+            scores = self._base_scores(
+                inputs, args, embeddings, attention_mask, target_, settings
+            )
+            if self.normalize:
+                scores = _normalized(scores, units.included & (attention_mask > 0))
+            if neighbours is not None and bool((neighbours.indices >= 0).any()):
+                references = self._references(
+                    neighbours.indices.to(inputs.device), target_, settings
+                )
+                scores = aggregate(
+                    scores,
+                    embeddings,
+                    inputs,
+                    *references,
+                    kernel=self.kernel,
+                    lam=self.lam,
+                    length_scale=self.length_scale,
+                )
+        attributions = units.to_tokens(units.pool(scores, "sum"))
+        return attributions.to(embeddings.dtype)
+
+    def neighbours(
+        self,
+        inputs: Tensor,
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+    ) -> Neighbours:
+        """The reference texts that :meth:`attribute` uses for each example.
+
+        Args:
+            inputs (Tensor): Token ids (batch, tokens).
+            target (int, list[int], Tensor, optional): As in :meth:`attribute`.
+                        Default: None
+            additional_forward_args (Any, optional): As in :meth:`attribute`.
+                        Default: None
+
+        Returns:
+            :class:`Neighbours`: (batch, n_neighbours) positions in the index
+            (-1 where fewer qualify) and their distances; read a text's tokens
+            with ``index.input_ids[i]``.
+        """
+        inputs = _check_token_ids(inputs)
+        args = format_additional_forward_args(additional_forward_args)
+        attention_mask = _attention_mask(inputs, args)
+        with torch.no_grad():
+            output = forward_with_layer_output(
+                self.forward_func, self.layer, inputs, args
+            )[0]
+        return self._select(inputs, attention_mask, resolve_target(target, output))
+
+    def _select(
+        self, inputs: Tensor, attention_mask: Tensor, target: Optional[Tensor]
+    ) -> Neighbours:
+        if self.same_class and target is None:
+            raise ValueError(
+                "`same_class=True` needs class scores: `forward_func` returns one "
+                "score per example; construct LayerLAFA with same_class=False."
+            )
+        vectors, _ = self.index.encode(inputs, attention_mask)
+        return self.index.search(
+            vectors,
+            self.n_neighbours,
+            max_distance=self.max_distance,
+            classes=target if self.same_class else None,
+            exclude_ids=inputs if self.exclude_duplicates else None,
+            exclude_mask=attention_mask,
+        )
+
+    def _references(
+        self, indices: Tensor, target: Optional[Tensor], settings: "_BaseSettings"
+    ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """Base scores, embeddings, ids and word masks of every example's
+        neighbours, each distinct (text, target) pair computed once.
+
+        Returns:
+            (batch, M, L) scores, (batch, M, L, hidden) embeddings, (batch, M, L)
+            ids, (batch, M, L) word mask and (batch, M) validity.
+        """
+        valid = indices >= 0
+        classes = 1 if target is None else int(target.max()) + 1
+        query_target = (
+            torch.zeros_like(indices)
+            if target is None
+            else target.unsqueeze(1).expand_as(indices)
+        )
+        keys = indices.clamp(min=0) * classes + query_target
+        unique, inverse = torch.unique(keys[valid], return_inverse=True)
+        pool_rows, row_target = unique // classes, unique % classes
+        ids, mask, words = self.index.gather(pool_rows.to(self.index.input_ids.device))
+        ids, mask, words = (t.to(indices.device) for t in (ids, mask, words))
+        row_target = None if target is None else row_target.to(indices.device)
+        scores = torch.zeros(ids.shape, device=ids.device)
+        embeddings: Optional[Tensor] = None
+        # Texts of similar length share a pass, cut to the columns they attend:
+        # reference texts dominate LAFA's cost, and padding would waste it.
+        order = mask.sum(1).argsort()
+        quiet = replace(settings, show_progress=False)
+        for rows in row_chunks(
+            ids.shape[0],
+            settings.internal_batch_size,
+            settings.show_progress,
+            "LAFA references",
+            ids.device,
+        ):
+            rows = order[rows]
+            columns = mask[rows].any(0).nonzero().flatten()
+            span = slice(int(columns[0]), int(columns[-1]) + 1)
+            chunk_ids, chunk_mask = ids[rows, span], mask[rows, span]
+            with torch.no_grad():
+                chunk_embeddings = forward_with_layer_output(
+                    self.forward_func, self.layer, chunk_ids, (chunk_mask,)
+                )[1]
+            if embeddings is None:
+                embeddings = chunk_embeddings.new_zeros(
+                    *ids.shape, chunk_embeddings.shape[-1]
+                )
+            embeddings[rows, span] = chunk_embeddings
+            scores[rows, span] = self._base_scores(
+                chunk_ids,
+                (chunk_mask,),
+                chunk_embeddings,
+                chunk_mask,
+                None if row_target is None else row_target[rows],
+                quiet,
+            ).to(scores.dtype)
+        assert embeddings is not None
+        if self.normalize:
+            scores = _normalized(scores, words)
+        slot = torch.zeros_like(indices)
+        slot[valid] = inverse
+        return (
+            scores[slot],
+            embeddings[slot],
+            ids[slot],
+            words[slot] & valid.unsqueeze(-1),
+            valid,
+        )
+
+    def _base_scores(
+        self,
+        inputs: Tensor,
+        args: Tuple,
+        embeddings: Tensor,
+        attention_mask: Tensor,
+        target: Optional[Tensor],
+        settings: "_BaseSettings",
+    ) -> Tensor:
+        """(rows, tokens) squared gradient norms of the base method."""
+        forward = _LayerOutputForward(self.forward_func, self.layer)
+        if settings.base == "smoothgrad":
+            gradients = _smoothgrad(
+                forward, inputs, args, embeddings, attention_mask, target, settings
+            )
+        else:
+            gradients = torch.cat(
+                [
+                    _gradients(
+                        forward, inputs, args, embeddings, target, rows, settings
+                    )
+                    for rows in row_chunks(
+                        inputs.shape[0],
+                        settings.internal_batch_size,
+                        settings.show_progress,
+                        f"LAFA {settings.base}",
+                        inputs.device,
+                    )
+                ]
+            )
+        return gradients.pow(2).sum(-1)
+
+
+@dataclass(frozen=True)
+class _BaseSettings:
+    """How one :meth:`LayerLAFA.attribute` call computes base scores."""
+
+    base: str
+    n_samples: int
+    noise_level: float
+    n_steps: int
+    internal_batch_size: Optional[int]
+    show_progress: bool
+    seed: Optional[int]
+
+
+class _LayerOutputForward:
+    """``forward_func`` as a function of ``layer``'s output, so that Captum's
+    input-space gradient methods act on the embedding layer:
+    ``f(layer_output, inputs, *args)``."""
+
+    def __init__(self, forward_func: Callable[..., Any], layer: Module) -> None:
+        self.forward_func = forward_func
+        self.layer = layer
+
+    def __call__(self, layer_output: Tensor, inputs: Tensor, *args: Any) -> Tensor:
+        return forward_with_layer_replaced(
+            self.forward_func, self.layer, inputs, args, layer_output
+        )
+
+
+def _gradients(
+    forward: _LayerOutputForward,
+    inputs: Tensor,
+    args: Tuple,
+    embeddings: Tensor,
+    target: Optional[Tensor],
+    rows: Tensor,
+    settings: _BaseSettings,
+) -> Tensor:
+    """Saliency gradients, or Integrated Gradients attributions, of some rows."""
+    row_args = (inputs[rows], *index_additional_forward_args(args, rows, len(inputs)))
+    row_target = None if target is None else target[rows]
+    if settings.base == "saliency":
+        return Saliency(forward).attribute(
+            embeddings[rows].requires_grad_(),
+            target=row_target,
+            abs=False,
+            additional_forward_args=row_args,
+        )
+    return IntegratedGradients(forward).attribute(
+        embeddings[rows],
+        baselines=0.0,
+        target=row_target,
+        additional_forward_args=row_args,
+        n_steps=settings.n_steps,
+        internal_batch_size=settings.internal_batch_size or 64,
+    )
+
+
+def _smoothgrad(
+    forward: _LayerOutputForward,
+    inputs: Tensor,
+    args: Tuple,
+    embeddings: Tensor,
+    attention_mask: Tensor,
+    target: Optional[Tensor],
+    settings: _BaseSettings,
+) -> Tensor:
+    """Mean gradient over ``n_samples`` noisy copies of each row's embeddings.
+
+    The noise is drawn here rather than by Captum's NoiseTunnel so that it is
+    seeded per copy (an example gets the same noise alone or in a batch) and
+    scaled per example, relative to its embedding range.
+    """
+    rows, tokens, hidden = embeddings.shape
+    attended = (attention_mask > 0).unsqueeze(-1)
+    high = embeddings.masked_fill(~attended, float("-inf")).amax((1, 2))
+    low = embeddings.masked_fill(~attended, float("inf")).amin((1, 2))
+    scale = settings.noise_level * (high - low)
+    total = torch.zeros_like(embeddings)
+    for copies in row_chunks(
+        rows * settings.n_samples,
+        settings.internal_batch_size,
+        settings.show_progress,
+        "LAFA smoothgrad",
+        inputs.device,
+    ):
+        example = copies // settings.n_samples
+        noise = _noise(
+            copies % settings.n_samples, tokens, hidden, settings.seed, embeddings
+        )
+        noisy = embeddings[example] + scale[example].view(-1, 1, 1) * noise
+        noisy.requires_grad_()
+        gradients = Saliency(forward).attribute(
+            noisy,
+            target=None if target is None else target[example],
+            abs=False,
+            additional_forward_args=(
+                inputs[example],
+                *index_additional_forward_args(args, example, rows),
+            ),
+        )
+        total.index_add_(0, example, gradients)
+    return total / settings.n_samples
+
+
+def _noise(
+    samples: Tensor, tokens: int, hidden: int, seed: Optional[int], like: Tensor
+) -> Tensor:
+    """Standard normal (copies, tokens, hidden) noise; with a seed, copy ``s``
+    of every example draws from a generator seeded ``seed + 1 + s``."""
+    if seed is None:
+        return torch.randn(
+            samples.shape[0], tokens, hidden, device=like.device, dtype=like.dtype
+        )
+    return torch.stack(
+        [
+            torch.randn(
+                tokens,
+                hidden,
+                generator=example_generator(seed + 1 + s, like.device),
+                device=like.device,
+                dtype=like.dtype,
+            )
+            for s in samples.tolist()
+        ]
+    )
+
+
+def kernel_matrix(
+    kernel: str,
+    queries: Tensor,
+    keys: Tensor,
+    query_ids: Tensor,
+    key_ids: Tensor,
+    length_scale: float = 2.0,
+) -> Tensor:
+    r"""LAFA's kernels between every query token and every key token.
+
+    Args:
+        kernel (str): One of :data:`KERNELS` (see :class:`LayerLAFA`).
+        queries (Tensor): (batch, T, hidden) embeddings.
+        keys (Tensor): (batch, N, hidden) embeddings.
+        query_ids (Tensor): (batch, T) token ids (for ``"indicator"``).
+        key_ids (Tensor): (batch, N) token ids.
+        length_scale (float): :math:`l` of ``"rbf"`` and ``"laplacian"``.
+                    Default: 2.0
+
+    Returns:
+        (batch, T, N) kernel values.
+    """
+    check_choice("kernel", kernel, KERNELS)
+    if kernel == "indicator":
+        return (query_ids.unsqueeze(2) == key_ids.unsqueeze(1)).to(queries.dtype)
+    if kernel == "cubic":
+        return (_CUBIC_SCALE * queries @ keys.transpose(1, 2)) ** 3
+    if kernel == "cosine":
+        unit_q = torch.nn.functional.normalize(queries, dim=-1)
+        unit_k = torch.nn.functional.normalize(keys, dim=-1)
+        return unit_q @ unit_k.transpose(1, 2)
+    if kernel == "laplacian":
+        return torch.exp(-torch.cdist(queries, keys, p=1.0) / length_scale**2)
+    distance = torch.cdist(queries, keys, p=2.0)
+    if kernel == "rbf":
+        return torch.exp(-distance / length_scale**2)
+    return 1.0 / distance.clamp(*_L2_CLIP)
+
+
+def aggregate(
+    scores: Tensor,
+    embeddings: Tensor,
+    input_ids: Tensor,
+    neighbour_scores: Tensor,
+    neighbour_embeddings: Tensor,
+    neighbour_ids: Tensor,
+    neighbour_words: Tensor,
+    neighbour_valid: Tensor,
+    kernel: str = "indicator",
+    lam: float = 0.44,
+    length_scale: float = 2.0,
+) -> Tensor:
+    r"""LAFA's aggregation :math:`M_t = m_{0,t} + \lambda E(w_t)`.
+
+    Args:
+        scores (Tensor): (batch, T) base scores :math:`m_0` of the texts.
+        embeddings (Tensor): (batch, T, hidden) their embeddings.
+        input_ids (Tensor): (batch, T) their token ids.
+        neighbour_scores (Tensor): (batch, M, L) base scores of the neighbours.
+        neighbour_embeddings (Tensor): (batch, M, L, hidden).
+        neighbour_ids (Tensor): (batch, M, L).
+        neighbour_words (Tensor): (batch, M, L) bool; the tokens that count
+                    (:math:`T_i` is their number).
+        neighbour_valid (Tensor): (batch, M) bool; existing neighbours.
+        kernel (str): See :func:`kernel_matrix`. Default: "indicator"
+        lam (float): :math:`\lambda`. Default: 0.44
+        length_scale (float): See :func:`kernel_matrix`. Default: 2.0
+
+    Returns:
+        (batch, T) LAFA scores; rows without a valid neighbour keep :math:`m_0`.
+    """
+    words = neighbour_words & neighbour_valid.unsqueeze(-1)
+    dtype = scores.dtype
+    lengths = words.sum(-1, keepdim=True).clamp_min(1).to(dtype)
+    count = neighbour_valid.sum(-1).clamp_min(1).to(dtype).view(-1, 1, 1)
+    weights = neighbour_scores * words.to(dtype) / lengths / count
+    similarity = kernel_matrix(
+        kernel,
+        embeddings,
+        neighbour_embeddings.flatten(1, 2),
+        input_ids,
+        neighbour_ids.flatten(1, 2),
+        length_scale,
+    )
+    expected = torch.einsum("btn,bn->bt", similarity, weights.flatten(1))
+    return scores + lam * expected
+
+
+def _normalized(scores: Tensor, mask: Tensor) -> Tensor:
+    """Scores divided by their sum over ``mask`` (each row); zero outside it."""
+    kept = scores * mask.to(scores.dtype)
+    total = kept.sum(-1, keepdim=True)
+    return kept / torch.where(total > 0, total, torch.ones_like(total))
+
+
+def _check_token_ids(inputs: Any) -> Tensor:
+    inputs = check_inputs(inputs)
+    if inputs.is_floating_point():
+        raise TypeError(
+            "LayerLAFA needs token ids (batch, tokens) as `inputs`: its reference "
+            "texts and its indicator kernel are defined on tokens; got embeddings "
+            f"of shape {tuple(inputs.shape)}."
+        )
+    return inputs
+
+
+def _attention_mask(inputs: Tensor, args: Tuple) -> Tensor:
+    """The explained texts' attention mask: the first additional argument
+    (ClassifierForward's convention), or every token when there is none."""
+    first = args[0] if args else None
+    if first is None:
+        return torch.ones_like(inputs)
+    if not isinstance(first, Tensor) or first.shape != inputs.shape:
+        raise ValueError(
+            "LayerLAFA feeds reference texts to `forward_func` as (input_ids, "
+            "attention_mask): the first of `additional_forward_args` must be the "
+            f"attention mask of `inputs`, shape {tuple(inputs.shape)}; got "
+            f"{type(first).__name__}"
+            + (f" of shape {tuple(first.shape)}." if isinstance(first, Tensor) else ".")
+        )
+    return first

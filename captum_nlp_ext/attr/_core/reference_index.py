@@ -1,0 +1,700 @@
+"""A reference pool of texts encoded by one hidden layer of the explained model,
+searched for the nearest neighbours of a text (LAFA's reference texts)."""
+
+import hashlib
+import json
+from contextlib import contextmanager
+from typing import (
+    Any,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+)
+
+import torch
+from torch import Tensor
+from torch.nn import Module
+from tqdm.auto import tqdm
+
+from captum_nlp_ext._utils.outputs import output_to_tensor
+from captum_nlp_ext._utils.validation import check_choice, check_float, check_int
+
+POOLINGS = ("mean", "cls", "max")
+FORMAT = "captum_nlp_ext.reference_index/1"
+_METADATA_KEY = "captum_nlp_ext.reference_index"
+_FINGERPRINT_SAMPLES = 1024
+
+
+class Neighbours(NamedTuple):
+    """Nearest reference texts of a batch of queries.
+
+    Attributes:
+        indices (Tensor): (queries, k) long positions in the pool, nearest first;
+                    -1 where fewer than k texts qualify.
+        distances (Tensor): (queries, k) L2 distances; inf where ``indices`` is -1.
+    """
+
+    indices: Tensor
+    distances: Tensor
+
+
+class ReferenceIndex:
+    r"""Texts of a reference pool, encoded once with one hidden layer of the
+    explained model, and searched by exact L2 distance.
+
+    This is the neighbour search of LAFA (Zhang et al., "Locally Aggregated
+    Feature Attribution on Natural Language Model Understanding", NAACL 2022):
+    a text is represented by the pooled hidden states of one layer of the model
+    being explained (not by an external sentence encoder), and its reference
+    texts are the nearest pool texts in that space.
+
+    The index stores, for every pool text, its pooled vector, its token ids and
+    attention mask (so that :class:`~captum_nlp_ext.attr.LayerLAFA` can compute
+    gradients on it), which tokens count as words (special tokens excluded) and
+    the model's predicted class. It also keeps a sorted sample of pairwise
+    distances within the pool, so that a distance cut-off can be set as a
+    quantile, and a fingerprint of the model (a hash of its configuration and of
+    a sample of every weight), so that an index built with another model is
+    refused.
+
+    Build one with :meth:`build`, store it with :meth:`save` (one
+    ``.safetensors`` file, its settings as JSON in the header; no pickle) and
+    read it back with :meth:`load`. Search is exact, in torch, by default; with
+    ``faiss_factory`` (needs the optional ``faiss`` package) a faiss index of
+    that factory string (``faiss.index_factory``) serves large pools
+    (``"Flat"`` is exact and gives the same neighbours as torch;
+    ``"IVF256,Flat"`` or ``"HNSW32"`` are approximate and faster).
+
+    Use the class methods to make one; the constructor takes the stored fields.
+    """
+
+    def __init__(
+        self,
+        model: Module,
+        vectors: Tensor,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        word_mask: Tensor,
+        predictions: Tensor,
+        pair_distances: Tensor,
+        settings: Dict[str, Any],
+        faiss_factory: Optional[str] = None,
+    ) -> None:
+        self.model = model
+        self.vectors = vectors
+        self.input_ids = input_ids
+        self.attention_mask = attention_mask
+        self.word_mask = word_mask
+        self.predictions = predictions
+        self.pair_distances = pair_distances
+        self.settings = settings
+        self.faiss_factory = faiss_factory
+        self._faiss: Dict[Optional[int], Tuple[Any, Tensor]] = {}
+        if faiss_factory is not None:
+            _import_faiss()
+
+    @property
+    def layer(self) -> int:
+        """The hidden layer that encodes texts (0 = embeddings)."""
+        return int(self.settings["layer"])
+
+    @property
+    def pooling(self) -> str:
+        return str(self.settings["pooling"])
+
+    def __len__(self) -> int:
+        return self.vectors.shape[0]
+
+    def __repr__(self) -> str:
+        return (
+            f"ReferenceIndex({len(self)} texts, layer={self.layer}, "
+            f"pooling={self.pooling!r}, faiss_factory={self.faiss_factory!r})"
+        )
+
+    @classmethod
+    def build(
+        cls,
+        model: Module,
+        data: Iterable[Any],
+        tokenizer: Any = None,
+        layer: int = 2,
+        pooling: str = "mean",
+        batch_size: int = 32,
+        max_length: Optional[int] = 128,
+        special_token_ids: Optional[Sequence[int]] = None,
+        max_pairs: int = 200_000,
+        faiss_factory: Optional[str] = None,
+        show_progress: bool = False,
+    ) -> "ReferenceIndex":
+        r"""Encode a reference pool with one hidden layer of ``model``.
+
+        Args:
+            model (torch.nn.Module): The explained Hugging Face model (it must
+                        accept ``output_hidden_states=True``). It runs in eval
+                        mode without gradients; its mode is restored.
+            data (Iterable): Texts (``str``, tokenized with ``tokenizer`` in
+                        batches of ``batch_size``), or token batches: mappings
+                        with ``input_ids`` (batch, tokens) and optionally
+                        ``attention_mask`` (a tokenizer's ``BatchEncoding``, for
+                        instance).
+            tokenizer (PreTrainedTokenizerBase, optional): Needed for texts; its
+                        special tokens are not counted as words.
+                        Default: None
+            layer (int): Which hidden state encodes a text: 0 is the embedding
+                        output, ``i`` the output of transformer block ``i``.
+                        LAFA's SST setting uses layer 2.
+                        Default: 2
+            pooling (str): ``"mean"`` over the attended tokens (specials
+                        included), ``"cls"`` (the first token) or ``"max"`` over
+                        attended tokens. The paper does not say; the mean is our
+                        reading.
+                        Default: "mean"
+            batch_size (int): Texts per forward pass.
+                        Default: 32
+            max_length (int, optional): Truncation length for texts.
+                        Default: 128
+            special_token_ids (list[int], optional): Token ids that are not words
+                        (excluded from LAFA's aggregation).
+                        Default: None (the tokenizer's special ids, or none)
+            max_pairs (int): Pairwise distances kept for distance quantiles: all
+                        pairs of a small pool, else this many random pairs
+                        (seeded, so the index is reproducible).
+                        Default: 200000
+            faiss_factory (str, optional): Search with a faiss index of this
+                        factory string instead of exact torch search.
+                        Default: None
+            show_progress (bool): Show a progress bar over batches.
+                        Default: False
+
+        Returns:
+            ReferenceIndex
+        """
+        check_int("layer", layer, 0)
+        check_choice("pooling", pooling, POOLINGS)
+        check_int("batch_size", batch_size, 1)
+        check_int("max_pairs", max_pairs, 1)
+        if max_length is not None:
+            check_int("max_length", max_length, 1)
+        n_layers = _count_layers(model)
+        if n_layers is not None and layer > n_layers:
+            raise ValueError(
+                f"`layer` must lie in [0, {n_layers}] for this model (0 = embeddings, "
+                f"i = output of transformer block i); got {layer}."
+            )
+        if special_token_ids is None:
+            special_token_ids = getattr(tokenizer, "all_special_ids", None) or []
+        specials = torch.tensor(sorted(set(special_token_ids)), dtype=torch.long)
+        pad_id = _pad_token_id(model, tokenizer)
+        batches = _token_batches(data, tokenizer, batch_size, max_length)
+        parts: Dict[str, List[Tensor]] = {
+            k: [] for k in ("vectors", "ids", "mask", "predictions")
+        }
+        device = _device_of(model)
+        with torch.no_grad(), _eval_mode(model):
+            for ids, mask in tqdm(
+                batches, desc="reference index", disable=not show_progress
+            ):
+                vectors, predictions = _encode(
+                    model, ids.to(device), mask.to(device), layer, pooling
+                )
+                parts["vectors"].append(vectors.float().cpu())
+                parts["predictions"].append(predictions.cpu())
+                parts["ids"].append(ids.cpu())
+                parts["mask"].append(mask.cpu())
+        if not parts["vectors"]:
+            raise ValueError("`data` is empty: the reference pool needs texts.")
+        input_ids = _pad_cat(parts["ids"], pad_id)
+        attention_mask = _pad_cat(parts["mask"], 0)
+        word_mask = (attention_mask > 0) & ~torch.isin(input_ids, specials)
+        vectors = torch.cat(parts["vectors"])
+        settings = {
+            "format": FORMAT,
+            "layer": layer,
+            "pooling": pooling,
+            "pad_token_id": pad_id,
+            "max_duplicates": _max_duplicates(input_ids, attention_mask),
+            "fingerprint": model_fingerprint(model),
+        }
+        return cls(
+            model,
+            vectors,
+            input_ids,
+            attention_mask,
+            word_mask,
+            torch.cat(parts["predictions"]),
+            _pair_distances(vectors, max_pairs),
+            settings,
+            faiss_factory,
+        )
+
+    def save(self, path: str) -> None:
+        """Write the index to one ``.safetensors`` file (tensors, and the settings
+        as JSON in its header). The model is not saved: :meth:`load` takes it."""
+        from safetensors.torch import save_file
+
+        tensors = {
+            "vectors": self.vectors,
+            "input_ids": self.input_ids,
+            "attention_mask": self.attention_mask,
+            "word_mask": self.word_mask,
+            "predictions": self.predictions,
+            "pair_distances": self.pair_distances,
+        }
+        tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+        save_file(tensors, path, metadata={_METADATA_KEY: json.dumps(self.settings)})
+
+    @classmethod
+    def load(
+        cls, path: str, model: Module, faiss_factory: Optional[str] = None
+    ) -> "ReferenceIndex":
+        """Read an index written by :meth:`save` and bind it to ``model``.
+
+        Args:
+            path (str): The ``.safetensors`` file.
+            model (torch.nn.Module): The explained model; it must be the model
+                        the index was built with (same configuration and weights).
+            faiss_factory (str, optional): See :meth:`build`.
+                        Default: None
+
+        Raises:
+            ValueError: if the file is not a reference index, or ``model`` is not
+                        the model it was built with.
+        """
+        from safetensors import safe_open
+
+        with safe_open(path, framework="pt") as f:
+            header = (f.metadata() or {}).get(_METADATA_KEY)
+            if header is None:
+                raise ValueError(f"`path` {path!r} is not a saved ReferenceIndex.")
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        settings = json.loads(header)
+        if settings.get("format") != FORMAT:
+            raise ValueError(
+                f"`path` {path!r} holds index format {settings.get('format')!r}; this "
+                f"version reads {FORMAT!r}."
+            )
+        index = cls(
+            model,
+            tensors["vectors"],
+            tensors["input_ids"],
+            tensors["attention_mask"],
+            tensors["word_mask"],
+            tensors["predictions"],
+            tensors["pair_distances"],
+            settings,
+            faiss_factory,
+        )
+        index.check_model(model)
+        return index
+
+    def check_model(self, model: Module) -> None:
+        """Raise a ValueError unless ``model`` is the model the index was built
+        with (same configuration and weights)."""
+        stored = self.settings["fingerprint"]
+        current = model_fingerprint(model)
+        differs = [
+            part for part in ("config", "weights") if stored[part] != current[part]
+        ]
+        if differs:
+            raise ValueError(
+                "The reference index was built with a different model (its "
+                f"{' and '.join(differs)} differ): rebuild the index with "
+                "ReferenceIndex.build for this model."
+            )
+
+    def encode(
+        self, input_ids: Tensor, attention_mask: Optional[Tensor] = None
+    ) -> Tuple[Tensor, Tensor]:
+        """Pooled hidden states and predicted classes of token-id texts, the way
+        the pool was encoded.
+
+        Args:
+            input_ids (Tensor): (batch, tokens) token ids.
+            attention_mask (Tensor, optional): (batch, tokens); None attends to
+                        every token.
+                        Default: None
+
+        Returns:
+            (batch, hidden) float vectors on the pool's device, and (batch,)
+            predicted classes.
+        """
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        with torch.no_grad(), _eval_mode(self.model):
+            vectors, predictions = _encode(
+                self.model, input_ids, attention_mask, self.layer, self.pooling
+            )
+        return vectors.float().to(self.vectors.device), predictions
+
+    def distance_quantile(self, quantile: float) -> float:
+        """The ``quantile`` of pairwise L2 distances between pool texts."""
+        check_float("quantile", quantile, 0.0, 1.0, low_inclusive=True)
+        if self.pair_distances.numel() == 0:
+            raise ValueError(
+                "The reference pool has a single text: a distance quantile needs at "
+                "least two (pass quantile=None for no distance cut-off)."
+            )
+        return float(torch.quantile(self.pair_distances.double(), quantile))
+
+    def search(
+        self,
+        vectors: Tensor,
+        k: int,
+        max_distance: Optional[float] = None,
+        classes: Optional[Tensor] = None,
+        exclude_ids: Optional[Tensor] = None,
+        exclude_mask: Optional[Tensor] = None,
+    ) -> Neighbours:
+        """The ``k`` nearest pool texts of each query vector.
+
+        Args:
+            vectors (Tensor): (queries, hidden) query vectors from :meth:`encode`.
+            k (int): Neighbours a query, >= 1.
+            max_distance (float, optional): Keep neighbours closer than this.
+                        Default: None (no cut-off)
+            classes (Tensor, optional): (queries,) classes; keep only pool texts
+                        predicted as the query's class.
+                        Default: None
+            exclude_ids (Tensor, optional): (queries, tokens) token ids of the
+                        queries: pool texts with exactly these tokens (the query
+                        itself) are skipped.
+                        Default: None
+            exclude_mask (Tensor, optional): (queries, tokens) attention mask of
+                        ``exclude_ids``.
+                        Default: None (every token)
+
+        Returns:
+            :class:`Neighbours` of shape (queries, k).
+        """
+        check_int("k", k, 1)
+        queries = vectors.to(self.vectors.device, torch.float32)
+        if queries.dim() != 2 or queries.shape[1] != self.vectors.shape[1]:
+            raise ValueError(
+                f"`vectors` must have shape (queries, {self.vectors.shape[1]}); got "
+                f"{tuple(vectors.shape)}."
+            )
+        spare = 0 if exclude_ids is None else int(self.settings["max_duplicates"])
+        wanted = min(k + spare, len(self))
+        if classes is not None:
+            classes = classes.to(self.vectors.device)
+        if self.faiss_factory is None:
+            distances, indices = self._torch_search(queries, wanted, classes)
+        else:
+            distances, indices = self._faiss_search(queries, wanted, classes)
+        keep = indices >= 0
+        if max_distance is not None:
+            keep &= distances < max_distance
+        if exclude_ids is not None:
+            keep &= ~self._duplicates(indices, exclude_ids, exclude_mask)
+        # Stable sort puts the kept candidates first, still nearest first.
+        order = torch.sort((~keep).to(torch.int8), dim=1, stable=True).indices[:, :k]
+        keep = keep.gather(1, order)
+        indices = torch.where(keep, indices.gather(1, order), -1)
+        distances = torch.where(keep, distances.gather(1, order), float("inf"))
+        if indices.shape[1] < k:
+            missing = k - indices.shape[1]
+            indices = torch.nn.functional.pad(indices, (0, missing), value=-1)
+            distances = torch.nn.functional.pad(
+                distances, (0, missing), value=float("inf")
+            )
+        return Neighbours(indices, distances)
+
+    def _torch_search(
+        self, queries: Tensor, k: int, classes: Optional[Tensor]
+    ) -> Tuple[Tensor, Tensor]:
+        distances = torch.cdist(
+            queries, self.vectors, compute_mode="donot_use_mm_for_euclid_dist"
+        )
+        if classes is not None:
+            other = self.predictions.unsqueeze(0) != classes.unsqueeze(1)
+            distances = distances.masked_fill(other, float("inf"))
+        distances, indices = torch.topk(distances, k, dim=1, largest=False)
+        return distances, torch.where(torch.isinf(distances), -1, indices)
+
+    def _faiss_search(
+        self, queries: Tensor, k: int, classes: Optional[Tensor]
+    ) -> Tuple[Tensor, Tensor]:
+        distances = torch.full((queries.shape[0], k), float("inf"))
+        indices = torch.full((queries.shape[0], k), -1, dtype=torch.long)
+        groups = [None] if classes is None else classes.unique().tolist()
+        for group in groups:
+            rows = (
+                torch.arange(queries.shape[0])
+                if group is None
+                else (classes == group).nonzero().flatten().cpu()
+            )
+            faiss_index, members = self._faiss_index(group)
+            if members.numel() == 0:
+                continue
+            found_squared, found = faiss_index.search(
+                queries[rows].cpu().numpy(), min(k, members.numel())
+            )
+            found = torch.from_numpy(found).long()
+            valid = found >= 0
+            count = found.shape[1]
+            indices[rows, :count] = torch.where(valid, members[found.clamp(min=0)], -1)
+            distances[rows, :count] = torch.where(
+                valid,
+                torch.from_numpy(found_squared).clamp(min=0).sqrt(),
+                float("inf"),
+            )
+        return distances.to(queries.device), indices.to(queries.device)
+
+    def _faiss_index(self, group: Optional[int]) -> Tuple[Any, Tensor]:
+        """A faiss index over the pool (or over the texts of one class), made on
+        first use and kept."""
+        if group not in self._faiss:
+            faiss = _import_faiss()
+            members = torch.arange(len(self))
+            if group is not None:
+                members = (self.predictions.cpu() == group).nonzero().flatten()
+            data = self.vectors.cpu()[members].contiguous().numpy()
+            faiss_index = faiss.index_factory(
+                data.shape[1], self.faiss_factory, faiss.METRIC_L2
+            )
+            if not faiss_index.is_trained:
+                faiss_index.train(data)
+            if data.shape[0]:
+                faiss_index.add(data)
+            self._faiss[group] = (faiss_index, members)
+        return self._faiss[group]
+
+    def _duplicates(
+        self, indices: Tensor, query_ids: Tensor, query_mask: Optional[Tensor]
+    ) -> Tensor:
+        """(queries, candidates) bool: the candidate has exactly the query's
+        attended tokens."""
+        pad = -1
+        query_ids = query_ids.to(self.input_ids.device)
+        if query_mask is None:
+            query_mask = torch.ones_like(query_ids)
+        query = _left_align(query_ids, query_mask.to(query_ids.device) > 0, pad)
+        candidates = self.input_ids[indices.clamp(min=0)]
+        pool = _left_align(
+            candidates.flatten(0, 1),
+            self.attention_mask[indices.clamp(min=0)].flatten(0, 1) > 0,
+            pad,
+        ).view(*indices.shape, -1)
+        width = max(query.shape[1], pool.shape[2])
+        query = torch.nn.functional.pad(query, (0, width - query.shape[1]), value=pad)
+        pool = torch.nn.functional.pad(pool, (0, width - pool.shape[2]), value=pad)
+        return (pool == query.unsqueeze(1)).all(-1) & (indices >= 0)
+
+    def gather(self, indices: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """Token ids, attention masks and word masks of pool texts, trimmed to the
+        longest of them.
+
+        Args:
+            indices (Tensor): (n,) long pool positions (no -1).
+
+        Returns:
+            (n, tokens) ids, attention mask and bool word mask.
+        """
+        mask = self.attention_mask[indices]
+        length = int(mask.sum(1).max().item()) if indices.numel() else 1
+        return (
+            self.input_ids[indices, :length],
+            mask[:, :length],
+            self.word_mask[indices, :length],
+        )
+
+
+def model_fingerprint(model: Module) -> Dict[str, str]:
+    """Hashes of a model's configuration and of a sample of every weight.
+
+    The configuration hash skips fields that do not change the model (its
+    path, the library version, the load dtype); the weight hash covers, for
+    every tensor of the state dict, its name, shape and up to 1024 evenly spaced
+    values, so a fine-tuned copy differs from its base model.
+    """
+    config = getattr(model, "config", None)
+    if config is not None and hasattr(config, "to_dict"):
+        fields = {
+            k: v
+            for k, v in config.to_dict().items()
+            if not k.startswith("_")
+            and k not in ("transformers_version", "torch_dtype", "dtype")
+        }
+        text = json.dumps(fields, sort_keys=True, default=str)
+    else:
+        text = type(model).__qualname__
+    weights = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        flat = tensor.detach().reshape(-1)
+        step = max(1, flat.numel() // _FINGERPRINT_SAMPLES)
+        sample = flat[::step][:_FINGERPRINT_SAMPLES].cpu()
+        sample = sample.double() if sample.is_floating_point() else sample.long()
+        weights.update(f"{name}{tuple(tensor.shape)}".encode())
+        weights.update(sample.numpy().tobytes())
+    return {
+        "config": hashlib.sha256(text.encode()).hexdigest(),
+        "weights": weights.hexdigest(),
+    }
+
+
+def _encode(
+    model: Module, input_ids: Tensor, attention_mask: Tensor, layer: int, pooling: str
+) -> Tuple[Tensor, Tensor]:
+    output = model(
+        input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True
+    )
+    hidden_states = getattr(output, "hidden_states", None)
+    if hidden_states is None:
+        raise TypeError(
+            f"`model` ({type(model).__name__}) must return hidden_states when called "
+            "with output_hidden_states=True (a Hugging Face model)."
+        )
+    if layer >= len(hidden_states):
+        raise ValueError(
+            f"`layer` must lie in [0, {len(hidden_states) - 1}] for this model; got "
+            f"{layer}."
+        )
+    hidden = hidden_states[layer]
+    mask = attention_mask.to(hidden.dtype).unsqueeze(-1)
+    if pooling == "mean":
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1)
+    elif pooling == "cls":
+        pooled = hidden[:, 0]
+    else:
+        pooled = hidden.masked_fill(mask == 0, float("-inf")).amax(1)
+    logits = output_to_tensor(output)
+    predictions = (
+        logits.argmax(-1) if logits.dim() == 2 else torch.zeros_like(input_ids[:, 0])
+    )
+    return pooled, predictions
+
+
+def _token_batches(
+    data: Iterable[Any], tokenizer: Any, batch_size: int, max_length: Optional[int]
+) -> Iterator[Tuple[Tensor, Tensor]]:
+    """(ids, attention mask) batches from texts or token batches."""
+    texts: List[str] = []
+
+    def tokenized() -> Tuple[Tensor, Tensor]:
+        encoding = tokenizer(
+            texts,
+            padding=True,
+            truncation=max_length is not None,
+            max_length=max_length,
+            return_tensors="pt",
+        )
+        texts.clear()
+        return encoding["input_ids"], encoding["attention_mask"]
+
+    for item in data:
+        if isinstance(item, str):
+            if tokenizer is None:
+                raise ValueError(
+                    "`tokenizer` is needed to index texts (`data` of str)."
+                )
+            texts.append(item)
+            if len(texts) == batch_size:
+                yield tokenized()
+        elif isinstance(item, Mapping) and "input_ids" in item:
+            ids = torch.as_tensor(item["input_ids"])
+            if ids.dim() != 2 or ids.is_floating_point():
+                raise ValueError(
+                    "`data` token batches need integer `input_ids` of shape (batch, "
+                    f"tokens); got {tuple(ids.shape)} {ids.dtype}."
+                )
+            mask = item.get("attention_mask")
+            mask = torch.ones_like(ids) if mask is None else torch.as_tensor(mask)
+            yield ids.long(), mask.long()
+        else:
+            raise TypeError(
+                "`data` must yield texts (str) or token batches (mappings with "
+                f"'input_ids'); got {type(item).__name__}."
+            )
+    if texts:
+        yield tokenized()
+
+
+def _pad_cat(parts: List[Tensor], value: int) -> Tensor:
+    width = max(p.shape[1] for p in parts)
+    return torch.cat(
+        [
+            torch.nn.functional.pad(p, (0, width - p.shape[1]), value=value)
+            for p in parts
+        ]
+    )
+
+
+def _left_align(ids: Tensor, mask: Tensor, pad: int) -> Tensor:
+    """Attended tokens moved to the front, the rest set to ``pad``, so texts
+    padded on either side compare equal."""
+    order = torch.sort((~mask).to(torch.int8), dim=1, stable=True).indices
+    return torch.where(mask.gather(1, order), ids.gather(1, order), pad)
+
+
+def _max_duplicates(input_ids: Tensor, attention_mask: Tensor) -> int:
+    """The most copies of one text in the pool: how many extra candidates a
+    search needs so that excluding the query's copies still leaves k."""
+    aligned = _left_align(input_ids, attention_mask > 0, -1)
+    _, counts = torch.unique(aligned, dim=0, return_counts=True)
+    return int(counts.max())
+
+
+def _pair_distances(vectors: Tensor, max_pairs: int) -> Tensor:
+    n = vectors.shape[0]
+    total = n * (n - 1) // 2
+    if total <= max_pairs:
+        first, second = torch.triu_indices(n, n, offset=1)
+    else:
+        generator = torch.Generator().manual_seed(0)
+        first = torch.randint(0, n, (max_pairs,), generator=generator)
+        # An offset in [1, n) makes the second text always differ from the first.
+        offset = torch.randint(1, n, (max_pairs,), generator=generator)
+        second = (first + offset) % n
+    distances = torch.cat(
+        [
+            (vectors[a] - vectors[b]).norm(dim=1)
+            for a, b in zip(first.split(8192), second.split(8192))
+        ]
+    )
+    return distances.sort().values
+
+
+def _count_layers(model: Module) -> Optional[int]:
+    config = getattr(model, "config", None)
+    count = getattr(config, "num_hidden_layers", None)
+    return count if isinstance(count, int) else None
+
+
+def _pad_token_id(model: Module, tokenizer: Any) -> int:
+    for source in (tokenizer, getattr(model, "config", None)):
+        pad = getattr(source, "pad_token_id", None)
+        if isinstance(pad, int):
+            return pad
+    return 0
+
+
+def _device_of(model: Module) -> torch.device:
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+@contextmanager
+def _eval_mode(model: Module) -> Iterator[None]:
+    flags = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, flag in flags:
+            module.training = flag
+
+
+def _import_faiss() -> Any:
+    try:
+        import faiss
+    except ImportError as error:
+        raise ImportError(
+            "`faiss_factory` needs the optional faiss package: pip install faiss-cpu"
+        ) from error
+    return faiss
