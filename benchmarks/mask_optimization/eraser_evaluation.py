@@ -56,9 +56,6 @@ from captum_nlp_ext.metrics import (  # noqa: E402
 
 PERCENTS = tuple(range(5, 100, 10))
 METHODS = ("marc", "occlusion", "ig", "lime", "shapley", "random")
-# How a method's token scores become word scores: word-level methods give all
-# tokens of a word its score, Integrated Gradients scores tokens.
-REDUCE = {"ig": "sum"}
 
 
 class Document:
@@ -180,12 +177,14 @@ def pad(rows: List[Tensor], fill: int) -> Tensor:
 
 
 def evaluate(
-    name: str, attributions: List[Tensor], documents: List[Document], k: int, pad_id
+    attributions: List[Tensor], documents: List[Document], k: int, pad_id: int
 ) -> List[MetricResult]:
+    """Plausibility and faithfulness; word scores pool their tokens' as the
+    metrics' ``pool="auto"`` does (a word-level method's shared score, else
+    the sum)."""
     scores = pad(attributions, 0)
     units = pad([d.units for d in documents], -1)
     gold = pad([d.rationale for d in documents], 0)
-    reduce = REDUCE.get(name, "mean")
     removal = Removal("pad", token_id=pad_id)
     with torch.no_grad():
         faithfulness = [
@@ -205,9 +204,9 @@ def evaluate(
             for metric in (aopc_sufficiency, aopc_comprehensiveness)
         ]
     return [
-        auprc(scores, gold, units, reduce=reduce),
-        token_f1(scores, gold, units, k=k, reduce=reduce),
-        iou_f1(scores, gold, units, k=k, reduce=reduce),
+        auprc(scores, gold, units),
+        token_f1(scores, gold, units, k=k),
+        iou_f1(scores, gold, units, k=k),
         summarize("sufficiency", torch.tensor(faithfulness[0])),
         summarize("comprehensiveness", torch.tensor(faithfulness[1])),
     ]
@@ -258,7 +257,7 @@ def main() -> None:
         start = time.perf_counter()
         attributions = explain(name, documents, model, args)
         seconds = time.perf_counter() - start
-        results = evaluate(name, attributions, documents, k, tokenizer.pad_token_id)
+        results = evaluate(attributions, documents, k, tokenizer.pad_token_id)
         cells = " | ".join(
             f"{r.mean:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]" for r in results
         )
