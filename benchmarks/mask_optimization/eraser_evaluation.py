@@ -254,6 +254,7 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|")
     for name in args.methods:
+        torch.manual_seed(0)  # LIME's and Shapley sampling's draws
         start = time.perf_counter()
         attributions = explain(name, documents, model, args)
         seconds = time.perf_counter() - start
