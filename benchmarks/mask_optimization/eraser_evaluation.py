@@ -12,10 +12,11 @@ Usage: python benchmarks/mask_optimization/eraser_evaluation.py
 The classifier is the MiniLM SST-2 model used as is on overlapping windows
 (see eraser_classifier.py); every method explains its prediction through the
 same windows. Reviews can be cut to their first ``--max-words`` words (the
-gold rationales with them) to fit a CPU budget; then only reviews whose cut
-holds some rationale are kept. Hard rationales for token and
+gold rationales with them; 0 keeps them whole) to fit a CPU budget; then only
+reviews whose cut holds some rationale are kept. Hard rationales for token and
 IOU F1: the top k words, k = the mean rationale length of the training split
-(cut the same way). Units are ERASER's whitespace words.
+(cut the same way). Units are ERASER's whitespace words. Every method but
+random explains the predicted class with signed scores (evidence for it).
 """
 
 import argparse
@@ -215,7 +216,9 @@ def evaluate(
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--docs", type=int, default=8)
-    parser.add_argument("--max-words", type=int, default=120)
+    parser.add_argument(
+        "--max-words", type=int, default=120, help="0 keeps whole reviews"
+    )
     parser.add_argument("--window", type=int, default=64)
     parser.add_argument("--overlap", type=int, default=16)
     parser.add_argument("--steps", type=int, default=900)
@@ -223,6 +226,7 @@ def main() -> None:
     parser.add_argument("--ig-steps", type=int, default=32)
     parser.add_argument("--methods", nargs="+", default=list(METHODS))
     args = parser.parse_args()
+    args.max_words = args.max_words or None
 
     model, tokenizer = load_classifier(resolve_models_dir() / "minilm-sst2")
     for parameter in model.parameters():
@@ -254,6 +258,7 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|")
     for name in args.methods:
+        torch.manual_seed(0)  # LIME's and Shapley sampling's draws
         start = time.perf_counter()
         attributions = explain(name, documents, model, args)
         seconds = time.perf_counter() - start
