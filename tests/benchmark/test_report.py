@@ -1,6 +1,7 @@
 import json
 import os
 import re
+import sys
 from html import escape
 from statistics import mean
 
@@ -91,6 +92,14 @@ def test_page_has_figures_and_rationale(tmp_path):
         "rationale"
         not in page[page.index("<h3>Example 1</h3>") :].split("<h2>Settings")[0]
     )
+
+
+def test_without_matplotlib_the_page_renders_and_says_so(tmp_path, monkeypatch):
+    for name in ("matplotlib", "matplotlib.figure", "matplotlib.colors"):
+        monkeypatch.setitem(sys.modules, name, None)
+    page = write_report(write_run(tmp_path / "run")).read_text()
+    assert "<img" not in page and "pip install matplotlib" in page
+    assert page.count('<div class="example">') == 3
 
 
 def test_max_examples_limits_the_examples_shown(tmp_path):
