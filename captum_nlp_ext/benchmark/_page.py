@@ -131,9 +131,9 @@ def _metric_table(run: Run, summary: Summary) -> str:
     for row in summary.rows:
         family = (families.get(row.method) or {}).get("family", "")
         seconds = row.costs["seconds"]
-        memory = fmt.memory(row.peak_memory_bytes)
+        memory = escape(fmt.memory(row.peak_memory_bytes))
         if row.memory_source:
-            memory += f" ({row.memory_source})"
+            memory += f"<br><span class='ci'>{escape(row.memory_source)}</span>"
         rows.append(
             [_text(row.method), _text(family), str(row.examples)]
             + [_metric_cell(row, m, summary) for m in summary.metrics]
@@ -142,7 +142,7 @@ def _metric_table(run: Run, summary: Summary) -> str:
                 + f"<br><span class='ci'>{escape(fmt.interval(seconds, 3))}</span>",
                 escape(fmt.passes(row.costs["forward_rows"])),
                 escape(fmt.passes(row.costs["backward_rows"])),
-                escape(memory),
+                memory,
             ]
         )
     caption = (

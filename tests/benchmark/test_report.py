@@ -61,7 +61,10 @@ def test_page_table_shows_means_intervals_n_and_best(tmp_path):
     assert "0.150 ★" in rows["nlgp"] and "n=2" in rows["nlgp"]
     assert "★" not in rows["lig"] and "★" not in rows["random"]
     assert "0.200" in rows["lig"] and "0.050" in rows["random"]
-    assert "<td>130.0</td>" in rows["nlgp"] and "5.0 MiB (rss)" in rows["nlgp"]
+    assert (
+        "<td>130.0</td>" in rows["nlgp"]
+        and "5.0 MiB<br><span class='ci'>rss</span>" in rows["nlgp"]
+    )
     assert "comprehensiveness</span> ↑" in table and "sufficiency</span> ↓" in table
     assert "examples per method: nlgp: 3, lig: 3, random: 2" in page
 
