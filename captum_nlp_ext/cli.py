@@ -58,6 +58,18 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from captum_nlp_ext.benchmark.report import markdown_table, write_report
+
+    print(f"wrote {write_report(args.dir, args.out, args.max_examples)}")
+    if args.markdown:
+        path = Path(args.markdown)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(markdown_table(args.dir), encoding="utf-8")
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="captum-nlp", description="Explain NLP classifiers with Captum."
@@ -80,6 +92,21 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--out", help="write an HTML page here")
     explain.add_argument("--no-colour", action="store_true", help="plain output")
     explain.set_defaults(run=_explain)
+    report = commands.add_parser(
+        "report",
+        help="write the HTML comparison report (and a Markdown table) of a "
+        "benchmark run folder",
+    )
+    report.add_argument("dir", help="benchmark run folder (run.json, results.jsonl)")
+    report.add_argument("--out", help="HTML file (default DIR/report.html)")
+    report.add_argument("--markdown", help="also write the metric table here")
+    report.add_argument(
+        "--max-examples",
+        type=int,
+        default=20,
+        help="examples shown with word scores (20)",
+    )
+    report.set_defaults(run=_report)
     return parser
 
 
