@@ -1,11 +1,12 @@
 """Our methods in Captum Insights, for users still on captum 0.8.
 
 Captum Insights (``captum.insights``, the web app that compares attribution
-methods on a model's examples) was removed in captum 0.9. This package needs
-captum 0.9 to run its methods in full, but its NLGP and MaRC also run on
-captum 0.8; :func:`register_insights_methods` adds them to the method list of
-an Insights 0.8 ``AttributionVisualizer``, with their settings as Insights
-argument configs::
+methods on a model's examples) was removed in captum 0.9. This package
+requires captum 0.9, but its NLGP and MaRC also run on captum 0.8 (install the
+package there with ``pip install --no-deps``);
+:func:`register_insights_methods` adds them to the method list of an Insights
+0.8 ``AttributionVisualizer``, with their settings as Insights argument
+configs::
 
     >>> from captum.insights import AttributionVisualizer, Batch
     >>> from captum.insights.attr_vis.features import TextFeature
@@ -14,7 +15,7 @@ argument configs::
     >>> visualizer = AttributionVisualizer(
     ...     models=[model_of_embeddings], classes=["negative", "positive"],
     ...     features=[TextFeature(
-    ...         "Sentence", baseline_transforms=pad_embeddings,
+    ...         "Sentence", baseline_transforms=reference_embeddings,
     ...         input_transforms=embed, visualization_transform=words)],
     ...     dataset=batches_of_token_ids)
     >>> visualizer.serve()  # choose "NLGP" or "MaRC" in the method list

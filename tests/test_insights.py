@@ -7,7 +7,9 @@ such an environment, see ``.ci/run``) and skip elsewhere, unless
 
 import importlib
 import importlib.util
+import json
 import os
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -125,6 +127,7 @@ def test_methods_appear_in_insights_list_with_their_settings(setup):
     with insights_methods() as names:
         assert names == ["NLGP", "MaRC"]
         config = visualizer.get_insights_config()
+        json.dumps(config)  # what the app's /init route sends
         assert {"NLGP", "MaRC", "Integrated Gradients"} <= set(config["methods"])
         nlgp = config["method_arguments"]["NLGP"]
         assert nlgp["n_samples"] == {"value": 256, "limit": (2, None), "type": "number"}
@@ -168,36 +171,55 @@ def test_name_taken_by_another_method_is_an_error():
         del config.ATTRIBUTION_NAMES_TO_METHODS["NLGP"]
 
 
-# visualize() batches the raw token ids with Captum's gradient-method helper.
+@contextmanager
+def _server(visualizer):
+    """A client of Insights' web server (the routes its frontend calls)."""
+    from captum.insights.attr_vis import server
+
+    previous, server.visualizer = server.visualizer, visualizer
+    try:
+        yield server.app.test_client()
+    finally:
+        server.visualizer = previous
+
+
+# /fetch batches the raw token ids with Captum's gradient-method helper.
 @pytest.mark.filterwarnings("ignore:It looks like that the attribution")
-def test_nlgp_in_visualizer_matches_our_method(setup):
+def test_nlgp_in_insights_app_matches_our_method(setup):
     model, ids, mask = setup
     visualizer = _visualizer(model, ids, mask)
     # Insights' form fields may send numbers as strings.
     arguments = {"n_samples": "24", "sigma": 0.3, "perturbation": "scale", "seed": 0}
-    with insights_methods(["nlgp"]):
+    with insights_methods(["nlgp"]), _server(visualizer) as client:
         got = _insights_attribution(visualizer, ids, mask, "NLGP", arguments)
-        visualizer._update_config(
-            {
-                "attribution_method": "NLGP",
-                "arguments": arguments,
-                "prediction": "all",
-                "classes": [],
-            }
-        )
-        outputs = visualizer.visualize()
+        assert "NLGP" in client.get("/init").get_json()["methods"]
+        settings = {"arguments": arguments, "prediction": "all", "classes": []}
+        fetched = client.post("/fetch", json={"attribution_method": "NLGP", **settings})
+        first = {"inputIndex": 0, "modelIndex": 0, "labelIndex": 0}
+        class_0 = client.post("/attribute", json=first)
     expected = _direct(LayerNLGP, model, ids, mask, n_samples=24, sigma=0.3, seed=0)
     assert got.shape == ids.shape
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
     # The app shows each example's attributions scaled to [-100, 100].
-    assert len(outputs) == len(ids)
+    outputs = fetched.get_json()
+    assert fetched.status_code == 200 and len(outputs) == len(ids)
     for output, row in zip(outputs, expected):
-        (feature,) = output[0].feature_outputs
-        assert len(feature.base) == ids.shape[1]
-        shown = torch.tensor(feature.modified, dtype=row.dtype)
-        torch.testing.assert_close(
-            shown, 100 * row / row.abs().max(), atol=1e-3, rtol=1e-3
-        )
+        (feature,) = output[0]["feature_outputs"]
+        assert len(feature["base"]) == ids.shape[1]
+        _assert_shown(feature["modified"], row)
+    # Clicking another class explains that class.
+    assert class_0.status_code == 200
+    (feature,) = class_0.get_json()["feature_outputs"]
+    row = _direct(
+        LayerNLGP, model, ids[:1], mask[:1], target=0, n_samples=24, sigma=0.3, seed=0
+    )[0]
+    _assert_shown(feature["modified"], row)
+
+
+def _assert_shown(modified, attributions):
+    shown = torch.tensor(modified, dtype=attributions.dtype)
+    scaled = 100 * attributions / attributions.abs().max()
+    torch.testing.assert_close(shown, scaled, atol=1e-3, rtol=1e-3)
 
 
 def test_nlgp_reference_perturbation_moves_toward_insights_baseline(setup):
