@@ -69,7 +69,7 @@ __all__ = [
     "unregister_insights_methods",
 ]
 
-LEFT_OUT = {
+_LEFT_OUT = {
     "im": "IM substitutes token ids proposed by a masked language model",
     "lafa": "LAFA needs token ids and a ReferenceIndex of training examples",
 }
@@ -246,18 +246,17 @@ def register_insights_methods(methods: Sequence[str] = ("nlgp", "marc")) -> List
     """
     adapters = _adapters(methods)
     config = _insights_config()
-    names = []
-    for adapter in adapters:
-        name = adapter.get_name()
+    names = [adapter.get_name() for adapter in adapters]
+    for name, adapter in zip(names, adapters):
         present = config.ATTRIBUTION_NAMES_TO_METHODS.get(name, adapter)
         if present is not adapter:
             raise ValueError(
                 f"Insights already has a method named {name!r} ({present!r}); "
                 "unregister it first."
             )
+    for name, adapter in zip(names, adapters):
         config.ATTRIBUTION_NAMES_TO_METHODS[name] = adapter
         config.ATTRIBUTION_METHOD_CONFIG[name] = _method_config(config, adapter)
-        names.append(name)
     return names
 
 
@@ -311,9 +310,9 @@ def _adapters(methods: Sequence[str]) -> List[Type[_InsightsAdapter]]:
         )
     adapters = []
     for key in methods:
-        if key in LEFT_OUT:
+        if key in _LEFT_OUT:
             raise ValueError(
-                f"`methods`: {key!r} cannot run in Insights ({LEFT_OUT[key]}, "
+                f"`methods`: {key!r} cannot run in Insights ({_LEFT_OUT[key]}, "
                 "while Insights feeds the model embeddings and builds a method "
                 f"from the model alone). Available: {sorted(INSIGHTS_METHODS)}."
             )

@@ -166,7 +166,8 @@ def test_name_taken_by_another_method_is_an_error():
     config.ATTRIBUTION_NAMES_TO_METHODS["NLGP"] = LayerNLGP
     try:
         with pytest.raises(ValueError, match="already has a method named 'NLGP'"):
-            register_insights_methods(["nlgp"])
+            register_insights_methods(["marc", "nlgp"])
+        assert "MaRC" not in config.ATTRIBUTION_NAMES_TO_METHODS  # nothing half-done
     finally:
         del config.ATTRIBUTION_NAMES_TO_METHODS["NLGP"]
 
