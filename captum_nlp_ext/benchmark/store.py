@@ -105,7 +105,7 @@ class RunStore:
                 )
             self.settings = stored
         else:
-            self.results_path.unlink(missing_ok=True)
+            self.results_path.write_bytes(b"")
             _write_atomic(self.run_path, json.dumps(settings, indent=1) + "\n")
             self.settings = settings
         records, good = _read_results(self.results_path)
