@@ -25,6 +25,8 @@ TEST_REQUIRES = [
     "usort==1.1.3",
     "ufmt==2.9.1",
     "flake8==7.5.0",
+    "matplotlib",
+    "selenium",
 ]
 TUTORIAL_REQUIRES = ["jupyter", "nbconvert", "nbformat", "matplotlib"]
 

@@ -167,6 +167,18 @@ def _add_common(parser: argparse.ArgumentParser, default_methods: str) -> None:
     )
 
 
+def _report(args: argparse.Namespace) -> int:
+    from captum_nlp_ext.benchmark.report import markdown_table, write_report
+
+    print(f"wrote {write_report(args.dir, args.out, args.max_examples)}")
+    if args.markdown:
+        path = Path(args.markdown)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(markdown_table(args.dir), encoding="utf-8")
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="captum-nlp", description="Explain NLP classifiers with Captum."
@@ -217,6 +229,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     benchmark.add_argument("--no-progress", action="store_true", help="no progress bar")
     benchmark.set_defaults(run=_benchmark)
+    report = commands.add_parser(
+        "report",
+        help="write the HTML comparison report (and a Markdown table) of a "
+        "benchmark run folder",
+    )
+    report.add_argument("dir", help="benchmark run folder (run.json, results.jsonl)")
+    report.add_argument("--out", help="HTML file (default DIR/report.html)")
+    report.add_argument("--markdown", help="also write the metric table here")
+    report.add_argument(
+        "--max-examples",
+        type=int,
+        default=20,
+        help="examples shown with word scores (20)",
+    )
+    report.set_defaults(run=_report)
     return parser
 
 

@@ -6,17 +6,19 @@ Which embedding layer to target is a recurring question of Captum users
 ``AutoModelForSequenceClassification``.
 """
 
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Sequence
 
 import torch
 from torch import Tensor
 from torch.nn import Module
 
 from captum_nlp_ext._utils.outputs import output_to_tensor
-from captum_nlp_ext._utils.validation import check_choice
+from captum_nlp_ext._utils.validation import check_choice, check_int
+from captum_nlp_ext._utils.windows import make_rows, Rows
 
 __all__ = [
     "ClassifierForward",
+    "WindowedClassifier",
     "get_embedding_layer",
     "token_feature_mask",
     "unit_texts",
@@ -105,6 +107,129 @@ class ClassifierForward:
 
     def __repr__(self) -> str:
         return f"ClassifierForward({type(self.model).__name__}, output={self.output!r})"
+
+
+class WindowedClassifier(Module):
+    """A Hugging Face classifier for inputs longer than it takes: the prediction
+    is the mean of the class probabilities of overlapping windows.
+
+    Token embeddings are looked up once for the whole input (so that a layer
+    attribution method hooked on :meth:`get_input_embeddings` sees one vector per
+    token of the whole document), then every input is cut into windows that each
+    keep its special tokens and hold at most ``window_size`` tokens, overlapping
+    by at least ``window_overlap`` (MaRC's long-document scheme, Brinner and
+    Zarriess, 2023); inputs that fit are one window. The output is the log of
+    the mean window probabilities, so a softmax of it (``ClassifierForward(...,
+    output="probs")``) gives the mean probabilities back; for a single-logit
+    classifier it is the logit of the mean sigmoid probability.
+
+    Call as ``classifier(input_ids, attention_mask=None)`` with (batch, tokens)
+    token ids; :func:`get_embedding_layer` with ``kind="tokens"`` returns the
+    layer to explain.
+
+    Args:
+        model (Module): A Hugging Face sequence classifier that accepts
+                    ``inputs_embeds``.
+        special_token_ids (sequence of int): Ids kept in every window and never
+                    cut through, e.g. ``tokenizer.all_special_ids``.
+        window_size (int): Most tokens a window holds, specials included.
+                    Default: 128
+        window_overlap (int): Least number of tokens consecutive windows share.
+                    Default: 32
+        pad_token_id (int, optional): The padding id. Default: None (the model
+                    config's)
+        windows_per_pass (int): Windows in one pass of the model. Default: 64
+    """
+
+    def __init__(
+        self,
+        model: Module,
+        special_token_ids: Sequence[int],
+        window_size: int = 128,
+        window_overlap: int = 32,
+        pad_token_id: Optional[int] = None,
+        windows_per_pass: int = 64,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.window_size = check_int("window_size", window_size, 2)
+        self.window_overlap = check_int("window_overlap", window_overlap, 0)
+        self.windows_per_pass = check_int("windows_per_pass", windows_per_pass, 1)
+        if pad_token_id is None:
+            pad_token_id = getattr(getattr(model, "config", None), "pad_token_id", None)
+        if pad_token_id is None:
+            raise ValueError("`pad_token_id` is needed: the model's config has none.")
+        self.pad_token_id = int(pad_token_id)
+        self.register_buffer(
+            "special_token_ids",
+            torch.tensor(sorted(set(special_token_ids)), dtype=torch.long),
+            persistent=False,
+        )
+
+    def get_input_embeddings(self) -> Module:
+        return get_embedding_layer(self.model, "tokens")
+
+    def forward(
+        self, input_ids: Tensor, attention_mask: Optional[Tensor] = None
+    ) -> Tensor:
+        if input_ids.is_floating_point() or input_ids.dim() != 2:
+            raise TypeError(
+                "`input_ids` of a WindowedClassifier must be (batch, tokens) token "
+                f"ids; got a {input_ids.dtype} tensor of shape "
+                f"{tuple(input_ids.shape)}."
+            )
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        embeddings = self.get_input_embeddings()(input_ids)
+        rows = self._rows(input_ids, attention_mask)
+        window_embeddings = rows.cut(embeddings, 0.0)
+        window_attention = rows.cut(attention_mask, 0)
+        logits = torch.cat(
+            [
+                output_to_tensor(
+                    self.model(
+                        inputs_embeds=window_embeddings[start:stop],
+                        attention_mask=window_attention[start:stop],
+                    )
+                )
+                for start, stop in _chunks(len(rows), self.windows_per_pass)
+            ]
+        )
+        single = logits.shape[-1] == 1
+        probs = torch.sigmoid(logits) if single else torch.softmax(logits, dim=-1)
+        batch = input_ids.shape[0]
+        total = probs.new_zeros(batch, probs.shape[-1]).index_add(
+            0, rows.example, probs
+        )
+        counts = torch.bincount(rows.example, minlength=batch).to(probs)
+        mean = total / counts.unsqueeze(1)
+        return torch.logit(mean) if single else torch.log(mean)
+
+    def count_windows(
+        self, input_ids: Tensor, attention_mask: Optional[Tensor] = None
+    ) -> Tensor:
+        """(batch,) the number of windows each input is cut into."""
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        rows = self._rows(input_ids, attention_mask)
+        return torch.bincount(rows.example, minlength=input_ids.shape[0])
+
+    def _rows(self, input_ids: Tensor, attention_mask: Tensor) -> Rows:
+        # A [PAD] inside the attended text (a Captum baseline) is text, not a
+        # special token; an input with no text at all is one window as is.
+        special = self.special_token_ids[self.special_token_ids != self.pad_token_id]
+        body = attention_mask.bool() & ~torch.isin(
+            input_ids, special.to(input_ids.device)
+        )
+        empty = ~body.any(dim=1)
+        body[empty] = attention_mask[empty].bool()
+        return make_rows(
+            input_ids, body, self.window_size, self.window_overlap, self.pad_token_id
+        )
+
+
+def _chunks(length: int, size: int) -> List[tuple]:
+    return [(start, min(start + size, length)) for start in range(0, length, size)]
 
 
 def _word_ids(encoding: Any, name: str) -> List[List[Optional[int]]]:

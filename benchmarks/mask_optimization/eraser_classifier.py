@@ -21,10 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import machine, today  # noqa: E402
-from windowed import encode_document, WindowedForward  # noqa: E402
+from windowed import encode_document  # noqa: E402
 
 from captum_nlp_ext.datasets import load_eraser_movies, resolve_models_dir  # noqa: E402
 from captum_nlp_ext.explain import load_classifier  # noqa: E402
+from captum_nlp_ext.huggingface import WindowedClassifier  # noqa: E402
 
 
 def main() -> None:
@@ -49,12 +50,12 @@ def main() -> None:
         start = time.perf_counter()
         predictions, windows = [], []
         with torch.no_grad():
-            for ids, mask, units in documents:
-                forward = WindowedForward(
-                    model, ids, units, window, overlap, tokenizer.pad_token_id
-                )
-                predictions.append(int(forward(ids, mask).argmax(1)))
-                windows.append(forward.windows)
+            classifier = WindowedClassifier(
+                model, tokenizer.all_special_ids, window, overlap
+            )
+            for ids, mask, _ in documents:
+                predictions.append(int(classifier(ids, mask).argmax(1)))
+                windows.append(int(classifier.count_windows(ids, mask)))
         accuracy = (torch.tensor(predictions) == labels).float().mean()
         print(
             f"window {window}, overlap {overlap}: accuracy {accuracy:.3f} "

@@ -27,14 +27,19 @@ from typing import Callable, Dict, List
 
 import torch
 from captum._utils.models.linear_model import SGDLinearRegression
-from captum.attr import FeatureAblation, IntegratedGradients, Lime, ShapleyValueSampling
+from captum.attr import (
+    FeatureAblation,
+    LayerIntegratedGradients,
+    Lime,
+    ShapleyValueSampling,
+)
 from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import machine, today  # noqa: E402
-from windowed import encode_document, WindowedForward  # noqa: E402
+from windowed import encode_document  # noqa: E402
 
 from captum_nlp_ext.attr import LayerMaskOptimization  # noqa: E402
 from captum_nlp_ext.attr.rationales import mean_rationale_length  # noqa: E402
@@ -43,6 +48,7 @@ from captum_nlp_ext.explain import load_classifier  # noqa: E402
 from captum_nlp_ext.huggingface import (  # noqa: E402
     ClassifierForward,
     get_embedding_layer,
+    WindowedClassifier,
 )
 from captum_nlp_ext.metrics import (  # noqa: E402
     aopc_comprehensiveness,
@@ -66,13 +72,8 @@ class Document:
         self.ids, self.mask, self.units, self.rationale = encode_document(
             tokenizer, example, args.max_words
         )
-        self.forward = WindowedForward(
-            model,
-            self.ids,
-            self.units,
-            args.window,
-            args.overlap,
-            tokenizer.pad_token_id,
+        self.forward = WindowedClassifier(
+            model, tokenizer.all_special_ids, args.window, args.overlap
         )
         with torch.no_grad():
             self.target = int(self.forward(self.ids, self.mask).argmax(1))
@@ -130,18 +131,21 @@ def explain(name: str, documents: List[Document], model, args) -> List[Tensor]:
 
 
 def explain_ig(document: Document, model, args) -> Tensor:
-    embed = model.get_input_embeddings()
-    with torch.no_grad():
-        inputs, baseline = embed(document.ids), embed(document.baseline)
-    attributions = IntegratedGradients(document.forward).attribute(
-        inputs,
-        baselines=baseline,
-        target=document.target,
-        additional_forward_args=(document.mask,),
-        n_steps=args.ig_steps,
-        internal_batch_size=args.ig_steps,
+    # The token embeddings of the whole review, through the windows.
+    return (
+        LayerIntegratedGradients(
+            document.forward, document.forward.get_input_embeddings()
+        )
+        .attribute(
+            document.ids,
+            baselines=document.baseline,
+            target=document.target,
+            additional_forward_args=(document.mask,),
+            n_steps=args.ig_steps,
+            internal_batch_size=args.ig_steps,
+        )
+        .sum(-1)
     )
-    return attributions.sum(-1)
 
 
 def explain_marc(documents: List[Document], model, args) -> List[Tensor]:
@@ -244,7 +248,7 @@ def main() -> None:
     ][: args.docs]
     documents = [Document(model, tokenizer, e, args) for e in examples]
     accuracy = sum(d.target == d.label for d in documents) / len(documents)
-    windows = sum(d.forward.windows for d in documents)
+    windows = sum(int(d.forward.count_windows(d.ids, d.mask)) for d in documents)
     print(f"{machine()}, {today()}")
     print(
         f"ERASER movies val, the first {len(documents)} reviews whose first "

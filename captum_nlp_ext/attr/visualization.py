@@ -12,10 +12,12 @@ from captum_nlp_ext._utils.units import build_units, POOLS
 from captum_nlp_ext._utils.validation import check_choice
 
 __all__ = [
+    "colour_legend_html",
     "render_html",
     "save_html",
     "visualization_records",
     "word_attributions",
+    "words_html",
 ]
 
 
@@ -132,13 +134,50 @@ def _colour(score: float) -> str:
     return f"hsl(0, 75%, {100 - int(-40 * score)}%)"
 
 
-def _words_html(words: Sequence[str], scores: Tensor) -> str:
-    marks = [
-        f'<mark style="background-color: {_colour(float(s))}" '
-        f'title="{float(s):+.3f}">{html.escape(str(w))}</mark>'
-        for w, s in zip(words, scores.tolist())
-    ]
+def words_html(
+    words: Sequence[str],
+    scores: Sequence[float],
+    rationale: Optional[Sequence[int]] = None,
+    scale: Optional[float] = None,
+) -> str:
+    """One example's words as escaped ``<mark>`` elements coloured by score.
+
+    Args:
+        words (sequence of str): The words; escaped here.
+        scores (sequence of float): One score per word; the tooltip shows it.
+        rationale (sequence of int, optional): 0/1 per word; words marked 1 get
+                    the class ``rationale`` (underlined and boxed by the page
+                    style of :func:`render_html`). Default: None
+        scale (float, optional): Colours use ``score / scale`` (e.g. the
+                    example's largest magnitude), clipped to [-1, 1]; None
+                    takes the scores as they are. Default: None
+
+    Returns:
+        An HTML fragment.
+    """
+    if len(scores) != len(words):
+        raise ValueError(f"`scores` has {len(scores)} entries; `words` {len(words)}.")
+    if rationale is not None and len(rationale) != len(words):
+        raise ValueError(
+            f"`rationale` has {len(rationale)} entries; `words` {len(words)}."
+        )
+    divisor = scale if scale else 1.0
+    marks = []
+    for i, (w, s) in enumerate(zip(words, scores)):
+        css = ' class="rationale"' if rationale is not None and rationale[i] else ""
+        marks.append(
+            f'<mark{css} style="background-color: {_colour(float(s) / divisor)}" '
+            f'title="{float(s):+.3f}">{html.escape(str(w))}</mark>'
+        )
     return " ".join(marks)
+
+
+def colour_legend_html() -> str:
+    """The colour legend (against, neutral, supports) as ``<mark>`` elements."""
+    return " ".join(
+        f'<mark style="background-color: {_colour(v)}">{label}</mark>'
+        for v, label in ((-1.0, "against"), (0.0, "neutral"), (1.0, "supports"))
+    )
 
 
 _STYLE = (
@@ -148,6 +187,7 @@ _STYLE = (
     "vertical-align:top}"
     "mark{padding:1px 3px;margin:1px;border-radius:3px;line-height:1.9;color:#000}"
     ".legend mark{display:inline-block}"
+    "mark.rationale{text-decoration:underline 2px;outline:1px solid #333}"
 )
 
 
@@ -203,12 +243,9 @@ def render_html(
                 f"{r.attr_score:.3f}",
             ]
             cells = [html.escape(c) for c in cells]
-            cells.append(_words_html(r.raw_input_ids, r.word_attributions))
+            cells.append(words_html(r.raw_input_ids, r.word_attributions.tolist()))
             rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    legend = " ".join(
-        f'<mark style="background-color: {_colour(v)}">{label}</mark>'
-        for v, label in ((-1.0, "against"), (0.0, "neutral"), (1.0, "supports"))
-    )
+    legend = colour_legend_html()
     return (
         "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"

@@ -7,6 +7,7 @@ from captum_nlp_ext.attr.visualization import (
     save_html,
     visualization_records,
     word_attributions,
+    words_html,
 )
 
 
@@ -66,3 +67,17 @@ def test_mismatched_inputs_are_refused():
         visualization_records([torch.ones(3)], [["a", "b"]], [1], [0], [0], [0])
     with pytest.raises(ValueError, match="same examples"):
         render_html({"a": records(), "b": records()[:1]})
+
+
+def test_words_html_scales_colours_boxes_rationale_and_escapes():
+    out = words_html(["a&b", "<i>", "c"], [2.0, -1.0, 0.0], [0, 1, 0], scale=2.0)
+    marks = out.split("</mark>")[:3]
+    # Colours use score / scale; the tooltip keeps the raw score.
+    assert "hsl(120, 75%, 50%)" in marks[0] and 'title="+2.000"' in marks[0]
+    assert "hsl(0, 75%, 80%)" in marks[1] and 'title="-1.000"' in marks[1]
+    assert ['class="rationale"' in m for m in marks] == [False, True, False]
+    assert "a&amp;b" in out and "&lt;i&gt;" in out and "<i>" not in out
+    with pytest.raises(ValueError, match="`rationale` has 1 entries"):
+        words_html(["a", "b"], [0.0, 0.0], [1])
+    with pytest.raises(ValueError, match="`scores` has 1 entries"):
+        words_html(["a", "b"], [0.0])

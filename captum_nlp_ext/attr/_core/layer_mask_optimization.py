@@ -30,7 +30,7 @@ from captum_nlp_ext._utils.validation import (
     check_optional_int,
     format_additional_forward_args,
 )
-from captum_nlp_ext.attr._core._windows import make_rows, Rows
+from captum_nlp_ext._utils.windows import make_rows, Rows
 
 CLASSIFIERS = ("auto", "softmax", "sigmoid")
 

@@ -1,7 +1,8 @@
-"""Rows of a mask optimization: each example as one row, or, when it is longer
-than the model takes, cut into overlapping windows whose per-token values are
-blended linearly back onto the example (the long-document scheme of MaRC,
-Brinner and Zarriess, 2023).
+"""Examples longer than a model takes, as rows: each example as one row, or cut
+into overlapping windows whose per-token values are blended linearly back onto
+the example (the long-document scheme of MaRC, Brinner and Zarriess, 2023).
+Used by mask optimization and by
+:class:`~captum_nlp_ext.huggingface.WindowedClassifier`.
 
 A window keeps the example's leading excluded tokens (e.g. [CLS]), a slice of
 its body (first to last included token) and the excluded tokens after the body
@@ -131,8 +132,8 @@ def make_rows(
         )
     if pad_token_id is None:
         raise ValueError(
-            "Windows need the padding token id: pass `pad_token_id` to "
-            "LayerMaskOptimization (the model's config has none)."
+            "Windows need the padding token id: pass `pad_token_id` (the "
+            "model's config has none)."
         )
     positions = torch.arange(tokens, device=device)
     example_rows: List[int] = []
