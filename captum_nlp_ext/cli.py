@@ -123,6 +123,8 @@ def _benchmark(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         max_length=args.max_length,
+        window=args.window,
+        window_overlap=args.window_overlap,
         mlm=_mlm(args, methods),
         reference_pool=args.reference_pool,
         data_dir=args.data_dir,
@@ -215,7 +217,18 @@ def build_parser() -> argparse.ArgumentParser:
     benchmark.add_argument("--n", type=int, help="first N examples (default: all)")
     benchmark.add_argument("--out", required=True, help="run folder")
     benchmark.add_argument("--batch-size", type=int, default=16)
-    benchmark.add_argument("--max-length", type=int, default=128)
+    benchmark.add_argument(
+        "--max-length", type=int, default=128, help="truncation length (128)"
+    )
+    benchmark.add_argument(
+        "--window",
+        type=int,
+        help="classify whole documents through windows of this many tokens "
+        "(ERASER movies), instead of truncating",
+    )
+    benchmark.add_argument(
+        "--window-overlap", type=int, default=32, help="tokens windows share (32)"
+    )
     benchmark.add_argument("--threads", type=int, help="torch threads")
     resume = benchmark.add_mutually_exclusive_group()
     resume.add_argument(

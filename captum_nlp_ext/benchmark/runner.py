@@ -47,7 +47,11 @@ from captum_nlp_ext.datasets import (
     load_sst2,
     TextExample,
 )
-from captum_nlp_ext.huggingface import ClassifierForward, word_feature_mask
+from captum_nlp_ext.huggingface import (
+    ClassifierForward,
+    WindowedClassifier,
+    word_feature_mask,
+)
 from captum_nlp_ext.metrics import CostMeter
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -103,7 +107,8 @@ def run_benchmark(
     batch_size: int = 16,
     seed: int = 0,
     max_length: int = 128,
-    window: Optional[Mapping[str, int]] = None,
+    window: Optional[int] = None,
+    window_overlap: int = 32,
     mlm: Union[None, Module, PathLike] = None,
     reference_pool: int = 1000,
     reference_texts: Optional[Sequence[str]] = None,
@@ -149,10 +154,15 @@ def run_benchmark(
         batch_size (int): Examples per batch. Default: 16
         seed (int): Seed of the sampling methods. Default: 0
         max_length (int): Truncation length in tokens (words past it are
-                    dropped from the example). Default: 128
-        window (Mapping, optional): Reserved for long documents (classified
-                    through overlapping windows); not supported yet.
-                    Default: None
+                    dropped from the example); unused with ``window``.
+                    Default: 128
+        window (int, optional): Classify whole documents (ERASER movies)
+                    through overlapping windows of this many tokens
+                    (:class:`~captum_nlp_ext.huggingface.WindowedClassifier`);
+                    methods that need the input within the model's length
+                    (``im``, ``lafa``) are refused. Default: None (truncate)
+        window_overlap (int): Least tokens consecutive windows share.
+                    Default: 32
         mlm (Module or path, optional): The masked language model of ``im``.
                     Default: None
         reference_pool (int): Training examples in LAFA's reference index
@@ -192,7 +202,15 @@ def run_benchmark(
     if n is not None:
         check_int("n", n, 1)
     if window is not None:
-        raise NotImplementedError("`window` (long documents) is not supported yet.")
+        check_int("window", window, 2)
+        check_int("window_overlap", window_overlap, 0)
+        refused = [m for m in methods if not METHODS[m].windows]
+        if refused:
+            raise ValueError(
+                f"methods {refused} need inputs within the model's length and cannot "
+                f"run through windows (window={window}); leave them out, or truncate "
+                "instead of `window`."
+            )
     options = {name: dict((method_options or {}).get(name, {})) for name in methods}
     unknown_options = sorted(set(method_options or {}) - set(methods))
     if unknown_options:
@@ -201,6 +219,16 @@ def run_benchmark(
         )
     model, tokenizer, model_label = _classifier(model, tokenizer, model_name)
     data = _Data.load(dataset, split, n, data_dir)
+    if window is not None:
+        if any(e.text_pair_words is not None for e in data.examples):
+            raise ValueError("`window` does not support text pairs.")
+        model = WindowedClassifier(
+            model,
+            tokenizer.all_special_ids,
+            window_size=window,
+            window_overlap=window_overlap,
+            pad_token_id=tokenizer.pad_token_id,
+        )
     metrics = (
         default_metrics(data.spec.rationales, data.spec.word_scores)
         if metrics is None
@@ -231,7 +259,9 @@ def run_benchmark(
         "seed": seed,
         "batch_size": batch_size,
         "max_length": max_length,
-        "window": None,
+        "window": (
+            None if window is None else {"size": window, "overlap": window_overlap}
+        ),
         "method_settings": method_settings,
         "metric_settings": metric_settings(metrics, k, k_source),
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -262,7 +292,7 @@ def run_benchmark(
             }
             if not any(missing.values()):
                 continue
-            batch = _Batch(model, tokenizer, data, rows, max_length)
+            batch = _Batch(model, tokenizer, data, rows, max_length, window)
             for name in methods:
                 if not missing[name]:
                     continue
@@ -395,8 +425,10 @@ class _Batch:
         data: _Data,
         rows: List[int],
         max_length: int,
+        window: Optional[int],
     ) -> None:
         self.model, self.tokenizer, self.rows = model, tokenizer, rows
+        self.windowed = window is not None
         examples = [data.examples[i] for i in rows]
         pairs = [e.text_pair_words for e in examples]
         has_pairs = any(p is not None for p in pairs)
@@ -405,8 +437,8 @@ class _Batch:
             [list(p or ()) for p in pairs] if has_pairs else None,
             is_split_into_words=True,
             padding=True,
-            truncation=True,
-            max_length=max_length,
+            truncation=not self.windowed,
+            max_length=None if self.windowed else max_length,
             return_tensors="pt",
         )
         self.input_ids = encoding["input_ids"]
@@ -436,6 +468,7 @@ class _Batch:
             self.target,
             token_type_ids=self.token_type_ids,
             example_ids=torch.tensor(self.rows),
+            windowed=self.windowed,
             **kwargs,
         )
 

@@ -175,3 +175,38 @@ def test_metrics_must_match_the_gold(tmp_path, tiny_model, tiny_tokenizer, examp
         run(tmp_path, tiny_model, tiny_tokenizer, examples, metrics=["nope"])
     with pytest.raises(ValueError, match="`dataset` must be one of"):
         run_benchmark(tiny_model, "nope", tmp_path, tokenizer=tiny_tokenizer)
+
+
+def test_long_documents_run_through_windows(tmp_path, tiny_model, tiny_tokenizer):
+    long = make_examples(30, seed=6)
+    documents = [
+        type(e)(
+            words=sum((list(x.words) for x in long[i : i + 6]), []),
+            label=e.label,
+            example_id=f"doc-{i}",
+        )
+        for i, e in enumerate(long[::6])
+    ]
+    folder = run(
+        tmp_path,
+        tiny_model,
+        tiny_tokenizer,
+        documents,
+        methods=["occlusion", "marc", "random"],
+        method_options={"marc": {"max_steps": 3}},
+        window=12,
+        window_overlap=4,
+        max_length=16,
+    )
+    settings, records = load_run(folder)
+    assert settings["window"] == {"size": 12, "overlap": 4}
+    assert len(records) == 3 * len(documents)
+    # whole documents, not truncated to max_length
+    by_example = {r["example"]: r for r in records if r["method"] == "occlusion"}
+    assert [len(by_example[i]["words"]) for i in range(len(documents))] == [
+        len(d.words) for d in documents
+    ]
+    with pytest.raises(ValueError, match="methods \\['lafa'\\] need inputs within"):
+        run(
+            tmp_path, tiny_model, tiny_tokenizer, documents, methods=["lafa"], window=12
+        )
