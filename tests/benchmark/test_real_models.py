@@ -15,7 +15,7 @@ def test_four_sst2_sentences_with_every_method(models_dir, data_dir, tmp_path):
         tmp_path,
         methods=list(METHODS),
         n=4,
-        budget=32,
+        budget=16,
         batch_size=4,
         mlm=models_dir / "minilm-mlm",
         reference_pool=50,
