@@ -19,7 +19,12 @@ def test_four_sst2_sentences_with_every_method(models_dir, data_dir, tmp_path):
         batch_size=4,
         mlm=models_dir / "minilm-mlm",
         reference_pool=50,
-        method_options={"marc": {"max_steps": 20}, "lig": {"n_steps": 8}},
+        # fewer steps and samples than the defaults: a smoke test, not a study
+        method_options={
+            "marc": {"max_steps": 20},
+            "lig": {"n_steps": 8},
+            "lafa": {"n_samples": 3},
+        },
         data_dir=data_dir,
         show_progress=False,
     )
