@@ -1,95 +1,21 @@
 """Explain texts with several attribution methods side by side.
 
-A small registry maps a method name to how it is built on a Hugging Face
-classifier and how its token scores become word scores; the command line
-(:mod:`captum_nlp_ext.cli`) and the comparison page use it, and a new method
-joins them by registering itself with :func:`register_method`.
+The methods are those of the registry
+:data:`captum_nlp_ext.benchmark.methods.METHODS`; a new method joins
+:func:`explain_texts`, the command line and the benchmark by registering itself
+with :func:`~captum_nlp_ext.benchmark.methods.register_method`.
 """
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
-from captum.attr import Attribution, LayerIntegratedGradients
 from captum.attr._utils.visualization import VisualizationDataRecord
-from torch import Tensor
 from torch.nn import Module
 
-from captum_nlp_ext.attr import LayerNLGP
 from captum_nlp_ext.attr.visualization import visualization_records, word_attributions
-from captum_nlp_ext.huggingface import (
-    ClassifierForward,
-    get_embedding_layer,
-    word_feature_mask,
-)
-
-
-@dataclass(frozen=True)
-class ExplainContext:
-    """What a method may need besides the inputs, for one batch of texts."""
-
-    model: Module
-    tokenizer: Any
-    input_ids: Tensor
-    attention_mask: Tensor
-    feature_mask: Tensor
-    target: Tensor
-    seed: int
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """How to run one attribution method on a Hugging Face classifier.
-
-    Attributes:
-        build (Callable): ``(forward_func, layer) -> Attribution``.
-        attribute_kwargs (Callable): ``ExplainContext -> dict`` of keyword
-                    arguments for ``attribute`` besides inputs, target and
-                    additional_forward_args.
-        description (str): One line for listings.
-    """
-
-    build: Callable[[Callable, Module], Attribution]
-    attribute_kwargs: Callable[[ExplainContext], Dict[str, Any]] = field(
-        default=lambda ctx: {}
-    )
-    description: str = ""
-
-
-METHODS: Dict[str, MethodSpec] = {}
-
-
-def register_method(name: str, spec: MethodSpec) -> None:
-    """Make a method available to :func:`explain_texts` and the command line."""
-    METHODS[name] = spec
-
-
-def _pad_baseline(ctx: ExplainContext) -> Tensor:
-    # Captum users' usual reference for text: [CLS] [PAD] ... [PAD] [SEP].
-    pad = ctx.tokenizer.pad_token_id or 0
-    return torch.where(ctx.feature_mask >= 0, pad, ctx.input_ids)
-
-
-register_method(
-    "nlgp",
-    MethodSpec(
-        build=LayerNLGP,
-        attribute_kwargs=lambda ctx: {
-            "feature_mask": ctx.feature_mask,
-            "seed": ctx.seed,
-        },
-        description="NLGP (MASE): normalized linear Gaussian perturbations",
-    ),
-)
-register_method(
-    "lig",
-    MethodSpec(
-        build=LayerIntegratedGradients,
-        attribute_kwargs=lambda ctx: {"baselines": _pad_baseline(ctx)},
-        description="Captum LayerIntegratedGradients, [PAD] baseline",
-    ),
-)
+from captum_nlp_ext.benchmark.methods import check_methods, MethodContext, METHODS
+from captum_nlp_ext.huggingface import ClassifierForward, word_feature_mask
 
 
 def load_classifier(path: Path) -> Tuple[Module, Any]:
@@ -116,6 +42,8 @@ def explain_texts(
     labels: Optional[Sequence[int]] = None,
     seed: int = 0,
     max_length: int = 128,
+    budget: int = 128,
+    resources: Optional[Mapping[str, Any]] = None,
 ) -> Dict[str, List[VisualizationDataRecord]]:
     """Explain the predicted class of each text with each method.
 
@@ -130,16 +58,18 @@ def explain_texts(
                     prediction. Default: None
         seed (int): Seed for the methods that draw samples. Default: 0
         max_length (int): Truncation length in tokens. Default: 128
+        budget (int): Model evaluations per example of the perturbation
+                    methods. Default: 128
+        resources (Mapping, optional): What some methods need (the MLM of
+                    ``im``, the reference index of ``lafa``), as built by
+                    :func:`~captum_nlp_ext.benchmark.methods.build_resources`.
+                    Default: None
 
     Returns:
         For each method, one ``VisualizationDataRecord`` per text, ready for
         :func:`~captum_nlp_ext.attr.visualization.render_html`.
     """
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ValueError(
-            f"`methods` has unknown names {unknown}; known: {sorted(METHODS)}."
-        )
+    methods = check_methods(methods)
     # Whitespace words are the units: they match the datasets' word-level gold
     # (PTB tokens in SST, whitespace tokens in ERASER) one to one.
     encoding = tokenizer(
@@ -156,8 +86,16 @@ def explain_texts(
     with torch.no_grad():
         probs = forward(input_ids, attention_mask)
     predicted = probs.argmax(-1)
-    ctx = ExplainContext(
-        model, tokenizer, input_ids, attention_mask, feature_mask, predicted, seed
+    ctx = MethodContext(
+        model,
+        tokenizer,
+        input_ids,
+        attention_mask,
+        feature_mask,
+        predicted,
+        seed=seed,
+        budget=budget,
+        resources=dict(resources or {}),
     )
     # Unit ids are word indices; a word the tokenizer dropped has no unit.
     words = [
@@ -165,16 +103,9 @@ def explain_texts(
         for split, mask in zip((text.split() for text in texts), feature_mask)
     ]
     gold = list(labels) if labels is not None else ["?"] * len(texts)
-    layer = get_embedding_layer(model)
     records = {}
     for name in methods:
-        spec = METHODS[name]
-        attributions = spec.build(forward, layer).attribute(
-            input_ids,
-            target=predicted,
-            additional_forward_args=(attention_mask,),
-            **spec.attribute_kwargs(ctx),
-        )
+        attributions = METHODS[name].attribute(ctx)
         records[name] = visualization_records(
             word_attributions(attributions, feature_mask),
             words,

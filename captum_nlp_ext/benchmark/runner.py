@@ -1,0 +1,595 @@
+"""Run attribution methods x metrics x examples into a resumable run folder.
+
+:func:`run_benchmark` explains the first ``n`` examples of a data set split
+with every method, scores every explanation with every metric and appends one
+line per (example, method) to ``results.jsonl`` (schema in
+:mod:`captum_nlp_ext.benchmark.store`); a killed run resumes where it stopped.
+"""
+
+import datetime
+import math
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import Tensor
+from torch.nn import Module
+from tqdm.auto import tqdm
+
+from captum_nlp_ext._utils.validation import check_int
+from captum_nlp_ext.attr.rationales import mean_rationale_length
+from captum_nlp_ext.attr.visualization import word_attributions
+from captum_nlp_ext.benchmark.methods import (
+    build_resources,
+    check_methods,
+    MethodContext,
+    METHODS,
+)
+from captum_nlp_ext.benchmark.metrics import (
+    check_metrics,
+    CURVE_PERCENTS,
+    default_metrics,
+    metric_settings,
+    MetricBatch,
+    METRICS,
+)
+from captum_nlp_ext.benchmark.store import RunStore, SCHEMA
+from captum_nlp_ext.datasets import (
+    centred_word_sentiment,
+    load_eraser_movies,
+    load_esnli,
+    load_imdb_sample,
+    load_mr,
+    load_sst,
+    load_sst2,
+    TextExample,
+)
+from captum_nlp_ext.huggingface import (
+    ClassifierForward,
+    WindowedClassifier,
+    word_feature_mask,
+)
+from captum_nlp_ext.metrics import CostMeter
+
+PathLike = Union[str, "os.PathLike[str]"]
+REFERENCE_INDEX_FILE = "reference_index.safetensors"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A data set the runner knows by name.
+
+    Attributes:
+        load (Callable): ``(split, data_dir, limit) -> list of TextExample``.
+        splits (tuple of str): Its splits; the first is the default.
+        train_split (str, optional): The split that sets plausibility's k and
+                    LAFA's reference pool; None when there is none.
+        rationales (bool): Whether examples carry human word rationales.
+        word_scores (bool): Whether examples carry gold word scores (SST).
+    """
+
+    load: Callable[[str, Optional[PathLike], Optional[int]], List[TextExample]]
+    splits: Tuple[str, ...]
+    train_split: Optional[str]
+    rationales: bool = False
+    word_scores: bool = False
+
+
+def _load_mr(split: str, data_dir: Optional[PathLike], limit: Optional[int]) -> list:
+    # Interleaved so that any prefix holds both classes.
+    return load_mr(data_dir, limit, order="interleaved")
+
+
+DATASETS: Dict[str, DatasetSpec] = {
+    "sst2": DatasetSpec(load_sst2, ("dev", "train"), "train"),
+    "sst": DatasetSpec(load_sst, ("dev", "train"), "train", word_scores=True),
+    "movies": DatasetSpec(load_eraser_movies, ("val", "train"), "train", True),
+    "esnli": DatasetSpec(load_esnli, ("dev",), None, True),
+    "mr": DatasetSpec(_load_mr, ("all",), None),
+    "imdb": DatasetSpec(load_imdb_sample, ("valid", "train"), "train"),
+}
+
+
+def run_benchmark(
+    model: Union[Module, PathLike],
+    dataset: Union[str, Sequence[TextExample]],
+    out_dir: PathLike,
+    *,
+    tokenizer: Any = None,
+    split: Optional[str] = None,
+    methods: Sequence[str] = ("nlgp", "lig", "random"),
+    metrics: Optional[Sequence[str]] = None,
+    n: Optional[int] = None,
+    budget: int = 128,
+    batch_size: int = 16,
+    seed: int = 0,
+    max_length: int = 128,
+    window: Optional[int] = None,
+    window_overlap: int = 32,
+    mlm: Union[None, Module, PathLike] = None,
+    reference_pool: int = 1000,
+    reference_texts: Optional[Sequence[str]] = None,
+    method_options: Optional[Mapping[str, Mapping[str, Any]]] = None,
+    internal_batch_size: int = 64,
+    data_dir: Optional[PathLike] = None,
+    model_name: Optional[str] = None,
+    overwrite: bool = False,
+    show_progress: bool = True,
+) -> Path:
+    """Explain the first ``n`` examples with each method, score each explanation
+    with each metric and write the run folder ``out_dir``.
+
+    Batches are formed from examples sorted by length (number of words), each
+    padded to its longest example; every metric is computed per example and
+    every method is deterministic given ``seed``, so an example's results do not
+    depend on the examples it is batched with. An existing run folder with the
+    same settings is resumed: (example, method) pairs already in
+    ``results.jsonl`` are not recomputed.
+
+    Args:
+        model (Module or path): A Hugging Face sequence classifier, or its
+                    folder (then its tokenizer is loaded from it too).
+        dataset (str or sequence of TextExample): ``"sst2"``, ``"sst"``,
+                    ``"movies"``, ``"esnli"``, ``"mr"``, ``"imdb"``
+                    (:data:`DATASETS`), or the examples themselves (recorded
+                    as ``"custom"``).
+        out_dir (path): The run folder.
+        tokenizer (PreTrainedTokenizerFast, optional): The model's fast
+                    tokenizer; required when ``model`` is a module.
+                    Default: None
+        split (str, optional): The split. Default: None (sst2/sst/esnli
+                    ``"dev"``, movies ``"val"``, imdb ``"valid"``, mr ``"all"``)
+        methods (sequence of str): Registered method names
+                    (:data:`~captum_nlp_ext.benchmark.methods.METHODS`).
+                    Default: ("nlgp", "lig", "random")
+        metrics (sequence of str, optional): Registered metric names. Default:
+                    None (every metric the data set's gold supports)
+        n (int, optional): Number of examples, the first of the split.
+                    Default: None (all)
+        budget (int): Model evaluations per example of the perturbation
+                    methods (see each method's ``budget_rule``). Default: 128
+        batch_size (int): Examples per batch. Default: 16
+        seed (int): Seed of the sampling methods. Default: 0
+        max_length (int): Truncation length in tokens (words past it are
+                    dropped from the example); unused with ``window``.
+                    Default: 128
+        window (int, optional): Classify whole documents (ERASER movies)
+                    through overlapping windows of this many tokens
+                    (:class:`~captum_nlp_ext.huggingface.WindowedClassifier`);
+                    methods that need the input within the model's length
+                    (``im``, ``lafa``) are refused. Default: None (truncate)
+        window_overlap (int): Least tokens consecutive windows share.
+                    Default: 32
+        mlm (Module or path, optional): The masked language model of ``im``.
+                    Default: None
+        reference_pool (int): Training examples in LAFA's reference index
+                    (the first of the data set's training split). Default: 1000
+        reference_texts (sequence of str, optional): LAFA's reference pool
+                    instead (e.g. for a custom data set). Default: None
+        method_options (Mapping, optional): Per method, settings overriding its
+                    defaults, e.g. ``{"marc": {"max_steps": 100}}``. Default: None
+        internal_batch_size (int): Rows per model pass inside methods and
+                    metrics. Default: 64
+        data_dir (path, optional): The shared data folder. Default: None
+                    (``CAPTUM_NLP_DATA`` or ``../shared/data``)
+        model_name (str, optional): What ``run.json`` records as the model.
+                    Default: None (the folder, or the module's class name)
+        overwrite (bool): Start afresh even if ``out_dir`` holds a run.
+                    Default: False
+        show_progress (bool): Show a progress bar over examples x methods.
+                    Default: True
+
+    Returns:
+        The run folder.
+
+    Raises:
+        ValueError: Unknown method, metric, data set or split; a metric whose
+                    gold the data set lacks; ``out_dir`` holding a run with other
+                    settings (the keys are named).
+    """
+    methods = check_methods(methods)
+    for name, value in (
+        ("budget", budget),
+        ("batch_size", batch_size),
+        ("max_length", max_length),
+        ("reference_pool", reference_pool),
+        ("internal_batch_size", internal_batch_size),
+    ):
+        check_int(name, value, 1)
+    if n is not None:
+        check_int("n", n, 1)
+    if window is not None:
+        check_int("window", window, 2)
+        check_int("window_overlap", window_overlap, 0)
+        refused = [m for m in methods if not METHODS[m].windows]
+        if refused:
+            raise ValueError(
+                f"methods {refused} need inputs within the model's length and cannot "
+                f"run through windows (window={window}); leave them out, or truncate "
+                "instead of `window`."
+            )
+    options = {name: dict((method_options or {}).get(name, {})) for name in methods}
+    unknown_options = sorted(set(method_options or {}) - set(methods))
+    if unknown_options:
+        raise ValueError(
+            f"`method_options` names methods not in the run: {unknown_options}."
+        )
+    model, tokenizer, model_label = _classifier(model, tokenizer, model_name)
+    data = _Data.load(dataset, split, n, data_dir)
+    if window is not None:
+        if any(e.text_pair_words is not None for e in data.examples):
+            raise ValueError("`window` does not support text pairs.")
+        model = WindowedClassifier(
+            model,
+            tokenizer.all_special_ids,
+            window_size=window,
+            window_overlap=window_overlap,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    metrics = (
+        default_metrics(data.spec.rationales, data.spec.word_scores)
+        if metrics is None
+        else check_metrics(metrics, data.spec.rationales, data.spec.word_scores)
+    )
+    k, k_source = data.rationale_k(metrics)
+    method_settings = {name: METHODS[name].record(options[name]) for name in methods}
+    if "im" in methods:
+        method_settings["im"]["settings"]["mlm"] = _label(mlm)
+    if "lafa" in methods:
+        if reference_texts is None:
+            reference_texts = data.reference_texts(reference_pool)
+            pool = f"the first {len(reference_texts)} of {data.name} "
+            pool += str(data.spec.train_split)
+        else:
+            reference_texts = list(reference_texts)
+            pool = f"{len(reference_texts)} given texts"
+        method_settings["lafa"]["settings"]["reference_pool"] = pool
+    settings = {
+        "schema": SCHEMA,
+        "model": model_label,
+        "dataset": data.name,
+        "split": data.split,
+        "n": len(data.examples),
+        "methods": methods,
+        "metrics": metrics,
+        "budget": budget,
+        "seed": seed,
+        "batch_size": batch_size,
+        "max_length": max_length,
+        "window": (
+            None if window is None else {"size": window, "overlap": window_overlap}
+        ),
+        "method_settings": method_settings,
+        "metric_settings": metric_settings(metrics, k, k_source),
+        "started": datetime.datetime.now().isoformat(timespec="seconds"),
+        "machine": _machine(),
+        "versions": _versions(),
+    }
+    store = RunStore(out_dir, settings, overwrite=overwrite)
+    resources = build_resources(
+        methods,
+        model,
+        tokenizer,
+        mlm=mlm,
+        reference_texts=reference_texts,
+        cache_path=str(store.run_dir / REFERENCE_INDEX_FILE),
+    )
+    progress = tqdm(
+        total=len(data.examples) * len(methods),
+        initial=len(store.done),
+        desc="benchmark",
+        unit="explanation",
+        disable=not show_progress,
+    )
+    with progress:
+        for rows in data.batches(batch_size):
+            missing = {
+                name: [i for i in rows if (i, name) not in store.done]
+                for name in methods
+            }
+            if not any(missing.values()):
+                continue
+            batch = _Batch(model, tokenizer, data, rows, max_length, window)
+            for name in methods:
+                if not missing[name]:
+                    continue
+                ctx = batch.context(
+                    seed=seed,
+                    budget=budget,
+                    resources=resources,
+                    internal_batch_size=internal_batch_size,
+                    options=options[name],
+                )
+                store.append(
+                    batch.records(
+                        name, ctx, metrics, k, internal_batch_size, missing[name]
+                    )
+                )
+                progress.update(len(missing[name]))
+    return store.run_dir
+
+
+def _classifier(
+    model: Union[Module, PathLike], tokenizer: Any, model_name: Optional[str]
+) -> Tuple[Module, Any, str]:
+    from captum_nlp_ext.explain import load_classifier
+
+    if isinstance(model, Module):
+        if tokenizer is None:
+            raise ValueError("`tokenizer` is required when `model` is a module.")
+        return model.eval(), tokenizer, model_name or type(model).__name__
+    loaded, loaded_tokenizer = load_classifier(Path(model))
+    return loaded, tokenizer or loaded_tokenizer, model_name or str(model)
+
+
+def _label(thing: Any) -> Optional[str]:
+    if thing is None or isinstance(thing, (str, os.PathLike)):
+        return None if thing is None else str(thing)
+    return type(thing).__name__
+
+
+class _Data:
+    """The examples of a run, their training split and their batches."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: DatasetSpec,
+        split: str,
+        examples: List[TextExample],
+        data_dir: Optional[PathLike],
+    ) -> None:
+        self.name, self.spec, self.split = name, spec, split
+        self.examples, self.data_dir = examples, data_dir
+
+    @classmethod
+    def load(
+        cls,
+        dataset: Union[str, Sequence[TextExample]],
+        split: Optional[str],
+        n: Optional[int],
+        data_dir: Optional[PathLike],
+    ) -> "_Data":
+        if not isinstance(dataset, str):
+            examples = list(dataset)[:n]
+            if not examples or not all(isinstance(e, TextExample) for e in examples):
+                raise ValueError(
+                    "`dataset` must be a name or a non-empty sequence of TextExample."
+                )
+            spec = DatasetSpec(
+                lambda *a: examples,
+                (split or "custom",),
+                None,
+                rationales=any(e.rationale is not None for e in examples),
+                word_scores=any(e.word_scores is not None for e in examples),
+            )
+            return cls("custom", spec, split or "custom", examples, data_dir)
+        if dataset not in DATASETS:
+            raise ValueError(
+                f"`dataset` must be one of {sorted(DATASETS)}; got {dataset!r}."
+            )
+        spec = DATASETS[dataset]
+        split = split or spec.splits[0]
+        if split not in spec.splits:
+            raise ValueError(
+                f"`split` of {dataset} must be one of {list(spec.splits)}; "
+                f"got {split!r}."
+            )
+        return cls(dataset, spec, split, spec.load(split, data_dir, n), data_dir)
+
+    def rationale_k(self, metrics: Sequence[str]) -> Tuple[Optional[int], str]:
+        """Words of the hard rationale of token/IOU F1, and where it comes from."""
+        if not any(METRICS[m].uses_k for m in metrics):
+            return None, "unused"
+        if self.spec.train_split is None:
+            return None, "each example's own rationale length (no training split)"
+        train = self.spec.load(self.spec.train_split, self.data_dir, None)
+        rationales = [e.rationale for e in train if e.rationale is not None]
+        k = max(1, round(mean_rationale_length(rationales)))
+        return k, f"mean rationale length of {self.name} {self.spec.train_split}"
+
+    def reference_texts(self, pool: int) -> List[str]:
+        if self.spec.train_split is None:
+            raise ValueError(
+                f"method `lafa` needs a training split for its reference pool; "
+                f"{self.name} has none."
+            )
+        train = self.spec.load(self.spec.train_split, self.data_dir, pool)
+        if any(e.text_pair_words is not None for e in train):
+            raise ValueError("method `lafa` does not support text pairs.")
+        return [e.text for e in train]
+
+    def batches(self, size: int) -> List[List[int]]:
+        """Example indices in batches of similar length (words)."""
+        order = sorted(
+            range(len(self.examples)),
+            key=lambda i: (_n_words(self.examples[i]), i),
+        )
+        return [order[s : s + size] for s in range(0, len(order), size)]
+
+
+def _n_words(example: TextExample) -> int:
+    return len(example.words) + len(example.text_pair_words or ())
+
+
+class _Batch:
+    """One encoded batch, its prediction and its per-example gold."""
+
+    def __init__(
+        self,
+        model: Module,
+        tokenizer: Any,
+        data: _Data,
+        rows: List[int],
+        max_length: int,
+        window: Optional[int],
+    ) -> None:
+        self.model, self.tokenizer, self.rows = model, tokenizer, rows
+        self.windowed = window is not None
+        examples = [data.examples[i] for i in rows]
+        pairs = [e.text_pair_words for e in examples]
+        has_pairs = any(p is not None for p in pairs)
+        encoding = tokenizer(
+            [list(e.words) for e in examples],
+            [list(p or ()) for p in pairs] if has_pairs else None,
+            is_split_into_words=True,
+            padding=True,
+            truncation=not self.windowed,
+            max_length=None if self.windowed else max_length,
+            return_tensors="pt",
+        )
+        self.input_ids = encoding["input_ids"]
+        self.attention_mask = encoding["attention_mask"]
+        self.token_type_ids = encoding.get("token_type_ids") if has_pairs else None
+        self.feature_mask = word_feature_mask(encoding)
+        self.forward = ClassifierForward(model)
+        with torch.no_grad():
+            logits = self.forward(*self._inputs())
+        probabilities = torch.softmax(logits.float(), dim=-1)
+        self.target = probabilities.argmax(-1)
+        self.probability = probabilities.max(-1).values
+        self.gold = [_word_gold(e, m) for e, m in zip(examples, self.feature_mask)]
+        self.examples = examples
+
+    def _inputs(self) -> Tuple[Tensor, ...]:
+        extra = () if self.token_type_ids is None else (self.token_type_ids,)
+        return (self.input_ids, self.attention_mask, *extra)
+
+    def context(self, **kwargs: Any) -> MethodContext:
+        return MethodContext(
+            self.model,
+            self.tokenizer,
+            self.input_ids,
+            self.attention_mask,
+            self.feature_mask,
+            self.target,
+            token_type_ids=self.token_type_ids,
+            example_ids=torch.tensor(self.rows),
+            windowed=self.windowed,
+            **kwargs,
+        )
+
+    def records(
+        self,
+        name: str,
+        ctx: MethodContext,
+        metrics: Sequence[str],
+        k: Optional[int],
+        internal_batch_size: int,
+        wanted: Sequence[int],
+    ) -> List[Dict[str, Any]]:
+        """The result lines of method ``name`` for the examples ``wanted``."""
+        with CostMeter(self.model) as meter:
+            attributions = METHODS[name].attribute(ctx)
+        cost = _per_example_cost(meter, len(self.rows))
+        scores = word_attributions(attributions, self.feature_mask)
+        batch = MetricBatch(
+            self.forward,
+            self.tokenizer,
+            self.input_ids,
+            ctx.additional_forward_args,
+            self.feature_mask,
+            self.target,
+            attributions,
+            rationales=[g["rationale"] for g in self.gold],
+            word_scores=[g["word_scores"] for g in self.gold],
+            k=k,
+            internal_batch_size=internal_batch_size,
+        )
+        values: Dict[str, List[Optional[float]]] = {}
+        curves: Dict[str, List[List[float]]] = {}
+        with torch.no_grad():
+            for metric in metrics:
+                result = METRICS[metric].compute(batch)
+                values[metric] = result.values
+                if result.curves is not None and METRICS[metric].curve:
+                    curves[METRICS[metric].curve] = result.curves
+        wanted_set = set(wanted)
+        out = []
+        for position, (index, example) in enumerate(zip(self.rows, self.examples)):
+            if index not in wanted_set:
+                continue
+            gold = self.gold[position]
+            example_curves = (
+                {"percents": list(CURVE_PERCENTS)}
+                | {key: c[position] for key, c in curves.items()}
+                if curves
+                else {}
+            )
+            out.append(
+                {
+                    "example": index,
+                    "method": name,
+                    "words": gold["words"],
+                    "label": example.label,
+                    "prediction": int(self.target[position]),
+                    "target": int(self.target[position]),
+                    "probability": float(self.probability[position]),
+                    "rationale": gold["rationale"],
+                    "scores": [_finite(s) for s in scores[position].tolist()],
+                    "metrics": {m: v[position] for m, v in values.items()},
+                    "curves": example_curves,
+                    "cost": cost,
+                }
+            )
+        return out
+
+
+def _word_gold(example: TextExample, feature_mask: Tensor) -> Dict[str, Any]:
+    """The example's words the model saw (in unit order) and their gold."""
+    present = torch.unique(feature_mask[feature_mask >= 0]).tolist()
+    words = list(example.words) + list(example.text_pair_words or ())
+    rationale = None
+    if example.rationale is not None:
+        flags = list(example.rationale) + list(
+            example.pair_rationale or [0] * len(example.text_pair_words or ())
+        )
+        rationale = [int(flags[u]) for u in present]
+    word_scores = None
+    if example.word_scores is not None:
+        centred = centred_word_sentiment(example.word_scores)
+        word_scores = [centred[u] for u in present]
+    return {
+        "words": [words[u] for u in present],
+        "rationale": rationale,
+        "word_scores": word_scores,
+    }
+
+
+def _finite(value: float) -> Optional[float]:
+    return value if math.isfinite(value) else None
+
+
+def _per_example_cost(meter: CostMeter, size: int) -> Dict[str, Any]:
+    cost = meter.cost
+    peak = cost.peak_memory_bytes
+    return {
+        "seconds": cost.seconds / size,
+        "forward_rows": cost.forward_rows / size,
+        "backward_rows": cost.backward_rows / size,
+        "peak_memory_bytes": None if peak is None else peak / size,
+        "memory_source": cost.memory_source,
+    }
+
+
+def _machine() -> str:
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
+        f"{torch.get_num_threads()} torch threads, {platform.system()}"
+    )
+
+
+def _versions() -> Dict[str, str]:
+    import captum
+
+    import captum_nlp_ext
+
+    return {
+        "torch": torch.__version__,
+        "captum": captum.__version__,
+        "captum_nlp_ext": getattr(captum_nlp_ext, "__version__", "unknown"),
+        "python": platform.python_version(),
+    }

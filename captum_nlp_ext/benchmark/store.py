@@ -1,0 +1,139 @@
+"""The run folder (schema 1): ``run.json`` and ``results.jsonl``.
+
+``run.json`` holds the run's settings, written once; ``results.jsonl`` one JSON
+object per (example, method), appended after each (batch, method) in one
+write, flushed and synced. A run killed at any point leaves at most a torn last
+line: :class:`RunStore` drops it on opening, and the runner recomputes exactly
+the (example, method) pairs that are missing.
+"""
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Set, Tuple, Union
+
+SCHEMA = 1
+RUN_FILE = "run.json"
+RESULTS_FILE = "results.jsonl"
+# Keys of run.json that may differ when a run is resumed.
+VOLATILE_KEYS = ("started", "machine", "versions")
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def load_run(run_dir: PathLike) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
+    """Read a run folder: its settings and its results (a torn last line, left
+    by a killed run, is skipped).
+
+    Returns:
+        (settings from ``run.json``, list of result records in file order)
+    """
+    run_dir = Path(run_dir)
+    settings = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+    records, _ = _read_results(run_dir / RESULTS_FILE)
+    return settings, records
+
+
+def _read_results(path: Path) -> Tuple[List[Dict[str, Any]], int]:
+    """The complete records and the byte length of the complete lines."""
+    if not path.is_file():
+        return [], 0
+    data = path.read_bytes()
+    records, good = [], 0
+    for line in data.splitlines(keepends=True):
+        if not line.endswith(b"\n"):
+            break
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            if good + len(line) == len(data):
+                break  # a torn line that happens to end with a newline byte
+            raise ValueError(
+                f"{path}: line {len(records) + 1} is not JSON ({error}); only the "
+                "last line of a killed run can be torn."
+            ) from error
+        good += len(line)
+    return records, good
+
+
+def settings_differences(
+    stored: Mapping[str, Any], current: Mapping[str, Any]
+) -> List[str]:
+    """Keys (besides :data:`VOLATILE_KEYS`) whose values differ."""
+    keys = (set(stored) | set(current)) - set(VOLATILE_KEYS)
+    return sorted(k for k in keys if stored.get(k) != current.get(k))
+
+
+class RunStore:
+    """Open (create or resume) a run folder.
+
+    Args:
+        run_dir (str or PathLike): The folder; created if missing.
+        settings (Mapping): The run's ``run.json`` content (JSON-serialisable).
+        overwrite (bool): Delete an existing run's files and start afresh.
+                    Default: False
+
+    Raises:
+        ValueError: The folder holds a run with other settings (the message
+                    names the keys that differ) and ``overwrite`` is False.
+    """
+
+    def __init__(
+        self, run_dir: PathLike, settings: Mapping[str, Any], overwrite: bool = False
+    ) -> None:
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.run_path = self.run_dir / RUN_FILE
+        self.results_path = self.run_dir / RESULTS_FILE
+        # Round-trip through JSON so that tuples compare equal to stored lists.
+        settings = json.loads(json.dumps(settings))
+        if overwrite:
+            for path in (self.run_path, self.results_path):
+                path.unlink(missing_ok=True)
+        if self.run_path.is_file():
+            stored = json.loads(self.run_path.read_text(encoding="utf-8"))
+            differing = settings_differences(stored, settings)
+            if differing:
+                details = "; ".join(
+                    f"{k}: {stored.get(k)!r} in the folder, {settings.get(k)!r} now"
+                    for k in differing
+                )
+                raise ValueError(
+                    f"{self.run_dir} holds a run with other settings ({details}). "
+                    "Resume it with the same settings, choose another folder, or "
+                    "pass overwrite=True (--overwrite) to start afresh."
+                )
+            self.settings = stored
+        else:
+            self.results_path.write_bytes(b"")
+            _write_atomic(self.run_path, json.dumps(settings, indent=1) + "\n")
+            self.settings = settings
+        records, good = _read_results(self.results_path)
+        if self.results_path.is_file() and good < self.results_path.stat().st_size:
+            with open(self.results_path, "r+b") as handle:
+                handle.truncate(good)
+        self.done: Set[Tuple[int, str]] = set()
+        for record in records:
+            key = (int(record["example"]), str(record["method"]))
+            if key in self.done:
+                raise ValueError(f"{self.results_path}: {key} appears twice.")
+            self.done.add(key)
+
+    def append(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Append records in one write, flushed and synced to disk."""
+        records = list(records)
+        text = "".join(json.dumps(r, allow_nan=False) + "\n" for r in records)
+        with open(self.results_path, "a", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.done.update((int(r["example"]), str(r["method"])) for r in records)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)

@@ -1,0 +1,102 @@
+import json
+
+import pytest
+from benchmark_toys import make_examples
+
+from captum_nlp_ext.benchmark.store import load_run
+from captum_nlp_ext.cli import main
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory, tiny_model, tiny_tokenizer):
+    """A tiny classifier folder and an SST-2-shaped data folder of toy
+    sentences."""
+    root = tmp_path_factory.mktemp("cli")
+    model_dir = root / "models" / "tiny-classifier"
+    tiny_model.save_pretrained(model_dir)
+    tiny_tokenizer.save_pretrained(model_dir)
+    (root / "data" / "sst2").mkdir(parents=True)
+    rows = [f"{e.text}\t{e.label}" for e in make_examples(6, seed=7)]
+    (root / "data" / "sst2" / "dev.tsv").write_text(
+        "sentence\tlabel\n" + "\n".join(rows) + "\n"
+    )
+    return root
+
+
+def benchmark(saved, out, *extra):
+    return main(
+        [
+            "benchmark",
+            "--model",
+            "tiny-classifier",
+            "--models-dir",
+            str(saved / "models"),
+            "--data-dir",
+            str(saved / "data"),
+            "--dataset",
+            "sst2",
+            "--n",
+            "5",
+            "--methods",
+            "nlgp,random",
+            "--method",
+            "occlusion",
+            "--budget",
+            "8",
+            "--batch-size",
+            "2",
+            "--out",
+            str(out),
+            "--no-progress",
+            *extra,
+        ]
+    )
+
+
+def test_benchmark_writes_and_resumes_a_run_folder(saved, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert benchmark(saved, out) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    settings, records = load_run(out)
+    assert settings["model"] == str(saved / "models" / "tiny-classifier")
+    assert settings["dataset"] == "sst2" and settings["split"] == "dev"
+    assert settings["methods"] == ["nlgp", "random", "occlusion"]
+    assert settings["budget"] == 8 and settings["n"] == 5
+    # SST-2 has no rationales: faithfulness metrics only
+    assert settings["metrics"] == [
+        "comprehensiveness",
+        "sufficiency",
+        "log_odds",
+        "deletion_auc",
+        "insertion_auc",
+    ]
+    assert len(records) == 15 and records[0]["rationale"] is None
+    first = (out / "results.jsonl").read_text()
+    # resuming a finished run computes nothing and keeps the file as it is
+    assert benchmark(saved, out) == 0
+    assert (out / "results.jsonl").read_text() == first
+    with pytest.raises(ValueError, match="budget: 8 in the folder, 4 now"):
+        benchmark(saved, out, "--budget", "4")
+    assert benchmark(saved, out, "--budget", "4", "--overwrite") == 0
+    assert json.loads((out / "run.json").read_text())["budget"] == 4
+
+
+def test_explain_takes_any_registered_method(saved, capsys):
+    code = main(
+        [
+            "explain",
+            "--model",
+            str(saved / "models" / "tiny-classifier"),
+            "--text",
+            "a good film",
+            "--method",
+            "occlusion",
+            "--method",
+            "saliency",
+            "--no-colour",
+        ]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "occlusion:" in printed and "saliency:" in printed
+    assert "nlgp:" not in printed

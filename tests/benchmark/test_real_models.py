@@ -1,0 +1,42 @@
+"""Smoke test on the real MiniLM SST-2 classifier (skipped without
+../shared/models): every registered method x the default metrics."""
+
+import math
+
+from captum_nlp_ext.benchmark.methods import METHODS
+from captum_nlp_ext.benchmark.runner import run_benchmark
+from captum_nlp_ext.benchmark.store import load_run
+
+
+def test_four_sst2_sentences_with_every_method(models_dir, data_dir, tmp_path):
+    folder = run_benchmark(
+        models_dir / "minilm-sst2",
+        "sst2",
+        tmp_path,
+        methods=list(METHODS),
+        n=4,
+        budget=16,
+        batch_size=4,
+        mlm=models_dir / "minilm-mlm",
+        reference_pool=50,
+        # fewer steps and samples than the defaults: a smoke test, not a study
+        method_options={
+            "marc": {"max_steps": 20},
+            "lig": {"n_steps": 8},
+            "lafa": {"n_samples": 3},
+        },
+        data_dir=data_dir,
+        show_progress=False,
+    )
+    settings, records = load_run(folder)
+    assert len(records) == 4 * len(METHODS)
+    assert "the first 50 of sst2 train" in str(settings["method_settings"]["lafa"])
+    for record in records:
+        assert len(record["scores"]) == len(record["words"])
+        assert all(s is not None and math.isfinite(s) for s in record["scores"])
+        metrics = record["metrics"]
+        assert set(metrics) == set(settings["metrics"])
+        assert -1 <= metrics["comprehensiveness"] <= 1
+        assert 0 <= metrics["deletion_auc"] <= 1 and 0 <= metrics["insertion_auc"] <= 1
+    first = [r for r in records if r["example"] == 0][0]
+    assert first["words"][:3] == ["it", "'s", "a"] and first["label"] == 1
