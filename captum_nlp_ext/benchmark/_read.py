@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Union
 
-SCHEMA = 1
+from captum_nlp_ext.benchmark.store import read_results, RESULTS_FILE, RUN_FILE, SCHEMA
 
 
 @dataclass
@@ -47,7 +47,7 @@ def read_run(run_dir: Union[str, Path]) -> Run:
         ValueError: Unknown schema, or a line other than the last is not JSON.
     """
     folder = Path(run_dir)
-    settings_path = folder / "run.json"
+    settings_path = folder / RUN_FILE
     if not settings_path.is_file():
         raise FileNotFoundError(
             f"`run_dir` must be a benchmark run folder holding run.json; "
@@ -59,25 +59,12 @@ def read_run(run_dir: Union[str, Path]) -> Run:
             f"{settings_path}: schema {settings.get('schema')!r} is not supported "
             f"(expected {SCHEMA})."
         )
-    results_path = folder / "results.jsonl"
-    lines = (
-        results_path.read_text(encoding="utf-8").splitlines()
-        if results_path.is_file()
-        else []
-    )
-    by_key: Dict[Any, Dict[str, Any]] = {}
-    torn = False
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            if number == len(lines):
-                torn = True
-                continue
-            raise ValueError(f"{results_path}, line {number}: {error}") from error
-        by_key[(record["example"], record["method"])] = record
+    results_path = folder / RESULTS_FILE
+    complete, good_bytes = read_results(results_path)
+    torn = results_path.is_file() and good_bytes < results_path.stat().st_size
+    by_key: Dict[Any, Dict[str, Any]] = {
+        (record["example"], record["method"]): record for record in complete
+    }
     records = list(by_key.values())
     methods = list(settings.get("methods") or [])
     _append_new(methods, (r["method"] for r in records))

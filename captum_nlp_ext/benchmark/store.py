@@ -30,11 +30,11 @@ def load_run(run_dir: PathLike) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
     """
     run_dir = Path(run_dir)
     settings = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
-    records, _ = _read_results(run_dir / RESULTS_FILE)
+    records, _ = read_results(run_dir / RESULTS_FILE)
     return settings, records
 
 
-def _read_results(path: Path) -> Tuple[List[Dict[str, Any]], int]:
+def read_results(path: Path) -> Tuple[List[Dict[str, Any]], int]:
     """The complete records and the byte length of the complete lines."""
     if not path.is_file():
         return [], 0
@@ -108,7 +108,7 @@ class RunStore:
             self.results_path.write_bytes(b"")
             _write_atomic(self.run_path, json.dumps(settings, indent=1) + "\n")
             self.settings = settings
-        records, good = _read_results(self.results_path)
+        records, good = read_results(self.results_path)
         if self.results_path.is_file() and good < self.results_path.stat().st_size:
             with open(self.results_path, "r+b") as handle:
                 handle.truncate(good)
