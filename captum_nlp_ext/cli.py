@@ -247,8 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the HTML comparison report (and a Markdown table) of a "
         "benchmark run folder",
     )
-    report.add_argument("dir", help="benchmark run folder (run.json, results.jsonl)")
-    report.add_argument("--out", help="HTML file (default DIR/report.html)")
+    report.add_argument(
+        "dir",
+        nargs="+",
+        help="benchmark run folder (run.json, results.jsonl); several folders "
+        "that explain the same examples with different methods make one report",
+    )
+    report.add_argument("--out", help="HTML file (default: DIR/report.html)")
     report.add_argument("--markdown", help="also write the metric table here")
     report.add_argument(
         "--max-examples",

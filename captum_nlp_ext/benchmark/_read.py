@@ -3,7 +3,7 @@
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Union
+from typing import Any, Dict, List, Sequence, Union
 
 from captum_nlp_ext.benchmark.store import read_results, RESULTS_FILE, RUN_FILE, SCHEMA
 
@@ -37,6 +37,74 @@ def _append_new(names: List[str], extra: Any) -> None:
     for name in extra:
         if name not in names:
             names.append(name)
+
+
+# Settings that decide what an example's scores and metrics mean: folders
+# reported together must agree on them.
+SHARED_SETTINGS = (
+    "model",
+    "dataset",
+    "split",
+    "n",
+    "seed",
+    "budget",
+    "max_length",
+    "window",
+)
+
+RunDirs = Union[str, Path, Sequence[Union[str, Path]]]
+
+
+def read_runs(run_dirs: RunDirs) -> Run:
+    """Read one run folder, or several that explain the same examples with
+    different methods (e.g. methods split across processes or machines) as one
+    run: methods, metrics and their settings are joined, and a later folder's
+    record of an (example, method) pair replaces an earlier one's.
+
+    Raises:
+        ValueError: No folder given, or folders that differ in one of
+                    :data:`SHARED_SETTINGS`.
+    """
+    if isinstance(run_dirs, (str, Path)):
+        return read_run(run_dirs)
+    runs = [read_run(folder) for folder in run_dirs]
+    if not runs:
+        raise ValueError("`run_dirs` must name at least one run folder.")
+    first = runs[0]
+    for other in runs[1:]:
+        differing = [
+            key
+            for key in SHARED_SETTINGS
+            if first.settings.get(key) != other.settings.get(key)
+        ]
+        if differing:
+            raise ValueError(
+                f"Run folders {first.folder} and {other.folder} cannot be reported "
+                f"together: they differ in {differing}."
+            )
+    settings = dict(first.settings)
+    for key in ("method_settings", "metric_settings"):
+        settings[key] = {
+            name: value
+            for run in runs
+            for name, value in (run.settings.get(key) or {}).items()
+        }
+    methods: List[str] = []
+    metrics: List[str] = []
+    by_key: Dict[Any, Dict[str, Any]] = {}
+    for run in runs:
+        _append_new(methods, run.methods)
+        _append_new(metrics, run.metrics)
+        by_key.update({(r["example"], r["method"]): r for r in run.records})
+    settings["methods"], settings["metrics"] = methods, metrics
+    return Run(
+        first.folder,
+        settings,
+        list(by_key.values()),
+        methods,
+        metrics,
+        any(run.torn_last_line for run in runs),
+    )
 
 
 def read_run(run_dir: Union[str, Path]) -> Run:

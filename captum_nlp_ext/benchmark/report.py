@@ -16,7 +16,7 @@ from captum_nlp_ext._utils.validation import check_int
 from captum_nlp_ext.benchmark import _format as fmt
 from captum_nlp_ext.benchmark._page import render_page
 from captum_nlp_ext.benchmark._plots import bars_png, curves_png, matplotlib_available
-from captum_nlp_ext.benchmark._read import read_run
+from captum_nlp_ext.benchmark._read import read_runs, RunDirs
 from captum_nlp_ext.benchmark._summary import summarize_run
 
 __all__ = ["markdown_table", "write_report"]
@@ -25,7 +25,7 @@ PathLike = Union[str, Path]
 
 
 def write_report(
-    run_dir: PathLike, out: Optional[PathLike] = None, max_examples: int = 20
+    run_dir: RunDirs, out: Optional[PathLike] = None, max_examples: int = 20
 ) -> Path:
     """Write the HTML comparison report of a benchmark run folder.
 
@@ -33,10 +33,13 @@ def write_report(
     others) renders too: the page says how many examples each method has.
 
     Args:
-        run_dir (str or Path): The run folder (``run.json`` and
-                    ``results.jsonl``, schema 1).
+        run_dir (str, Path or sequence of them): The run folder (``run.json``
+                    and ``results.jsonl``, schema 1), or several folders that
+                    explain the same examples (same model, data set, split, n,
+                    seed, budget, length and windows) with different methods,
+                    reported as one run.
         out (str or Path, optional): The HTML file to write (folders created).
-                    Default: None (``run_dir/report.html``)
+                    Default: None (``report.html`` in the first run folder)
         max_examples (int): Examples shown with their word scores, the first
                     by example index; the metric table and figures always use
                     every example. Default: 20
@@ -45,7 +48,7 @@ def write_report(
         The path of the page.
     """
     check_int("max_examples", max_examples, 0)
-    run = read_run(run_dir)
+    run = read_runs(run_dir)
     summary = summarize_run(run)
     path = Path(out) if out is not None else run.folder / "report.html"
     page = render_page(
@@ -65,7 +68,7 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def markdown_table(run_dir: PathLike) -> str:
+def markdown_table(run_dir: RunDirs) -> str:
     """The metric and cost table of a run folder in Markdown, for READMEs.
 
     One row per method: examples, each metric's mean with its 95% bootstrap
@@ -74,12 +77,13 @@ def markdown_table(run_dir: PathLike) -> str:
     model passes (forward rows) per example and the peak memory.
 
     Args:
-        run_dir (str or Path): The run folder.
+        run_dir (str, Path or sequence of them): The run folder, or several
+                    (as in :func:`write_report`).
 
     Returns:
         The table, ending with a newline.
     """
-    summary = summarize_run(read_run(run_dir))
+    summary = summarize_run(read_runs(run_dir))
     head = ["method", "examples"]
     head += [
         f"{m} {fmt.arrow(summary.higher_is_better[m])}".strip() for m in summary.metrics

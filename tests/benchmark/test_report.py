@@ -10,7 +10,7 @@ import torch
 from run_folders import METRICS, SCRIPT, write_run
 
 from captum_nlp_ext.benchmark import markdown_table, write_report
-from captum_nlp_ext.benchmark._read import read_run
+from captum_nlp_ext.benchmark._read import read_run, read_runs
 from captum_nlp_ext.benchmark._summary import summarize_run
 from captum_nlp_ext.cli import main
 from captum_nlp_ext.metrics import summarize
@@ -252,3 +252,32 @@ def test_chromium_skip_is_a_failure_when_required(monkeypatch):
     monkeypatch.delenv("CAPTUM_NLP_REQUIRE_BROWSER")
     with pytest.raises(pytest.skip.Exception):
         _chromium()
+
+
+def test_folders_with_different_methods_report_as_one_run(tmp_path):
+    whole = summarize_run(read_run(write_run(tmp_path / "whole")))
+    first = write_run(tmp_path / "first", methods=["nlgp"])
+    second = write_run(tmp_path / "second", methods=["lig", "random"])
+    joined = summarize_run(read_runs([first, second]))
+    assert [r.method for r in joined.rows] == [r.method for r in whole.rows]
+    for together, alone in zip(joined.rows, whole.rows):
+        assert together.examples == alone.examples
+        for metric in whole.metrics:
+            assert together.metrics[metric].mean == pytest.approx(
+                alone.metrics[metric].mean
+            )
+    path = write_report([first, second])
+    assert path == first / "report.html"
+    assert markdown_table([first, second]) == markdown_table(tmp_path / "whole")
+
+
+def test_folders_of_different_runs_are_refused(tmp_path):
+    first = write_run(tmp_path / "first", methods=["nlgp"])
+    second = write_run(tmp_path / "second", methods=["lig"])
+    settings = json.loads((second / "run.json").read_text())
+    settings["budget"] = 64
+    (second / "run.json").write_text(json.dumps(settings))
+    with pytest.raises(ValueError, match="budget"):
+        read_runs([first, second])
+    with pytest.raises(ValueError, match="run_dirs"):
+        read_runs([])
