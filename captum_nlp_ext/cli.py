@@ -218,7 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
     benchmark.add_argument("--out", required=True, help="run folder")
     benchmark.add_argument("--batch-size", type=int, default=16)
     benchmark.add_argument(
-        "--max-length", type=int, default=128, help="truncation length (128)"
+        "--max-length",
+        type=int,
+        default=None,
+        help="truncation length in tokens (default 128; whole documents with "
+        "--window)",
     )
     benchmark.add_argument(
         "--window",

@@ -106,7 +106,7 @@ def run_benchmark(
     budget: int = 128,
     batch_size: int = 16,
     seed: int = 0,
-    max_length: int = 128,
+    max_length: Optional[int] = None,
     window: Optional[int] = None,
     window_overlap: int = 32,
     mlm: Union[None, Module, PathLike] = None,
@@ -153,9 +153,10 @@ def run_benchmark(
                     methods (see each method's ``budget_rule``). Default: 128
         batch_size (int): Examples per batch. Default: 16
         seed (int): Seed of the sampling methods. Default: 0
-        max_length (int): Truncation length in tokens (words past it are
-                    dropped from the example); unused with ``window``.
-                    Default: 128
+        max_length (int, optional): Truncation length in tokens (words past
+                    it are dropped from the example, their gold with them); with
+                    ``window`` the truncated text is then cut into windows.
+                    Default: None (128 tokens; whole documents with ``window``)
         window (int, optional): Classify whole documents (ERASER movies)
                     through overlapping windows of this many tokens
                     (:class:`~captum_nlp_ext.huggingface.WindowedClassifier`);
@@ -191,10 +192,13 @@ def run_benchmark(
                     settings (the keys are named).
     """
     methods = check_methods(methods)
+    if max_length is None and window is None:
+        max_length = 128
+    if max_length is not None:
+        check_int("max_length", max_length, 2)
     for name, value in (
         ("budget", budget),
         ("batch_size", batch_size),
-        ("max_length", max_length),
         ("reference_pool", reference_pool),
         ("internal_batch_size", internal_batch_size),
     ):
@@ -424,7 +428,7 @@ class _Batch:
         tokenizer: Any,
         data: _Data,
         rows: List[int],
-        max_length: int,
+        max_length: Optional[int],
         window: Optional[int],
     ) -> None:
         self.model, self.tokenizer, self.rows = model, tokenizer, rows
@@ -437,8 +441,8 @@ class _Batch:
             [list(p or ()) for p in pairs] if has_pairs else None,
             is_split_into_words=True,
             padding=True,
-            truncation=not self.windowed,
-            max_length=None if self.windowed else max_length,
+            truncation=max_length is not None,
+            max_length=max_length,
             return_tensors="pt",
         )
         self.input_ids = encoding["input_ids"]
