@@ -196,7 +196,6 @@ def test_long_documents_run_through_windows(tmp_path, tiny_model, tiny_tokenizer
         method_options={"marc": {"max_steps": 3}},
         window=12,
         window_overlap=4,
-        max_length=16,
     )
     settings, records = load_run(folder)
     assert settings["window"] == {"size": 12, "overlap": 4}
@@ -206,6 +205,21 @@ def test_long_documents_run_through_windows(tmp_path, tiny_model, tiny_tokenizer
     assert [len(by_example[i]["words"]) for i in range(len(documents))] == [
         len(d.words) for d in documents
     ]
+    cut = run(
+        tmp_path / "cut",
+        tiny_model,
+        tiny_tokenizer,
+        documents,
+        methods=["occlusion"],
+        window=12,
+        window_overlap=4,
+        max_length=16,
+    )
+    settings, records = load_run(cut)
+    assert settings["max_length"] == 16
+    # [CLS] and [SEP] and at most 14 words' tokens, through windows of 12
+    assert all(len(r["words"]) <= 14 for r in records)
+    assert all(len(r["words"]) < len(documents[r["example"]].words) for r in records)
     with pytest.raises(ValueError, match="methods \\['lafa'\\] need inputs within"):
         run(
             tmp_path, tiny_model, tiny_tokenizer, documents, methods=["lafa"], window=12
