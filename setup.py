@@ -26,7 +26,15 @@ TEST_REQUIRES = [
     "ufmt==2.9.1",
     "flake8==7.5.0",
 ]
-TUTORIAL_REQUIRES = ["jupyter", "nbconvert", "nbformat", "matplotlib"]
+# tests/test_tutorials.py executes the notebooks with nbclient on ipykernel.
+TUTORIAL_REQUIRES = [
+    "jupyter",
+    "nbconvert",
+    "nbformat",
+    "nbclient",
+    "ipykernel",
+    "matplotlib",
+]
 
 setup(
     name="captum-nlp-ext",
