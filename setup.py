@@ -28,7 +28,15 @@ TEST_REQUIRES = [
     "matplotlib",
     "selenium",
 ]
-TUTORIAL_REQUIRES = ["jupyter", "nbconvert", "nbformat", "matplotlib"]
+# tests/test_tutorials.py executes the notebooks with nbclient on ipykernel.
+TUTORIAL_REQUIRES = [
+    "jupyter",
+    "nbconvert",
+    "nbformat",
+    "nbclient",
+    "ipykernel",
+    "matplotlib",
+]
 
 setup(
     name="captum-nlp-ext",
