@@ -238,7 +238,7 @@ def run_benchmark(
         if metrics is None
         else check_metrics(metrics, data.spec.rationales, data.spec.word_scores)
     )
-    k, k_source = data.rationale_k(metrics)
+    k, k_source = data.rationale_k(metrics, tokenizer, max_length)
     method_settings = {name: METHODS[name].record(options[name]) for name in methods}
     if "im" in methods:
         method_settings["im"]["settings"]["mlm"] = _label(mlm)
@@ -384,16 +384,38 @@ class _Data:
             )
         return cls(dataset, spec, split, spec.load(split, data_dir, n), data_dir)
 
-    def rationale_k(self, metrics: Sequence[str]) -> Tuple[Optional[int], str]:
-        """Words of the hard rationale of token/IOU F1, and where it comes from."""
+    def rationale_k(
+        self, metrics: Sequence[str], tokenizer: Any, max_length: Optional[int]
+    ) -> Tuple[Optional[int], str]:
+        """Words of the hard rationale of token/IOU F1, and where it comes from:
+        the training split's mean rationale length, its documents truncated as
+        the examples are (a cut review holds fewer rationale words)."""
         if not any(METRICS[m].uses_k for m in metrics):
             return None, "unused"
         if self.spec.train_split is None:
             return None, "each example's own rationale length (no training split)"
-        train = self.spec.load(self.spec.train_split, self.data_dir, None)
-        rationales = [e.rationale for e in train if e.rationale is not None]
+        train = [
+            e
+            for e in self.spec.load(self.spec.train_split, self.data_dir, None)
+            if e.rationale is not None
+        ]
+        rationales = [list(e.rationale) for e in train]
+        source = f"mean rationale length of {self.name} {self.spec.train_split}"
+        if max_length is not None:
+            encoding = tokenizer(
+                [list(e.words) for e in train],
+                is_split_into_words=True,
+                truncation=True,
+                max_length=max_length,
+            )
+            kept = [
+                1 + max((w for w in encoding.word_ids(i) if w is not None), default=-1)
+                for i in range(len(train))
+            ]
+            rationales = [r[:n] for r, n in zip(rationales, kept)]
+            source += f", documents truncated to {max_length} tokens"
         k = max(1, round(mean_rationale_length(rationales)))
-        return k, f"mean rationale length of {self.name} {self.spec.train_split}"
+        return k, source
 
     def reference_texts(self, pool: int) -> List[str]:
         if self.spec.train_split is None:

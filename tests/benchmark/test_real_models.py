@@ -40,3 +40,20 @@ def test_four_sst2_sentences_with_every_method(models_dir, data_dir, tmp_path):
         assert 0 <= metrics["deletion_auc"] <= 1 and 0 <= metrics["insertion_auc"] <= 1
     first = [r for r in records if r["example"] == 0][0]
     assert first["words"][:3] == ["it", "'s", "a"] and first["label"] == 1
+
+
+def test_eraser_k_counts_the_rationale_words_a_truncated_review_keeps(
+    models_dir, data_dir
+):
+    from transformers import AutoTokenizer
+
+    from captum_nlp_ext.benchmark.runner import _Data
+
+    tokenizer = AutoTokenizer.from_pretrained(models_dir / "minilm-sst2")
+    data = _Data.load("movies", "val", 1, data_dir)
+    whole, whole_source = data.rationale_k(["token_f1"], tokenizer, None)
+    cut, cut_source = data.rationale_k(["token_f1"], tokenizer, 128)
+    assert "truncated to 128 tokens" in cut_source and "truncated" not in whole_source
+    # ERASER movie reviews hold ~800 tokens: the first 128 keep a fraction of
+    # the human rationale.
+    assert 1 <= cut < whole / 2
