@@ -1,10 +1,11 @@
-"""Command line: ``captum-nlp explain`` and ``captum-nlp benchmark`` (also
+"""Command line: ``captum-nlp explain``, ``benchmark`` and ``report`` (also
 ``python -m captum_nlp_ext``)."""
 
 import argparse
+import ast
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from captum_nlp_ext.datasets import load_sst2, resolve_models_dir
 
@@ -127,12 +128,34 @@ def _benchmark(args: argparse.Namespace) -> int:
         window_overlap=args.window_overlap,
         mlm=_mlm(args, methods),
         reference_pool=args.reference_pool,
+        method_options=_method_options(args.set or []),
         data_dir=args.data_dir,
         overwrite=args.overwrite,
         show_progress=not args.no_progress,
     )
     print(f"wrote {out}")
     return 0
+
+
+def _method_options(assignments: Sequence[str]) -> Dict[str, Dict[str, Any]]:
+    """``["marc.max_steps=100", "lig.n_steps=20"]`` -> ``{"marc": {"max_steps":
+    100}, "lig": {"n_steps": 20}}``; values are read as Python literals (numbers,
+    booleans, quoted strings), else kept as text."""
+    options: Dict[str, Dict[str, Any]] = {}
+    for assignment in assignments:
+        key, equals, text = assignment.partition("=")
+        method, dot, name = key.partition(".")
+        if not (equals and dot and method and name):
+            raise SystemExit(
+                f"--set expects METHOD.SETTING=VALUE (e.g. marc.max_steps=100); "
+                f"got {assignment!r}"
+            )
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        options.setdefault(method.strip(), {})[name.strip()] = value
+    return options
 
 
 def _add_common(parser: argparse.ArgumentParser, default_methods: str) -> None:
@@ -232,6 +255,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     benchmark.add_argument(
         "--window-overlap", type=int, default=32, help="tokens windows share (32)"
+    )
+    benchmark.add_argument(
+        "--set",
+        action="append",
+        metavar="METHOD.SETTING=VALUE",
+        help="override a method's setting, e.g. marc.max_steps=100; repeatable "
+        "(settings are recorded in run.json)",
     )
     benchmark.add_argument("--threads", type=int, help="torch threads")
     resume = benchmark.add_mutually_exclusive_group()

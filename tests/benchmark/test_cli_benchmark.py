@@ -100,3 +100,14 @@ def test_explain_takes_any_registered_method(saved, capsys):
     printed = capsys.readouterr().out
     assert "occlusion:" in printed and "saliency:" in printed
     assert "nlgp:" not in printed
+
+
+def test_set_overrides_method_settings_and_records_them(saved, tmp_path):
+    out = tmp_path / "run"
+    assert benchmark(saved, out, "--set", "nlgp.output=logits") == 0
+    settings, _ = load_run(out)
+    assert settings["method_settings"]["nlgp"]["settings"]["output"] == "logits"
+    with pytest.raises(SystemExit, match="METHOD.SETTING=VALUE"):
+        benchmark(saved, tmp_path / "other", "--set", "max_steps=3")
+    with pytest.raises(ValueError, match="unknown settings \\['steps'\\]"):
+        benchmark(saved, tmp_path / "other", "--set", "nlgp.steps=3")
