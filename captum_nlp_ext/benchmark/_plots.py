@@ -41,9 +41,12 @@ def _png(figure: Any) -> str:
 
 def _method_colours(methods: List[str]) -> Dict[str, str]:
     # One colour per method in every figure, whichever methods a figure shows.
+    # tab10 up to ten methods; beyond, tab20 keeps every colour distinct.
+    from matplotlib import colormaps
     from matplotlib.colors import to_hex
 
-    return {m: to_hex(f"C{i % 10}") for i, m in enumerate(methods)}
+    palette = colormaps["tab10" if len(methods) <= 10 else "tab20"].colors
+    return {m: to_hex(palette[i % len(palette)]) for i, m in enumerate(methods)}
 
 
 def _curve_results(run: Run, kind: str) -> Dict[str, MetricResult]:
@@ -74,13 +77,16 @@ def curves_png(run: Run) -> Optional[str]:
     if not kinds:
         return None
     colours = _method_colours(run.methods)
-    figure, axes = _new_figure(1, len(kinds), 5.5 * len(kinds), 4.0)
+    rows = 1 + (len(run.methods) - 1) // 2
+    figure, axes = _new_figure(1, len(kinds), 5.5 * len(kinds), 4.0 + 0.22 * rows)
     for ax, kind in zip(axes[0], kinds):
         ax.set_prop_cycle(color=[colours[m] for m in results[kind]])
         plot_curves(results[kind], ax=ax)
         better = "lower" if kind == "deletion" else "higher"
         ax.set_title(f"{kind.capitalize()} curve (mean; {better} area is better)")
         ax.grid(alpha=0.3)
+        # Below the axes, so that no legend hides a curve.
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8)
     return _png(figure)
 
 
@@ -110,7 +116,14 @@ def bars_png(summary: Summary, columns: int = 3) -> Optional[str]:
             capsize=3,
             color=[colours[r.method] for r in shown],
         )
-        ax.set_xticks(range(len(shown)), [r.method for r in shown], rotation=45)
+        ax.set_xticks(
+            range(len(shown)),
+            [r.method for r in shown],
+            rotation=45,
+            ha="right",
+            rotation_mode="anchor",
+            fontsize=8,
+        )
         arrow = {True: " (higher is better)", False: " (lower is better)"}.get(
             summary.higher_is_better[metric], ""
         )
