@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from captum_nlp_ext._utils.hooks import forward_with_layer_output
+from captum_nlp_ext._utils.windows import make_rows
 from captum_nlp_ext.attr import LayerMaskOptimization
 from captum_nlp_ext.attr._core import layer_mask_optimization as marc
-from captum_nlp_ext._utils.windows import make_rows
 from captum_nlp_ext.huggingface import ClassifierForward, get_embedding_layer
 from captum_nlp_ext.testing import tiny_bert_classifier
 from captum_nlp_ext.testing.synthetic import CLS, PAD, SEP
