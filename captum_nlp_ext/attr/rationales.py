@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from captum_nlp_ext._utils.units import build_units, Units
+from captum_nlp_ext._utils.validation import check_float
 from captum_nlp_ext.metrics._ranking import select_words
 
 __all__ = [
@@ -71,12 +72,9 @@ def top_fraction_rationale(
     Returns:
         (batch, tokens) bool: True on the tokens of the selected units.
     """
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)):
-        raise TypeError(f"`fraction` must be a number; got {type(fraction).__name__}.")
-    if not 0 < fraction <= 1:
-        raise ValueError(f"`fraction` must lie in (0, 1]; got {fraction}.")
+    fraction = check_float("fraction", fraction, 0.0, 1.0)
     units, scores = _unit_scores(attributions, feature_mask)
-    return _select(units, scores, float(fraction))
+    return _select(units, scores, fraction)
 
 
 def threshold_rationale(
@@ -96,10 +94,7 @@ def threshold_rationale(
     Returns:
         (batch, tokens) bool: True on the tokens of the selected units.
     """
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
-        raise TypeError(
-            f"`threshold` must be a number; got {type(threshold).__name__}."
-        )
+    threshold = check_float("threshold", threshold, float("-inf"))
     units, scores = _unit_scores(attributions, feature_mask)
     return units.to_tokens(((scores >= threshold) & units.valid).long()).bool()
 
