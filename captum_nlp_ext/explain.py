@@ -15,7 +15,11 @@ from torch.nn import Module
 
 from captum_nlp_ext.attr.visualization import visualization_records, word_attributions
 from captum_nlp_ext.benchmark.methods import check_methods, MethodContext, METHODS
-from captum_nlp_ext.huggingface import ClassifierForward, word_feature_mask
+from captum_nlp_ext.huggingface import (
+    ClassifierForward,
+    kept_word_ids,
+    word_feature_mask,
+)
 
 
 def load_classifier(path: Path) -> Tuple[Module, Any]:
@@ -99,8 +103,10 @@ def explain_texts(
     )
     # Unit ids are word indices; a word the tokenizer dropped has no unit.
     words = [
-        [split[j] for j in torch.unique(mask[mask >= 0]).tolist()]
-        for split, mask in zip((text.split() for text in texts), feature_mask)
+        [split[j] for j in kept]
+        for split, kept in zip(
+            (text.split() for text in texts), kept_word_ids(feature_mask)
+        )
     ]
     gold = list(labels) if labels is not None else ["?"] * len(texts)
     records = {}

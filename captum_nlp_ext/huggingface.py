@@ -20,6 +20,7 @@ __all__ = [
     "ClassifierForward",
     "WindowedClassifier",
     "get_embedding_layer",
+    "kept_word_ids",
     "token_feature_mask",
     "unit_texts",
     "word_feature_mask",
@@ -307,6 +308,22 @@ def word_feature_mask(encoding: Any, include_special: bool = False) -> Tensor:
                 row.append(-1)
         rows.append(row)
     return torch.tensor(rows, dtype=torch.long)
+
+
+def kept_word_ids(feature_mask: Tensor) -> List[List[int]]:
+    """Per example, the sorted ids of the words that kept at least one token
+    (truncation drops the others): index an example's words or word-level gold
+    with them to match a word mask built by :func:`word_feature_mask`.
+
+    Args:
+        feature_mask (Tensor): (batch, tokens) or (tokens,) word ids, negative
+                    for excluded tokens.
+
+    Returns:
+        One list of word ids per example.
+    """
+    rows = feature_mask.unsqueeze(0) if feature_mask.dim() == 1 else feature_mask
+    return [torch.unique(row[row >= 0]).tolist() for row in rows]
 
 
 def unit_texts(

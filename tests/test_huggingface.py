@@ -17,6 +17,7 @@ from captum_nlp_ext.attr import LayerNLGP
 from captum_nlp_ext.huggingface import (
     ClassifierForward,
     get_embedding_layer,
+    kept_word_ids,
     token_feature_mask,
     unit_texts,
     word_feature_mask,
@@ -183,3 +184,25 @@ def test_word_feature_mask_numbers_pairs_consecutively(tokenizer):
 def test_slow_tokenizer_output_is_refused():
     with pytest.raises(TypeError, match="fast tokenizer"):
         word_feature_mask({"input_ids": [[1, 2]]})
+
+
+def test_kept_word_ids_are_the_words_truncation_left(tokenizer):
+    words = [["the", "film", "is", "unbearable"], ["great", "film"]]
+    enc = tokenizer(
+        words,
+        is_split_into_words=True,
+        truncation=True,
+        max_length=6,
+        padding=True,
+        return_tensors="pt",
+    )
+    # [CLS] the film is un [SEP] (half of "unbearable" kept) / [CLS] great film [SEP]
+    assert kept_word_ids(word_feature_mask(enc)) == [[0, 1, 2, 3], [0, 1]]
+    short = tokenizer(
+        words[0],
+        is_split_into_words=True,
+        truncation=True,
+        max_length=4,
+        return_tensors="pt",
+    )
+    assert kept_word_ids(word_feature_mask(short)[0]) == [[0, 1]]

@@ -49,6 +49,7 @@ from captum_nlp_ext.datasets import (
 )
 from captum_nlp_ext.huggingface import (
     ClassifierForward,
+    kept_word_ids,
     WindowedClassifier,
     word_feature_mask,
 )
@@ -407,12 +408,11 @@ class _Data:
                 is_split_into_words=True,
                 truncation=True,
                 max_length=max_length,
+                padding=True,
+                return_tensors="pt",
             )
-            kept = [
-                1 + max((w for w in encoding.word_ids(i) if w is not None), default=-1)
-                for i in range(len(train))
-            ]
-            rationales = [r[:n] for r, n in zip(rationales, kept)]
+            kept = kept_word_ids(word_feature_mask(encoding))
+            rationales = [[r[u] for u in words] for r, words in zip(rationales, kept)]
             source += f", documents truncated to {max_length} tokens"
         k = max(1, round(mean_rationale_length(rationales)))
         return k, source
@@ -566,7 +566,7 @@ class _Batch:
 
 def _word_gold(example: TextExample, feature_mask: Tensor) -> Dict[str, Any]:
     """The example's words the model saw (in unit order) and their gold."""
-    present = torch.unique(feature_mask[feature_mask >= 0]).tolist()
+    (present,) = kept_word_ids(feature_mask)
     words = list(example.words) + list(example.text_pair_words or ())
     rationale = None
     if example.rationale is not None:
