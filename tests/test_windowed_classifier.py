@@ -92,11 +92,20 @@ def test_layer_methods_see_the_whole_document(model):
 
 def test_single_logit_classifier_returns_the_logit_of_the_mean(model):
     single = tiny_bert_classifier(vocab_size=50, num_labels=1)
-    ids = document(50)
+    ids = document(100)
     windowed = WindowedClassifier(single, SPECIALS, window_size=32, window_overlap=8)
+    body = ids[0, 1:-1]
+    windows = torch.stack(
+        [
+            torch.cat([ids[0, :1], body[start : start + 30], ids[0, -1:]])
+            for start in (0, 23, 47, 70)
+        ]
+    )
     with torch.no_grad():
+        expected = torch.sigmoid(single(input_ids=windows).logits).mean()
         probs = ClassifierForward(windowed, output="probs")(ids)
-    assert probs.shape == (1, 1) and 0 < float(probs) < 1
+    assert probs.shape == (1, 1)
+    assert torch.allclose(probs[0, 0], expected, atol=1e-6)
 
 
 def test_a_pad_baseline_is_windowed_like_its_input(model):
