@@ -54,7 +54,11 @@ from captum_nlp_ext.attr import (
     LayerNLGP,
     ReferenceIndex,
 )
-from captum_nlp_ext.huggingface import ClassifierForward, get_embedding_layer
+from captum_nlp_ext.huggingface import (
+    ClassifierForward,
+    get_embedding_layer,
+    kept_word_ids,
+)
 
 FAMILIES = ("ours", "captum", "baseline")
 KINDS = ("perturbation", "gradient", "random")
@@ -124,8 +128,7 @@ class MethodContext:
     def words(self) -> Tensor:
         """(batch,) number of words of each example."""
         return torch.tensor(
-            [len(torch.unique(m[m >= 0])) for m in self.feature_mask],
-            dtype=torch.long,
+            [len(kept) for kept in kept_word_ids(self.feature_mask)], dtype=torch.long
         )
 
     def baseline_ids(self, token: str = "pad") -> Tensor:
@@ -283,7 +286,7 @@ def seeded_global_rng(seed: int) -> Iterator[None]:
 def _per_example(ctx: MethodContext, run: Callable[[MethodContext], Tensor]) -> Tensor:
     """Run ``run`` on each example alone (cut to its length, global generators
     seeded with ``ctx.seed``) and pad the results back into a batch."""
-    out = torch.zeros(ctx.input_ids.shape, dtype=torch.float32)
+    out = torch.zeros(ctx.input_ids.shape, device=ctx.input_ids.device)
     for row in range(ctx.input_ids.shape[0]):
         one = ctx.example(row)
         with seeded_global_rng(ctx.seed):
@@ -510,12 +513,12 @@ def _marc(ctx: MethodContext, settings: Dict[str, Any]) -> Tensor:
 def _random(ctx: MethodContext, settings: Dict[str, Any]) -> Tensor:
     # One generator per example, seeded by (seed, example index): scores do not
     # depend on the batch, and differ between examples.
-    out = torch.zeros(ctx.input_ids.shape)
+    out = torch.zeros(ctx.input_ids.shape, device=ctx.input_ids.device)
     for row, example in enumerate(ctx.example_ids_or_range().tolist()):
         generator = torch.Generator().manual_seed(ctx.seed * 1_000_003 + example)
         units = ctx.feature_mask[row]
         scores = torch.rand(int(units.max()) + 1, generator=generator)
-        out[row] = scores[units.clamp(min=0)]
+        out[row] = scores.to(out.device)[units.clamp(min=0)]
     return out
 
 
