@@ -19,6 +19,7 @@ from torch import Tensor
 from torch.nn import Module
 from tqdm.auto import tqdm
 
+from captum_nlp_ext._utils.memo import MemoizedForward
 from captum_nlp_ext._utils.validation import check_int
 from captum_nlp_ext.attr.rationales import mean_rationale_length
 from captum_nlp_ext.attr.visualization import word_attributions
@@ -472,6 +473,8 @@ class _Batch:
         self.token_type_ids = encoding.get("token_type_ids") if has_pairs else None
         self.feature_mask = word_feature_mask(encoding)
         self.forward = ClassifierForward(model)
+        # Every method's removal metrics share the batch's distinct texts.
+        self.metric_forward = MemoizedForward(self.forward)
         with torch.no_grad():
             logits = self.forward(*self._inputs())
         probabilities = torch.softmax(logits.float(), dim=-1)
@@ -513,7 +516,7 @@ class _Batch:
         cost = _per_example_cost(meter, len(self.rows))
         scores = word_attributions(attributions, self.feature_mask)
         batch = MetricBatch(
-            self.forward,
+            self.metric_forward,
             self.tokenizer,
             self.input_ids,
             ctx.additional_forward_args,

@@ -1,0 +1,58 @@
+"""A forward function run once per distinct input row."""
+
+from typing import Any, Callable, Dict, List
+
+import torch
+from torch import Tensor
+
+
+class MemoizedForward:
+    """``forward_func``, run once per distinct row of token ids.
+
+    The removal metrics of an explanation evaluate many texts more than once:
+    the input itself, the all-[PAD] text, the top 10, 20 and 50% of the words
+    removed by both AOPC comprehensiveness and the deletion curve, kept by both
+    AOPC sufficiency and the insertion curve; and every method's metrics start
+    from the same input. A row is keyed by its token ids and by its row of every
+    additional argument whose first dimension is the call's batch (attention
+    mask, token types); other arguments are passed on and must not change
+    between calls. Calls with floating inputs or with gradients enabled go
+    straight to ``forward_func``. Not for methods that replace a layer's output
+    with hooks: the key does not see them.
+
+    Args:
+        forward_func (Callable): ``forward_func(inputs, *args)`` returning one
+                    output row per input row.
+    """
+
+    def __init__(self, forward_func: Callable[..., Tensor]) -> None:
+        self.forward_func = forward_func
+        self.evaluated_rows = 0
+        self.requested_rows = 0
+        self._outputs: Dict[bytes, Tensor] = {}
+
+    def __call__(self, inputs: Tensor, *args: Any) -> Tensor:
+        if torch.is_grad_enabled() or inputs.is_floating_point():
+            return self.forward_func(inputs, *args)
+        batch = inputs.shape[0]
+        aligned = [
+            isinstance(a, Tensor) and a.dim() > 0 and a.shape[0] == batch for a in args
+        ]
+        parts = [inputs.cpu().numpy()] + [
+            a.cpu().numpy() for a, is_row in zip(args, aligned) if is_row
+        ]
+        keys = [b"".join(p[row].tobytes() for p in parts) for row in range(batch)]
+        first_row: Dict[bytes, int] = {}
+        for row, key in enumerate(keys):
+            if key not in self._outputs:
+                first_row.setdefault(key, row)
+        self.requested_rows += batch
+        if first_row:
+            rows = torch.tensor(list(first_row.values()), device=inputs.device)
+            row_args: List[Any] = [
+                a[rows] if is_row else a for a, is_row in zip(args, aligned)
+            ]
+            outputs = self.forward_func(inputs[rows], *row_args)
+            self._outputs.update(zip(first_row, outputs))
+            self.evaluated_rows += len(first_row)
+        return torch.stack([self._outputs[key] for key in keys])
