@@ -18,15 +18,28 @@ def read_readme() -> str:
         return f.read()
 
 
+# What the package imports. torch is pinned only from below: install the build
+# you want first (tools/install.sh takes the CPU build).
+INSTALL_REQUIRES = [
+    "captum>=0.9,<0.10",
+    "torch>=2.3",
+    "transformers>=4.40,<6",
+    "tokenizers>=0.19",
+    "numpy>=1.24,<3",
+    "tqdm",
+    "safetensors>=0.4",
+]
+# Versions known to pass the suite (a fresh venv takes the newest within them).
 TEST_REQUIRES = [
-    "pytest>=7",
+    "pytest>=8,<10",
     "ipython",
     "black==26.10.1",
     "usort==1.1.3",
     "ufmt==2.9.1",
     "flake8==7.5.0",
-    "matplotlib",
-    "selenium",
+    "matplotlib>=3.7",
+    "selenium>=4.10",
+    "scipy>=1.10",
 ]
 # tests/test_tutorials.py executes the notebooks with nbclient on ipykernel.
 TUTORIAL_REQUIRES = [
@@ -35,8 +48,18 @@ TUTORIAL_REQUIRES = [
     "nbformat",
     "nbclient",
     "ipykernel",
-    "matplotlib",
+    "matplotlib>=3.7",
 ]
+# The studies in benchmarks/ (statistics beyond the package's own).
+BENCHMARK_REQUIRES = ["scipy>=1.10", "matplotlib>=3.7"]
+EXTRAS_REQUIRE = {
+    "test": TEST_REQUIRES,
+    "tutorials": TUTORIAL_REQUIRES,
+    "benchmarks": BENCHMARK_REQUIRES,
+    # ReferenceIndex(faiss_factory=...): approximate search for large pools.
+    "faiss": ["faiss-cpu>=1.7"],
+    "dev": sorted(set(TEST_REQUIRES + TUTORIAL_REQUIRES + BENCHMARK_REQUIRES)),
+}
 
 setup(
     name="captum-nlp-ext",
@@ -47,19 +70,8 @@ setup(
     license="BSD-3-Clause",
     python_requires=">=3.10",
     packages=find_packages(include=["captum_nlp_ext", "captum_nlp_ext.*"]),
-    install_requires=[
-        "captum>=0.9,<0.10",
-        "torch>=2.3",
-        "transformers>=4.40",
-        "numpy",
-        "tqdm",
-        "safetensors",
-    ],
-    extras_require={
-        "test": TEST_REQUIRES,
-        "tutorials": TUTORIAL_REQUIRES,
-        "dev": TEST_REQUIRES + TUTORIAL_REQUIRES,
-    },
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS_REQUIRE,
     entry_points={"console_scripts": ["captum-nlp=captum_nlp_ext.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -1,70 +1,119 @@
 """Command line: ``captum-nlp explain``, ``benchmark`` and ``report`` (also
-``python -m captum_nlp_ext``)."""
+``python -m captum_nlp_ext``).
+
+What the commands are doing goes to stderr (``--quiet`` silences it); results
+go to stdout. A user's mistake ends with one line ``captum-nlp: error: ...``
+and exit status 2 (``--debug`` shows the traceback instead).
+"""
 
 import argparse
 import ast
+import logging
+import re
 import sys
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
-from captum_nlp_ext.datasets import load_sst2, resolve_models_dir
+from captum_nlp_ext._cli_checks import (
+    check_data_dir,
+    check_methods,
+    check_run_folders,
+    check_texts,
+    CommandError,
+    model_dir,
+    non_negative_int,
+    positive_int,
+    registered_methods,
+)
+from captum_nlp_ext._cli_output import print_records, token_counts
+
+_LOG = logging.getLogger("captum_nlp_ext")
+DATASET_NAMES = ("sst2", "sst", "movies", "esnli", "mr", "imdb")
+# Library argument names -> the flags users type, for messages that reach them.
+_FLAGS = {
+    "n": "--n",
+    "budget": "--budget",
+    "batch_size": "--batch-size",
+    "max_length": "--max-length",
+    "window": "--window",
+    "window_overlap": "--window-overlap",
+    "method_options": "--set",
+    "methods": "--methods",
+    "metrics": "--metrics",
+    "dataset": "--dataset",
+    "split": "--split",
+    "out_dir": "--out",
+    "data_dir": "--data-dir",
+    "reference_pool": "--reference-pool",
+    "max_examples": "--max-examples",
+    "seed": "--seed",
+}
 
 
-def _colour_word(word: str, score: float) -> str:
-    # ANSI 256-colour background: green supports the prediction, red opposes.
-    level = min(5, int(abs(score) * 5.999))
-    if level == 0:
-        return word
-    code = 16 + (36 * level if score < 0 else 6 * level)
-    return f"\x1b[48;5;{code}m\x1b[38;5;16m{word}\x1b[0m"
-
-
-def _model_dir(model: Optional[str], models_dir: Optional[str]) -> Path:
-    """``--model``: a folder, or a name under the models folder."""
-    if model and Path(model).is_dir():
-        return Path(model)
-    return resolve_models_dir(models_dir) / (model or "minilm-sst2")
-
-
-def _methods(args: argparse.Namespace) -> list:
-    """``--methods`` and every ``--method``, in order; the command's default
-    when neither is given."""
+def _methods(args: argparse.Namespace) -> List[str]:
+    """``--methods`` and every ``--method``, in order, checked; the command's
+    default when neither is given."""
     given = args.methods if args.methods or args.method else args.default_methods
     names = [m.strip() for m in (given or "").split(",") if m.strip()]
-    return names + [m for m in args.method or [] if m not in names]
+    return check_methods(names + [m for m in args.method or [] if m not in names])
 
 
 def _mlm(args: argparse.Namespace, methods: Sequence[str]) -> Optional[Path]:
-    if "im" not in methods:
+    from captum_nlp_ext.benchmark.methods import METHODS
+
+    if not any("mlm" in METHODS[m].needs for m in methods):
         return None
-    return Path(args.mlm) if args.mlm else _model_dir("minilm-mlm", args.models_dir)
+    if args.mlm:
+        if not Path(args.mlm).is_dir():
+            raise CommandError(f"--mlm: no model folder at {args.mlm}.")
+        return Path(args.mlm)
+    return model_dir("minilm-mlm", args.models_dir, flag="--mlm")
 
 
 def _explain(args: argparse.Namespace) -> int:
     from captum_nlp_ext.attr.visualization import save_html
-    from captum_nlp_ext.benchmark.methods import build_resources, check_methods
-    from captum_nlp_ext.explain import explain_texts, load_classifier
+    from captum_nlp_ext.benchmark.methods import build_resources, METHODS
+    from captum_nlp_ext.datasets import load_sst2
+    from captum_nlp_ext.explain import explain_texts
+    from captum_nlp_ext.huggingface import load_classifier, split_words
 
-    model_dir = _model_dir(args.model, args.models_dir)
-    methods = check_methods(_methods(args))
-    if args.text:
-        texts, labels = list(args.text), None
-    else:
+    methods = _methods(args)
+    texts = check_texts(args.text) if args.text else None
+    folder = model_dir(args.model, args.models_dir)
+    mlm = _mlm(args, methods)
+    needs_pool = any("reference_index" in METHODS[m].needs for m in methods)
+    if texts is None or needs_pool:
+        check_data_dir(args.data_dir)
+    _LOG.info("loading the model %s", folder.name)
+    model, tokenizer = load_classifier(folder)
+    args.max_length = _max_length(args.max_length, model)
+    labels = None
+    if texts is None:
         examples = load_sst2(args.split, data_dir=args.data_dir, limit=args.n)
         texts = [e.text for e in examples]
         labels = [e.label for e in examples]
-    model, tokenizer = load_classifier(model_dir)
+    else:
+        # Words as the tokenizer splits them (punctuation apart).
+        texts = [" ".join(split_words(tokenizer, t)) for t in texts]
     reference_texts = None
-    if "lafa" in methods:
+    if needs_pool:
+        _LOG.info(
+            "building LAFA's reference index over %d SST-2 training sentences",
+            args.reference_pool,
+        )
         pool = load_sst2("train", data_dir=args.data_dir, limit=args.reference_pool)
         reference_texts = [e.text for e in pool]
+    if mlm is not None:
+        _LOG.info("loading the masked language model %s", mlm.name)
     resources = build_resources(
         methods,
         model,
         tokenizer,
-        mlm=_mlm(args, methods),
+        mlm=mlm,
         reference_texts=reference_texts,
+        show_progress=not args.quiet,
     )
+    _LOG.info("explaining %d text(s) with %s", len(texts), ", ".join(methods))
     records = explain_texts(
         model,
         tokenizer,
@@ -72,48 +121,56 @@ def _explain(args: argparse.Namespace) -> int:
         methods,
         labels,
         seed=args.seed,
+        max_length=args.max_length,
         budget=args.budget,
         resources=resources,
+        show_progress=not args.quiet,
     )
-    colour = sys.stdout.isatty() and not args.no_colour
-    for i, text in enumerate(texts):
-        first = records[methods[0]][i]
-        print(f"\n[{i}] {text}")
-        print(
-            f"    predicted {first.pred_class} (p={first.pred_prob:.3f}), "
-            f"gold {first.true_class}"
-        )
-        for name in methods:
-            r = records[name][i]
-            shown = [
-                _colour_word(w, float(s)) if colour else f"{w}({float(s):+.2f})"
-                for w, s in zip(r.raw_input_ids, r.word_attributions.tolist())
-            ]
-            print(f"    {name:>6}: " + " ".join(shown))
+    print_records(
+        texts,
+        methods,
+        records,
+        token_counts(tokenizer, texts),
+        args.max_length,
+        colour=sys.stdout.isatty() and not args.no_colour,
+    )
     if args.out:
-        path = save_html(
-            records, args.out, title=f"Word attributions: {model_dir.name}"
-        )
+        path = save_html(records, args.out, title=f"Word attributions: {folder.name}")
         print(f"\nwrote {path}")
     return 0
+
+
+def _max_length(max_length: Optional[int], model: Any) -> int:
+    """``--max-length``, or 128 tokens within the model's positions."""
+    from captum_nlp_ext._utils.checks import position_limit
+
+    limit = position_limit(model)
+    if max_length is None:
+        return 128 if limit is None else min(128, limit)
+    if limit is not None and max_length > limit:
+        raise CommandError(
+            f"--max-length: the model reads at most {limit} tokens; got {max_length}."
+        )
+    return max_length
 
 
 def _benchmark(args: argparse.Namespace) -> int:
     import torch
 
-    from captum_nlp_ext.benchmark.methods import check_methods
     from captum_nlp_ext.benchmark.runner import run_benchmark
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    methods = check_methods(_methods(args))
+    methods = _methods(args)
+    folder = model_dir(args.model, args.models_dir)
+    check_data_dir(args.data_dir)
     metrics = (
         [m.strip() for m in args.metrics.split(",") if m.strip()]
         if args.metrics
         else None
     )
     out = run_benchmark(
-        _model_dir(args.model, args.models_dir),
+        folder,
         args.dataset,
         args.out,
         split=args.split,
@@ -131,7 +188,7 @@ def _benchmark(args: argparse.Namespace) -> int:
         method_options=_method_options(args.set or []),
         data_dir=args.data_dir,
         overwrite=args.overwrite,
-        show_progress=not args.no_progress,
+        show_progress=not (args.no_progress or args.quiet),
     )
     print(f"wrote {out}")
     return 0
@@ -146,8 +203,8 @@ def _method_options(assignments: Sequence[str]) -> Dict[str, Dict[str, Any]]:
         key, equals, text = assignment.partition("=")
         method, dot, name = key.partition(".")
         if not (equals and dot and method and name):
-            raise SystemExit(
-                f"--set expects METHOD.SETTING=VALUE (e.g. marc.max_steps=100); "
+            raise CommandError(
+                "--set expects METHOD.SETTING=VALUE (e.g. marc.max_steps=100); "
                 f"got {assignment!r}"
             )
         try:
@@ -158,50 +215,76 @@ def _method_options(assignments: Sequence[str]) -> Dict[str, Dict[str, Any]]:
     return options
 
 
+def _report(args: argparse.Namespace) -> int:
+    from captum_nlp_ext.benchmark.report import markdown_table, write_report
+
+    folders = check_run_folders(args.dir)
+    print(f"wrote {write_report(folders, args.out, args.max_examples)}")
+    if args.markdown:
+        path = Path(args.markdown)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(markdown_table(folders), encoding="utf-8")
+        print(f"wrote {path}")
+    return 0
+
+
 def _add_common(parser: argparse.ArgumentParser, default_methods: str) -> None:
     parser.add_argument(
         "--model",
         help="classifier folder, or a name under the models folder "
         "(default: minilm-sst2)",
     )
-    parser.add_argument("--models-dir", help="shared models folder")
-    parser.add_argument("--data-dir", help="shared data folder")
     parser.add_argument(
-        "--methods",
-        help=f"comma-separated registered methods (default: {default_methods})",
+        "--models-dir",
+        help="shared models folder (default: $CAPTUM_NLP_MODELS or ../shared/models)",
     )
     parser.add_argument(
-        "--method", action="append", help="a method; repeatable (with --methods)"
+        "--data-dir",
+        help="shared data folder (default: $CAPTUM_NLP_DATA or ../shared/data)",
+    )
+    parser.add_argument(
+        "--methods",
+        help=f"comma-separated methods, from: {', '.join(registered_methods())} "
+        f"(default: {default_methods})",
+    )
+    parser.add_argument(
+        "--method",
+        action="append",
+        help="one more method; repeatable, added to --methods (default: none)",
     )
     parser.set_defaults(default_methods=default_methods)
     parser.add_argument(
         "--budget",
-        type=int,
+        type=positive_int,
         default=128,
-        help="model evaluations per example of perturbation methods (128)",
+        help="model evaluations per example of perturbation methods (default: 128)",
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="seed of the sampling methods (default: 0)",
+    )
     parser.add_argument(
         "--mlm", help="masked language model folder of `im` (default: minilm-mlm)"
     )
     parser.add_argument(
         "--reference-pool",
-        type=int,
+        type=positive_int,
         default=1000,
-        help="training examples in LAFA's reference index (1000)",
+        help="training examples in LAFA's reference index (default: 1000)",
     )
 
 
-def _report(args: argparse.Namespace) -> int:
-    from captum_nlp_ext.benchmark.report import markdown_table, write_report
-
-    print(f"wrote {write_report(args.dir, args.out, args.max_examples)}")
-    if args.markdown:
-        path = Path(args.markdown)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(markdown_table(args.dir), encoding="utf-8")
-        print(f"wrote {path}")
-    return 0
+def _add_output(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress on stderr (default: off)"
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the traceback of an error (default: off)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -212,24 +295,50 @@ def build_parser() -> argparse.ArgumentParser:
     explain = commands.add_parser(
         "explain",
         help="explain texts (or SST-2 sentences) with several methods side by side",
+        description="Explain texts (--text) or the first --n SST-2 sentences with "
+        "several methods side by side. Words of --text are split as the "
+        "model's tokenizer pre-splits text (punctuation apart from words); SST-2 "
+        "sentences are already split into words by spaces.",
     )
     _add_common(explain, "nlgp,lig")
-    explain.add_argument("--text", action="append", help="a text; repeatable")
-    explain.add_argument("--split", default="dev", help="SST-2 split (default dev)")
-    explain.add_argument("--n", type=int, default=8, help="SST-2 sentences (8)")
-    explain.add_argument("--out", help="write an HTML page here")
-    explain.add_argument("--no-colour", action="store_true", help="plain output")
+    explain.add_argument(
+        "--text", action="append", help="a text to explain; repeatable (default: none)"
+    )
+    explain.add_argument(
+        "--split", default="dev", help="SST-2 split without --text (default: dev)"
+    )
+    explain.add_argument(
+        "--n",
+        type=positive_int,
+        default=8,
+        help="SST-2 sentences without --text (default: 8)",
+    )
+    explain.add_argument(
+        "--max-length",
+        type=positive_int,
+        default=None,
+        help="tokens the model reads; longer texts are cut (default: 128, or the "
+        "model's limit if lower)",
+    )
+    explain.add_argument("--out", help="write an HTML page here (default: none)")
+    explain.add_argument(
+        "--no-colour", action="store_true", help="plain output (default: off)"
+    )
+    _add_output(explain)
     explain.set_defaults(run=_explain)
+    _add_benchmark(commands)
+    _add_report(commands)
+    return parser
 
+
+def _add_benchmark(commands: Any) -> None:
     benchmark = commands.add_parser(
         "benchmark",
         help="methods x metrics x examples of a data set into a resumable run folder",
     )
     _add_common(benchmark, "nlgp,lig,random")
     benchmark.add_argument(
-        "--dataset",
-        required=True,
-        choices=("sst2", "sst", "movies", "esnli", "mr", "imdb"),
+        "--dataset", required=True, choices=DATASET_NAMES, help="the data set"
     )
     benchmark.add_argument(
         "--split", help="split (default: dev; movies val, imdb valid, mr all)"
@@ -237,33 +346,45 @@ def build_parser() -> argparse.ArgumentParser:
     benchmark.add_argument(
         "--metrics", help="comma-separated (default: all the data set supports)"
     )
-    benchmark.add_argument("--n", type=int, help="first N examples (default: all)")
+    benchmark.add_argument(
+        "--n", type=positive_int, help="first N examples (default: all)"
+    )
     benchmark.add_argument("--out", required=True, help="run folder")
-    benchmark.add_argument("--batch-size", type=int, default=16)
+    benchmark.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=16,
+        help="examples per batch (default: 16)",
+    )
     benchmark.add_argument(
         "--max-length",
-        type=int,
+        type=positive_int,
         default=None,
-        help="truncation length in tokens (default 128; whole documents with "
+        help="truncation length in tokens (default: 128; whole documents with "
         "--window)",
     )
     benchmark.add_argument(
         "--window",
-        type=int,
+        type=positive_int,
         help="classify whole documents through windows of this many tokens "
-        "(ERASER movies), instead of truncating",
+        "(ERASER movies), instead of truncating (default: off)",
     )
     benchmark.add_argument(
-        "--window-overlap", type=int, default=32, help="tokens windows share (32)"
+        "--window-overlap",
+        type=non_negative_int,
+        default=32,
+        help="tokens windows share (default: 32)",
     )
     benchmark.add_argument(
         "--set",
         action="append",
         metavar="METHOD.SETTING=VALUE",
         help="override a method's setting, e.g. marc.max_steps=100; repeatable "
-        "(settings are recorded in run.json)",
+        "(settings are recorded in run.json; default: none)",
     )
-    benchmark.add_argument("--threads", type=int, help="torch threads")
+    benchmark.add_argument(
+        "--threads", type=positive_int, help="torch threads (default: torch's)"
+    )
     resume = benchmark.add_mutually_exclusive_group()
     resume.add_argument(
         "--resume",
@@ -272,10 +393,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="resume a run in --out with the same settings (the default)",
     )
     resume.add_argument(
-        "--overwrite", action="store_true", help="start afresh, deleting its results"
+        "--overwrite",
+        action="store_true",
+        help="start afresh, deleting its results and caches (default: off)",
     )
-    benchmark.add_argument("--no-progress", action="store_true", help="no progress bar")
+    benchmark.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (default: off)"
+    )
+    _add_output(benchmark)
     benchmark.set_defaults(run=_benchmark)
+
+
+def _add_report(commands: Any) -> None:
     report = commands.add_parser(
         "report",
         help="write the HTML comparison report (and a Markdown table) of a "
@@ -288,20 +417,61 @@ def build_parser() -> argparse.ArgumentParser:
         "that explain the same examples with different methods make one report",
     )
     report.add_argument("--out", help="HTML file (default: DIR/report.html)")
-    report.add_argument("--markdown", help="also write the metric table here")
+    report.add_argument(
+        "--markdown", help="also write the metric table here (default: none)"
+    )
     report.add_argument(
         "--max-examples",
-        type=int,
+        type=non_negative_int,
         default=20,
-        help="examples shown with word scores (20)",
+        help="examples shown with word scores (default: 20)",
     )
+    _add_output(report)
     report.set_defaults(run=_report)
-    return parser
+
+
+def _message(error: BaseException) -> str:
+    """One line, with library argument names turned into the flags typed."""
+    text = " ".join(str(error).split()) or type(error).__name__
+
+    def flag(match: "re.Match[str]") -> str:
+        return _FLAGS.get(match.group(1), match.group(0))
+
+    return re.sub(r"`([a-z_]+)`", flag, text)
+
+
+def _configure_logging(quiet: bool) -> logging.Handler:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("captum-nlp: %(message)s"))
+    _LOG.addHandler(handler)
+    _LOG.setLevel(logging.WARNING if quiet else logging.INFO)
+    return handler
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    handler = _configure_logging(args.quiet)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print("captum-nlp: interrupted", file=sys.stderr)
+        return 130
+    except (CommandError, ValueError, TypeError, FileNotFoundError) as error:
+        if args.debug:
+            raise
+        print(f"captum-nlp: error: {_message(error)}", file=sys.stderr)
+        return 2
+    except Exception as error:  # a bug, not a user's mistake: say how to see it
+        if args.debug:
+            raise
+        print(
+            f"captum-nlp: error: {type(error).__name__}: {_message(error)} "
+            "(run again with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        _LOG.removeHandler(handler)
 
 
 if __name__ == "__main__":

@@ -6,36 +6,23 @@ The methods are those of the registry
 with :func:`~captum_nlp_ext.benchmark.methods.register_method`.
 """
 
-from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import torch
 from captum.attr._utils.visualization import VisualizationDataRecord
 from torch.nn import Module
+from tqdm.auto import tqdm
 
 from captum_nlp_ext.attr.visualization import visualization_records, word_attributions
 from captum_nlp_ext.benchmark.methods import check_methods, MethodContext, METHODS
-from captum_nlp_ext.huggingface import (
+from captum_nlp_ext.huggingface import (  # noqa: F401 (load_classifier: old home)
+    class_label,
+    class_names,
     ClassifierForward,
     kept_word_ids,
+    load_classifier,
     word_feature_mask,
 )
-
-
-def load_classifier(path: Path) -> Tuple[Module, Any]:
-    """A local Hugging Face sequence classifier and its tokenizer, in eval mode."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-    from transformers.utils import logging
-
-    logging.disable_progress_bar()
-
-    if not Path(path).is_dir():
-        raise FileNotFoundError(
-            f"No model folder at {path}: pass --model or set CAPTUM_NLP_MODELS."
-        )
-    tokenizer = AutoTokenizer.from_pretrained(str(path))
-    model = AutoModelForSequenceClassification.from_pretrained(str(path)).eval()
-    return model, tokenizer
 
 
 def explain_texts(
@@ -48,6 +35,7 @@ def explain_texts(
     max_length: int = 128,
     budget: int = 128,
     resources: Optional[Mapping[str, Any]] = None,
+    show_progress: bool = False,
 ) -> Dict[str, List[VisualizationDataRecord]]:
     """Explain the predicted class of each text with each method.
 
@@ -68,10 +56,13 @@ def explain_texts(
                     ``im``, the reference index of ``lafa``), as built by
                     :func:`~captum_nlp_ext.benchmark.methods.build_resources`.
                     Default: None
+        show_progress (bool): A progress bar over the methods (on stderr).
+                    Default: False
 
     Returns:
         For each method, one ``VisualizationDataRecord`` per text, ready for
-        :func:`~captum_nlp_ext.attr.visualization.render_html`.
+        :func:`~captum_nlp_ext.attr.visualization.render_html`; classes by name
+        where the model's config has ``id2label``.
     """
     methods = check_methods(methods)
     # Whitespace words are the units: they match the datasets' word-level gold
@@ -108,16 +99,24 @@ def explain_texts(
             (text.split() for text in texts), kept_word_ids(feature_mask)
         )
     ]
-    gold = list(labels) if labels is not None else ["?"] * len(texts)
+    names = class_names(model)
+    shown = [class_label(names, int(p)) for p in predicted.tolist()]
+    gold = (
+        [class_label(names, g) for g in labels]
+        if labels is not None
+        else ["?"] * len(texts)
+    )
     records = {}
-    for name in methods:
+    progress = tqdm(methods, desc="explain", unit="method", disable=not show_progress)
+    for name in progress:
+        progress.set_postfix_str(name)
         attributions = METHODS[name].attribute(ctx)
         records[name] = visualization_records(
             word_attributions(attributions, feature_mask),
             words,
             probs.gather(1, predicted.unsqueeze(1)).squeeze(1),
-            predicted.tolist(),
+            shown,
             gold,
-            predicted.tolist(),
+            shown,
         )
     return records

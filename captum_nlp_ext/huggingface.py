@@ -6,7 +6,9 @@ Which embedding layer to target is a recurring question of Captum users
 ``AutoModelForSequenceClassification``.
 """
 
-from typing import Any, List, Optional, Sequence
+import os
+from pathlib import Path
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -19,12 +21,71 @@ from captum_nlp_ext._utils.windows import make_rows, Rows
 __all__ = [
     "ClassifierForward",
     "WindowedClassifier",
+    "class_names",
     "get_embedding_layer",
     "kept_word_ids",
+    "load_classifier",
+    "split_words",
     "token_feature_mask",
     "unit_texts",
     "word_feature_mask",
 ]
+
+
+def load_classifier(path: Union[str, "os.PathLike[str]"]) -> Tuple[Module, Any]:
+    """A local Hugging Face sequence classifier and its tokenizer, in eval mode.
+
+    Args:
+        path (str or PathLike): The model's folder (``save_pretrained``);
+                    nothing is downloaded.
+
+    Raises:
+        FileNotFoundError: ``path`` is not a folder.
+    """
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+    if not Path(path).is_dir():
+        raise FileNotFoundError(f"No model folder at {path}.")
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    model = AutoModelForSequenceClassification.from_pretrained(str(path)).eval()
+    return model, tokenizer
+
+
+def class_names(model: Module) -> Optional[List[str]]:
+    """The classes' names from the model's ``config.id2label``, in class order;
+    None when the config has none, or only the placeholders ``LABEL_0``..."""
+    config = getattr(model, "config", None)
+    labels = getattr(config, "id2label", None)
+    if not isinstance(labels, dict) or not labels:
+        return None
+    try:
+        names = [str(labels[i]) for i in range(len(labels))]
+    except KeyError:
+        names = [str(labels.get(str(i), i)) for i in range(len(labels))]
+    if all(name == f"LABEL_{i}" for i, name in enumerate(names)):
+        return None
+    return names
+
+
+def class_label(names: Optional[Sequence[str]], index: Any) -> str:
+    """``names[index]`` when the class has a name, else the index as text."""
+    if isinstance(index, int) and names is not None and 0 <= index < len(names):
+        return names[index]
+    return str(index)
+
+
+def split_words(tokenizer: Any, text: str) -> List[str]:
+    """The words of a raw text as the tokenizer's pre-tokenizer splits it
+    (BERT's splits punctuation from words: ``"funny,"`` -> ``funny``, ``,``);
+    whitespace words for a tokenizer without one."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    pre = getattr(backend, "pre_tokenizer", None)
+    if pre is None:
+        return text.split()
+    # The text as typed (not normalized, not lower-cased): words stay readable.
+    return [piece for piece, _ in pre.pre_tokenize_str(text)]
 
 
 def get_embedding_layer(model: Module, kind: str = "tokens") -> Module:

@@ -43,4 +43,96 @@ def test_explain_given_text_escapes_html(models_dir, tmp_path):
         ]
     )
     page = out.read_text()
-    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    # the tokenizer splits "<script>" into the words "<", "script", ">"
+    assert "<script" not in page
+    assert ">&lt;</mark>" in page and ">script</mark>" in page
+
+
+def _error(capsys):
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines and "Traceback" not in "\n".join(lines)
+    return lines[-1]
+
+
+def test_user_mistakes_end_in_one_line_and_status_2(
+    models_dir, data_dir, tmp_path, capsys
+):
+    shared = ["--models-dir", str(models_dir), "--data-dir", str(data_dir)]
+    cases = [
+        (["explain", "--model", str(tmp_path / "nope")], "--model: no model folder"),
+        (["explain", "--model", "nope", *shared], "--model: no model 'nope'"),
+        (["explain", "--methods", "nlgp,bogus", *shared], "unknown method(s) 'bogus'"),
+        (["explain", "--text", "fine", "--text", " ", *shared], "text 2 is empty"),
+        (["explain", "--data-dir", str(tmp_path / "none")], "--data-dir: no folder"),
+        (["explain", "--max-length", "9999", "--text", "ok", *shared], "--max-length"),
+        (["report", str(tmp_path)], "is not a benchmark run folder"),
+        (
+            ["benchmark", "--dataset", "sst2", "--out", str(tmp_path / "r"),
+             "--data-dir", str(tmp_path / "none"), "--models-dir", str(models_dir)],
+            "--data-dir: no folder",
+        ),
+    ]  # fmt: skip
+    for argv, expected in cases:
+        assert main(argv) == 2, argv
+        line = _error(capsys)
+        assert line.startswith("captum-nlp: error: ") and expected in line, line
+
+
+def test_argparse_mistakes_name_the_flag(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["explain", "--n", "0"])
+    assert exit_.value.code == 2
+    assert "argument --n: must be >= 1; got 0" in capsys.readouterr().err
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    import pytest
+
+    from captum_nlp_ext._cli_checks import CommandError
+
+    with pytest.raises(CommandError, match="not a benchmark run folder"):
+        main(["report", str(tmp_path), "--debug"])
+
+
+def test_explain_speaks_on_stderr_and_names_classes(models_dir, capsys):
+    text = "a gripping, funny film \x1b]0;pwned\x07 \x1b[31mred"
+    argv = [
+        "explain",
+        "--text",
+        text,
+        "--methods",
+        "nlgp",
+        "--models-dir",
+        str(models_dir),
+    ]
+    assert main(argv + ["--no-colour"]) == 0
+    captured = capsys.readouterr()
+    assert "loading the model minilm-sst2" in captured.err
+    out = captured.out
+    # id2label names the class; the comma is a word of its own
+    assert "predicted positive (p=" in out and "gripping(" in out and " ,(" in out
+    # control characters are shown escaped, never sent to the terminal
+    assert "\x1b" not in out and "\x07" not in out and "\\x1b" in out
+    assert main(argv + ["--no-colour", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_explain_reports_text_cut_to_max_length(models_dir, capsys):
+    text = " ".join(["good"] * 40)
+    argv = ["explain", "--text", text, "--methods", "nlgp", "--max-length", "16"]
+    assert main(argv + ["--models-dir", str(models_dir), "--no-colour"]) == 0
+    assert "text 1: kept 14 of 40 words" in capsys.readouterr().err
+
+
+def test_methods_help_lists_the_registered_names(capsys):
+    import pytest
+
+    from captum_nlp_ext.benchmark.methods import METHODS
+
+    with pytest.raises(SystemExit):
+        main(["explain", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert all(name in help_text for name in METHODS)
+    assert "(default: nlgp,lig)" in help_text and "(default: 128" in help_text

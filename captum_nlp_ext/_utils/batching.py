@@ -13,6 +13,7 @@ from torch import Tensor
 from torch.nn import Module
 from tqdm.auto import tqdm
 
+from captum_nlp_ext._utils.checks import check_finite
 from captum_nlp_ext._utils.hooks import forward_with_layer_replaced, run_forward
 from captum_nlp_ext._utils.targets import select_target
 
@@ -108,5 +109,5 @@ def evaluate_rows(
             output = run_forward(forward_func, chunk_inputs, chunk_args)
         if target is not None:
             output = select_target(output, target[example])
-        outputs.append(output)
+        outputs.append(check_finite(output, "The model's output", example))
     return torch.cat(outputs)

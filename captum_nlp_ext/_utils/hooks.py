@@ -7,6 +7,7 @@ path, exceptions included.
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 
+import torch
 from torch import Tensor
 from torch.nn import Module
 
@@ -144,6 +145,26 @@ def frozen_parameters(module: Optional[Module]) -> Iterator[None]:
     finally:
         for p, flag in flags:
             p.requires_grad_(flag)
+
+
+@contextmanager
+def autograd_enabled() -> Iterator[None]:
+    """Gradients on for a method that needs them, also when the caller runs it
+    inside ``torch.no_grad()`` or ``torch.inference_mode()``."""
+    with torch.inference_mode(False), torch.enable_grad():
+        yield
+
+
+def outside_inference(value: Any) -> Any:
+    """``value`` with every tensor made under ``torch.inference_mode()`` cloned
+    into a normal tensor (autograd cannot save inference tensors for backward);
+    tuples element by element, anything else unchanged. Call it inside
+    :func:`autograd_enabled`."""
+    if isinstance(value, tuple):
+        return tuple(outside_inference(v) for v in value)
+    if isinstance(value, Tensor) and value.is_inference():
+        return value.clone()
+    return value
 
 
 def model_of(forward_func: Callable[..., Any]) -> Optional[Module]:

@@ -191,6 +191,17 @@ _STYLE = (
 )
 
 
+_HOW_TO_READ = (
+    "Colours: each row's word scores divided by that row's largest magnitude "
+    "(as visualization_records scales them by default; green supports the "
+    "explained class, red opposes it), so they "
+    "compare the words of one method on one example, not methods with each "
+    "other; hover a word for its scaled score. <b>Sum</b>: the sum of the "
+    "method's unscaled word scores (Captum's <code>attr_score</code>), in the "
+    "method's own units (logit, probability or mask values)."
+)
+
+
 def render_html(
     records: Union[
         Sequence[VisualizationDataRecord],
@@ -250,6 +261,7 @@ def render_html(
         "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
         f"<h1>{html.escape(title)}</h1><p class='legend'>Legend: {legend}</p>"
+        f"<p>{_HOW_TO_READ}</p>"
         f"<table>{''.join(rows)}</table></body></html>\n"
     )
 

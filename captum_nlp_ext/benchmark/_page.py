@@ -4,6 +4,7 @@ from the run escaped."""
 
 import json
 from html import escape
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from captum_nlp_ext.attr.visualization import _STYLE, colour_legend_html, words_html
@@ -95,7 +96,18 @@ def _notices(run: Run, summary: Summary, plots_missing: bool) -> str:
         )
     if plots_missing:
         notes.append("Figures need matplotlib: pip install matplotlib")
-    return "".join(f'<p class="notice">{escape(n)}</p>' for n in notes)
+    html = "".join(f'<p class="notice">{escape(n)}</p>' for n in notes)
+    if run.failed:
+        rows = [
+            [_text(r["example"]), _text(r["method"]), _text(r["failed"])]
+            for r in sorted(run.failed, key=lambda r: (r["example"], r["method"]))
+        ]
+        html += (
+            f'<p class="notice">{len(run.failed)} explanation(s) failed and are '
+            "left out of every table and figure:</p>"
+            + _table(["example", "method", "why"], rows)
+        )
+    return html
 
 
 def _metric_cell(row: MethodSummary, metric: str, summary: Summary) -> str:
@@ -203,8 +215,18 @@ def _figures(curves: Optional[str], bars: Optional[str]) -> str:
     return "".join(out)
 
 
+def _class(classes: Optional[List[str]], index: Any) -> str:
+    """A class by name where the run recorded the model's ``id2label``."""
+    if isinstance(index, int) and classes and 0 <= index < len(classes):
+        return _text(f"{classes[index]}")
+    return _text(index)
+
+
 def _example(
-    example: Any, records: Dict[str, Dict[str, Any]], methods: List[str]
+    example: Any,
+    records: Dict[str, Dict[str, Any]],
+    methods: List[str],
+    classes: Optional[List[str]] = None,
 ) -> str:
     first = next(iter(records.values()))
     rationale = next(
@@ -212,10 +234,10 @@ def _example(
     )
     probability = first.get("probability")
     meta = (
-        f"label {_text(first.get('label'))} · predicted "
-        f"{_text(first.get('prediction'))}"
+        f"label {_class(classes, first.get('label'))} · predicted "
+        f"{_class(classes, first.get('prediction'))}"
         + (f" (p={probability:.3f})" if probability is not None else "")
-        + f" · explained class {_text(first.get('target'))}"
+        + f" · explained class {_class(classes, first.get('target'))}"
     )
     rows = []
     if rationale is not None:
@@ -257,7 +279,8 @@ def _examples_section(run: Run, max_examples: int) -> str:
         + (" Boxed, underlined words are the human rationale." if boxed else "")
         + f"</p><p class='legend'>Legend: {colour_legend_html()}</p>"
     )
-    blocks = [_example(e, by_example[e], run.methods) for e in shown]
+    classes = run.settings.get("classes")
+    blocks = [_example(e, by_example[e], run.methods, classes) for e in shown]
     return "<h2>Examples</h2>" + intro + "".join(blocks)
 
 
@@ -271,8 +294,10 @@ def render_page(
 ) -> str:
     """The whole HTML document."""
     settings = run.settings
+    # The model's folder name, not a path on the machine that ran it.
+    model = Path(str(settings.get("model", "?"))).name
     title = (
-        f"Benchmark: {settings.get('model', '?')} on "
+        f"Benchmark: {model} on "
         f"{settings.get('dataset', '?')} / {settings.get('split', '?')}"
     )
     return (

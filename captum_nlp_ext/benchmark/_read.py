@@ -3,7 +3,7 @@
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Union
+from typing import Any, Dict, List, Sequence, Tuple, Union
 
 from captum_nlp_ext.benchmark.store import read_results, RESULTS_FILE, RUN_FILE, SCHEMA
 
@@ -23,6 +23,9 @@ class Run:
                     the results.
         torn_last_line (bool): The last line of ``results.jsonl`` was cut off
                     (a killed run) and was skipped.
+        failed (list of dict): Records of (example, method) pairs that could
+                    not be explained (a ``"failed"`` message, no scores); they
+                    are not in ``records``.
     """
 
     folder: Path
@@ -31,6 +34,7 @@ class Run:
     methods: List[str] = field(default_factory=list)
     metrics: List[str] = field(default_factory=list)
     torn_last_line: bool = False
+    failed: List[Dict[str, Any]] = field(default_factory=list)
 
 
 def _append_new(names: List[str], extra: Any) -> None:
@@ -95,16 +99,27 @@ def read_runs(run_dirs: RunDirs) -> Run:
     for run in runs:
         _append_new(methods, run.methods)
         _append_new(metrics, run.metrics)
-        by_key.update({(r["example"], r["method"]): r for r in run.records})
+        by_key.update(
+            {(r["example"], r["method"]): r for r in run.records + run.failed}
+        )
     settings["methods"], settings["metrics"] = methods, metrics
+    records, failed = _split_failed(list(by_key.values()))
     return Run(
         first.folder,
         settings,
-        list(by_key.values()),
+        records,
         methods,
         metrics,
         any(run.torn_last_line for run in runs),
+        failed,
     )
+
+
+def _split_failed(
+    records: List[Dict[str, Any]],
+) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+    done = [r for r in records if "failed" not in r]
+    return done, [r for r in records if "failed" in r]
 
 
 def read_run(run_dir: Union[str, Path]) -> Run:
@@ -133,10 +148,10 @@ def read_run(run_dir: Union[str, Path]) -> Run:
     by_key: Dict[Any, Dict[str, Any]] = {
         (record["example"], record["method"]): record for record in complete
     }
-    records = list(by_key.values())
+    records, failed = _split_failed(list(by_key.values()))
     methods = list(settings.get("methods") or [])
     _append_new(methods, (r["method"] for r in records))
     metrics = list(settings.get("metrics") or [])
     for record in records:
         _append_new(metrics, (record.get("metrics") or {}).keys())
-    return Run(folder, settings, records, methods, metrics, torn)
+    return Run(folder, settings, records, methods, metrics, torn, failed)

@@ -685,6 +685,7 @@ def build_resources(
     mlm: Any = None,
     reference_texts: Optional[List[str]] = None,
     cache_path: Optional[str] = None,
+    show_progress: bool = False,
 ) -> Dict[str, Any]:
     """The resources the given methods need, by name.
 
@@ -698,6 +699,8 @@ def build_resources(
                     ``lafa`` (e.g. training texts). Default: None
         cache_path (str, optional): Where the reference index is saved once
                     built and loaded from later (a run's folder). Default: None
+        show_progress (bool): A progress bar while the reference index is
+                    built (on stderr). Default: False
 
     Raises:
         ValueError: A method needs a resource that was not given.
@@ -721,7 +724,9 @@ def build_resources(
                     "method `lafa` needs reference texts (a training split): pass "
                     "`reference_texts`."
                 )
-            index = ReferenceIndex.build(model, reference_texts, tokenizer)
+            index = ReferenceIndex.build(
+                model, reference_texts, tokenizer, show_progress=show_progress
+            )
             if cache_path is not None:
                 index.save(str(cache_path))
             resources["reference_index"] = index

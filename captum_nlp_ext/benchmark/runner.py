@@ -7,7 +7,9 @@ line per (example, method) to ``results.jsonl`` (schema in
 """
 
 import datetime
-import math
+import hashlib
+import json
+import logging
 import os
 import platform
 from dataclasses import dataclass
@@ -15,31 +17,21 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
-from torch import Tensor
 from torch.nn import Module
 from tqdm.auto import tqdm
 
-from captum_nlp_ext._utils.memo import MemoizedForward
 from captum_nlp_ext._utils.validation import check_int
 from captum_nlp_ext.attr.rationales import mean_rationale_length
-from captum_nlp_ext.attr.visualization import word_attributions
-from captum_nlp_ext.benchmark.methods import (
-    build_resources,
-    check_methods,
-    MethodContext,
-    METHODS,
-)
+from captum_nlp_ext.benchmark._batch import Explainer
+from captum_nlp_ext.benchmark.methods import build_resources, check_methods, METHODS
 from captum_nlp_ext.benchmark.metrics import (
     check_metrics,
-    CURVE_PERCENTS,
     default_metrics,
     metric_settings,
-    MetricBatch,
     METRICS,
 )
 from captum_nlp_ext.benchmark.store import RunStore, SCHEMA
 from captum_nlp_ext.datasets import (
-    centred_word_sentiment,
     load_eraser_movies,
     load_esnli,
     load_imdb_sample,
@@ -49,15 +41,15 @@ from captum_nlp_ext.datasets import (
     TextExample,
 )
 from captum_nlp_ext.huggingface import (
-    ClassifierForward,
+    class_names,
     kept_word_ids,
+    load_classifier,
     WindowedClassifier,
     word_feature_mask,
 )
-from captum_nlp_ext.metrics import CostMeter
 
 PathLike = Union[str, "os.PathLike[str]"]
-REFERENCE_INDEX_FILE = "reference_index.safetensors"
+_LOG = logging.getLogger("captum_nlp_ext")
 
 
 @dataclass(frozen=True)
@@ -223,7 +215,9 @@ def run_benchmark(
         raise ValueError(
             f"`method_options` names methods not in the run: {unknown_options}."
         )
-    model, tokenizer, model_label = _classifier(model, tokenizer, model_name)
+    model, tokenizer, model_label, model_path = _classifier(
+        model, tokenizer, model_name
+    )
     data = _Data.load(dataset, split, n, data_dir)
     if window is not None:
         if any(e.text_pair_words is not None for e in data.examples):
@@ -274,61 +268,93 @@ def run_benchmark(
         "machine": _machine(),
         "versions": _versions(),
     }
-    store = RunStore(out_dir, settings, overwrite=overwrite)
-    resources = build_resources(
-        methods,
-        model,
-        tokenizer,
-        mlm=mlm,
-        reference_texts=reference_texts,
-        cache_path=str(store.run_dir / REFERENCE_INDEX_FILE),
-    )
-    progress = tqdm(
-        total=len(data.examples) * len(methods),
-        initial=len(store.done),
-        desc="benchmark",
-        unit="explanation",
-        disable=not show_progress,
-    )
-    with progress:
-        for rows in data.batches(batch_size):
-            missing = {
-                name: [i for i in rows if (i, name) not in store.done]
-                for name in methods
-            }
-            if not any(missing.values()):
-                continue
-            batch = _Batch(model, tokenizer, data, rows, max_length, window)
-            for name in methods:
-                if not missing[name]:
+    settings["model_path"] = model_path
+    settings["classes"] = class_names(model)
+    with RunStore(out_dir, settings, overwrite=overwrite) as store:
+        if "lafa" in methods:
+            _LOG.info(
+                "LAFA's reference index: %d texts (%s)", len(reference_texts), pool
+            )
+        resources = build_resources(
+            methods,
+            model,
+            tokenizer,
+            mlm=mlm,
+            reference_texts=reference_texts,
+            cache_path=str(
+                store.cache_path(_index_file_name(model, reference_texts or []))
+            ),
+            show_progress=show_progress,
+        )
+        _LOG.info(
+            "explaining %d examples of %s %s with %s",
+            len(data.examples),
+            data.name,
+            data.split,
+            ", ".join(methods),
+        )
+        run = Explainer(model, tokenizer, data.examples, max_length, window, metrics, k)
+        progress = tqdm(
+            total=len(data.examples) * len(methods),
+            initial=len(store.done),
+            desc="benchmark",
+            unit="explanation",
+            disable=not show_progress,
+        )
+        with progress:
+            for rows in data.batches(batch_size):
+                missing = {
+                    name: [i for i in rows if (i, name) not in store.done]
+                    for name in methods
+                }
+                if not any(missing.values()):
                     continue
-                ctx = batch.context(
-                    seed=seed,
-                    budget=budget,
-                    resources=resources,
-                    internal_batch_size=internal_batch_size,
-                    options=options[name],
-                )
-                store.append(
-                    batch.records(
-                        name, ctx, metrics, k, internal_batch_size, missing[name]
+                batch = run.batch(rows)
+                for name in methods:
+                    if not missing[name]:
+                        continue
+                    progress.set_postfix_str(name)
+                    context = dict(
+                        seed=seed,
+                        budget=budget,
+                        resources=resources,
+                        internal_batch_size=internal_batch_size,
+                        options=options[name],
                     )
-                )
-                progress.update(len(missing[name]))
+                    store.append(run.records(batch, name, context, missing[name]))
+                    progress.update(len(missing[name]))
+        failed = store.failed
+    if failed:
+        _LOG.warning(
+            "%d explanation(s) failed; results.jsonl and the report list them", failed
+        )
     return store.run_dir
 
 
 def _classifier(
     model: Union[Module, PathLike], tokenizer: Any, model_name: Optional[str]
-) -> Tuple[Module, Any, str]:
-    from captum_nlp_ext.explain import load_classifier
-
+) -> Tuple[Module, Any, str, Optional[str]]:
+    """The model, its tokenizer, its label in run.json (a folder's name, not
+    its path on this machine) and its folder's path."""
     if isinstance(model, Module):
         if tokenizer is None:
             raise ValueError("`tokenizer` is required when `model` is a module.")
-        return model.eval(), tokenizer, model_name or type(model).__name__
+        return model.eval(), tokenizer, model_name or type(model).__name__, None
+    _LOG.info("loading the model %s", Path(model).name)
     loaded, loaded_tokenizer = load_classifier(Path(model))
-    return loaded, tokenizer or loaded_tokenizer, model_name or str(model)
+    label = model_name or Path(model).resolve().name
+    return loaded, tokenizer or loaded_tokenizer, label, str(model)
+
+
+def _index_file_name(model: Module, texts: Sequence[str]) -> str:
+    """The reference index's cache file, named by what builds it (the model
+    and the pool), so that another pool or model never reuses it."""
+    from captum_nlp_ext.attr._core.reference_index import model_fingerprint
+
+    digest = hashlib.sha256(
+        json.dumps([model_fingerprint(model), list(texts)]).encode()
+    ).hexdigest()[:16]
+    return f"reference_index-{digest}.safetensors"
 
 
 def _label(thing: Any) -> Optional[str]:
@@ -440,168 +466,6 @@ class _Data:
 
 def _n_words(example: TextExample) -> int:
     return len(example.words) + len(example.text_pair_words or ())
-
-
-class _Batch:
-    """One encoded batch, its prediction and its per-example gold."""
-
-    def __init__(
-        self,
-        model: Module,
-        tokenizer: Any,
-        data: _Data,
-        rows: List[int],
-        max_length: Optional[int],
-        window: Optional[int],
-    ) -> None:
-        self.model, self.tokenizer, self.rows = model, tokenizer, rows
-        self.windowed = window is not None
-        examples = [data.examples[i] for i in rows]
-        pairs = [e.text_pair_words for e in examples]
-        has_pairs = any(p is not None for p in pairs)
-        encoding = tokenizer(
-            [list(e.words) for e in examples],
-            [list(p or ()) for p in pairs] if has_pairs else None,
-            is_split_into_words=True,
-            padding=True,
-            truncation=max_length is not None,
-            max_length=max_length,
-            return_tensors="pt",
-        )
-        self.input_ids = encoding["input_ids"]
-        self.attention_mask = encoding["attention_mask"]
-        self.token_type_ids = encoding.get("token_type_ids") if has_pairs else None
-        self.feature_mask = word_feature_mask(encoding)
-        self.forward = ClassifierForward(model)
-        # Every method's removal metrics share the batch's distinct texts.
-        self.metric_forward = MemoizedForward(self.forward)
-        with torch.no_grad():
-            logits = self.forward(*self._inputs())
-        probabilities = torch.softmax(logits.float(), dim=-1)
-        self.target = probabilities.argmax(-1)
-        self.probability = probabilities.max(-1).values
-        self.gold = [_word_gold(e, m) for e, m in zip(examples, self.feature_mask)]
-        self.examples = examples
-
-    def _inputs(self) -> Tuple[Tensor, ...]:
-        extra = () if self.token_type_ids is None else (self.token_type_ids,)
-        return (self.input_ids, self.attention_mask, *extra)
-
-    def context(self, **kwargs: Any) -> MethodContext:
-        return MethodContext(
-            self.model,
-            self.tokenizer,
-            self.input_ids,
-            self.attention_mask,
-            self.feature_mask,
-            self.target,
-            token_type_ids=self.token_type_ids,
-            example_ids=torch.tensor(self.rows),
-            windowed=self.windowed,
-            **kwargs,
-        )
-
-    def records(
-        self,
-        name: str,
-        ctx: MethodContext,
-        metrics: Sequence[str],
-        k: Optional[int],
-        internal_batch_size: int,
-        wanted: Sequence[int],
-    ) -> List[Dict[str, Any]]:
-        """The result lines of method ``name`` for the examples ``wanted``."""
-        with CostMeter(self.model) as meter:
-            attributions = METHODS[name].attribute(ctx)
-        cost = _per_example_cost(meter, len(self.rows))
-        scores = word_attributions(attributions, self.feature_mask)
-        batch = MetricBatch(
-            self.metric_forward,
-            self.tokenizer,
-            self.input_ids,
-            ctx.additional_forward_args,
-            self.feature_mask,
-            self.target,
-            attributions,
-            rationales=[g["rationale"] for g in self.gold],
-            word_scores=[g["word_scores"] for g in self.gold],
-            k=k,
-            internal_batch_size=internal_batch_size,
-        )
-        values: Dict[str, List[Optional[float]]] = {}
-        curves: Dict[str, List[List[float]]] = {}
-        with torch.no_grad():
-            for metric in metrics:
-                result = METRICS[metric].compute(batch)
-                values[metric] = result.values
-                if result.curves is not None and METRICS[metric].curve:
-                    curves[METRICS[metric].curve] = result.curves
-        wanted_set = set(wanted)
-        out = []
-        for position, (index, example) in enumerate(zip(self.rows, self.examples)):
-            if index not in wanted_set:
-                continue
-            gold = self.gold[position]
-            example_curves = (
-                {"percents": list(CURVE_PERCENTS)}
-                | {key: c[position] for key, c in curves.items()}
-                if curves
-                else {}
-            )
-            out.append(
-                {
-                    "example": index,
-                    "method": name,
-                    "words": gold["words"],
-                    "label": example.label,
-                    "prediction": int(self.target[position]),
-                    "target": int(self.target[position]),
-                    "probability": float(self.probability[position]),
-                    "rationale": gold["rationale"],
-                    "scores": [_finite(s) for s in scores[position].tolist()],
-                    "metrics": {m: v[position] for m, v in values.items()},
-                    "curves": example_curves,
-                    "cost": cost,
-                }
-            )
-        return out
-
-
-def _word_gold(example: TextExample, feature_mask: Tensor) -> Dict[str, Any]:
-    """The example's words the model saw (in unit order) and their gold."""
-    (present,) = kept_word_ids(feature_mask)
-    words = list(example.words) + list(example.text_pair_words or ())
-    rationale = None
-    if example.rationale is not None:
-        flags = list(example.rationale) + list(
-            example.pair_rationale or [0] * len(example.text_pair_words or ())
-        )
-        rationale = [int(flags[u]) for u in present]
-    word_scores = None
-    if example.word_scores is not None:
-        centred = centred_word_sentiment(example.word_scores)
-        word_scores = [centred[u] for u in present]
-    return {
-        "words": [words[u] for u in present],
-        "rationale": rationale,
-        "word_scores": word_scores,
-    }
-
-
-def _finite(value: float) -> Optional[float]:
-    return value if math.isfinite(value) else None
-
-
-def _per_example_cost(meter: CostMeter, size: int) -> Dict[str, Any]:
-    cost = meter.cost
-    peak = cost.peak_memory_bytes
-    return {
-        "seconds": cost.seconds / size,
-        "forward_rows": cost.forward_rows / size,
-        "backward_rows": cost.backward_rows / size,
-        "peak_memory_bytes": None if peak is None else peak / size,
-        "memory_source": cost.memory_source,
-    }
 
 
 def _machine() -> str:

@@ -1,22 +1,45 @@
-"""The run folder (schema 1): ``run.json`` and ``results.jsonl``.
+"""The run folder (schema 1): ``run.json``, ``results.jsonl`` and ``cache/``.
 
 ``run.json`` holds the run's settings, written once; ``results.jsonl`` one JSON
 object per (example, method), appended after each (batch, method) in one
 write, flushed and synced. A run killed at any point leaves at most a torn last
 line: :class:`RunStore` drops it on opening, and the runner recomputes exactly
-the (example, method) pairs that are missing.
+the (example, method) pairs that are missing. An (example, method) pair that
+could not be explained is a record with a ``"failed"`` message (and no scores):
+it counts as done, so a resumed run does not retry it.
+
+While a run writes the folder it holds ``run.lock`` (an exclusive ``flock``,
+with the writer's PID inside): a second run on the same folder is refused with
+that PID. The operating system releases the lock when its process dies, so a
+lock left by a killed run is taken over by the next run. ``cache/`` holds
+what the run built to serve it (LAFA's reference index), named by what built
+it; ``overwrite`` deletes it with the results.
 """
 
 import json
 import os
+import shutil
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Set, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple, Union
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; runs are not guarded there
+    fcntl = None  # type: ignore[assignment]
 
 SCHEMA = 1
 RUN_FILE = "run.json"
 RESULTS_FILE = "results.jsonl"
-# Keys of run.json that may differ when a run is resumed.
-VOLATILE_KEYS = ("started", "machine", "versions")
+LOCK_FILE = "run.lock"
+CACHE_DIR = "cache"
+# Keys of run.json that may differ when a run is resumed (where and when it
+# ran, and what is derived from the recorded model).
+VOLATILE_KEYS = ("started", "machine", "versions", "model_path", "classes")
+
+
+class RunLockedError(ValueError):
+    """Another process is writing the run folder."""
+
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -85,11 +108,31 @@ class RunStore:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.run_path = self.run_dir / RUN_FILE
         self.results_path = self.run_dir / RESULTS_FILE
+        self.cache_dir = self.run_dir / CACHE_DIR
+        self._lock = _RunLock(self.run_dir / LOCK_FILE)
+        try:
+            self._open(settings, overwrite)
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> "RunStore":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the folder's lock (idempotent)."""
+        self._lock.release()
+
+    def _open(self, settings: Mapping[str, Any], overwrite: bool) -> None:
         # Round-trip through JSON so that tuples compare equal to stored lists.
         settings = json.loads(json.dumps(settings))
         if overwrite:
             for path in (self.run_path, self.results_path):
                 path.unlink(missing_ok=True)
+            shutil.rmtree(self.cache_dir, ignore_errors=True)
         if self.run_path.is_file():
             stored = json.loads(self.run_path.read_text(encoding="utf-8"))
             differing = settings_differences(stored, settings)
@@ -113,11 +156,22 @@ class RunStore:
             with open(self.results_path, "r+b") as handle:
                 handle.truncate(good)
         self.done: Set[Tuple[int, str]] = set()
+        self._failed = sum(1 for r in records if "failed" in r)
         for record in records:
             key = (int(record["example"]), str(record["method"]))
             if key in self.done:
                 raise ValueError(f"{self.results_path}: {key} appears twice.")
             self.done.add(key)
+
+    @property
+    def failed(self) -> int:
+        """How many (example, method) pairs of the folder failed."""
+        return self._failed
+
+    def cache_path(self, name: str) -> Path:
+        """Where the run keeps a file it built (``cache/NAME``)."""
+        self.cache_dir.mkdir(exist_ok=True)
+        return self.cache_dir / name
 
     def append(self, records: Iterable[Mapping[str, Any]]) -> None:
         """Append records in one write, flushed and synced to disk."""
@@ -128,6 +182,7 @@ class RunStore:
             handle.flush()
             os.fsync(handle.fileno())
         self.done.update((int(r["example"]), str(r["method"])) for r in records)
+        self._failed += sum(1 for r in records if "failed" in r)
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -137,3 +192,36 @@ def _write_atomic(path: Path, text: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
+
+
+class _RunLock:
+    """An exclusive, non-blocking ``flock`` on a file that holds the PID."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.handle: Optional[Any] = None
+        if fcntl is None:
+            return
+        handle = open(path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise RunLockedError(
+                f"{path.parent} is being written by another run (process "
+                f"{holder}); wait for it to finish, stop it, or choose another "
+                "folder (--out)."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self.handle = handle
+
+    def release(self) -> None:
+        if self.handle is not None:
+            fcntl.flock(self.handle.fileno(), fcntl.LOCK_UN)
+            self.handle.close()
+            self.handle = None

@@ -1,7 +1,11 @@
 """Tools for testing attribution methods: synthetic tasks with known answers and
 tiny models trained on them in seconds (like :mod:`captum.testing`)."""
 
-from captum_nlp_ext.testing.models import tiny_bert_classifier, train_classifier
+from captum_nlp_ext.testing.models import (
+    NaNClassifier,
+    tiny_bert_classifier,
+    train_classifier,
+)
 from captum_nlp_ext.testing.synthetic import (
     keyword_conjunction_task,
     negated_keyword_task,
@@ -10,6 +14,7 @@ from captum_nlp_ext.testing.synthetic import (
 )
 
 __all__ = [
+    "NaNClassifier",
     "SyntheticTask",
     "planted_keyword_task",
     "negated_keyword_task",

@@ -64,3 +64,46 @@ def train_classifier(
             input_ids=task.input_ids, attention_mask=task.attention_mask
         ).logits
     return float((logits.argmax(-1) == task.labels).float().mean())
+
+
+class NaNClassifier(Module):
+    """A classifier that returns NaN logits for every input holding the token
+    ``poison`` and the wrapped model's output otherwise: a broken model with a
+    known answer, for testing how code handles non-finite outputs.
+
+    Args:
+        model (Module): A Hugging Face sequence classifier.
+        poison (int): The token id that breaks the output.
+        position (int, optional): Only the token at this position counts.
+                    Default: None (anywhere in the input)
+    """
+
+    def __init__(self, model: Module, poison: int, position: Any = None) -> None:
+        super().__init__()
+        self.model, self.poison, self.position = model, poison, position
+        self.config = model.config
+
+    def get_input_embeddings(self) -> Module:
+        return self.model.get_input_embeddings()
+
+    @property
+    def base_model(self) -> Module:
+        return self.model.base_model
+
+    def forward(
+        self, input_ids: Any = None, attention_mask: Any = None, **kwargs: Any
+    ) -> Any:
+        output = self.model(
+            input_ids=input_ids, attention_mask=attention_mask, **kwargs
+        )
+        seen = (
+            input_ids
+            if self.position is None
+            else input_ids[:, self.position : self.position + 1]
+        )
+        bad = (seen == self.poison).any(1, keepdim=True)
+        logits = output["logits"]
+        output["logits"] = torch.where(
+            bad, torch.full_like(logits, float("nan")), logits
+        )
+        return output

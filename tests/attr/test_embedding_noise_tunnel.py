@@ -122,3 +122,40 @@ def test_stdevs_validated(setup):
             ids, stdevs=(0.1, 0.2), target=target, additional_forward_args=(mask,)
         )
     assert not model.bert.embeddings._forward_hooks
+
+
+def test_a_seed_reproduces_the_noise(setup):
+    model, forward, ids, mask, units, target = setup
+    tunnel = EmbeddingNoiseTunnel(
+        LayerIntegratedGradients(forward, get_embedding_layer(model))
+    )
+
+    def smooth(seed):
+        return tunnel.attribute(
+            ids,
+            nt_samples=4,
+            stdevs=0.5,
+            target=target,
+            additional_forward_args=(mask,),
+            n_steps=4,
+            seed=seed,
+        )
+
+    first, again, other = smooth(3), smooth(3), smooth(4)
+    torch.testing.assert_close(first, again, rtol=0, atol=0)
+    assert (first - other).abs().max() > 1e-3
+    # the global generator is left alone
+    state = torch.random.get_rng_state()
+    smooth(3)
+    assert torch.equal(state, torch.random.get_rng_state())
+    assert hasattr(EmbeddingNoiseTunnel.attribute, "__wrapped__")
+
+
+@pytest.mark.parametrize("nt_samples", [0, -2])
+def test_nt_samples_must_be_positive(setup, nt_samples):
+    model, forward, ids, mask, units, target = setup
+    tunnel = EmbeddingNoiseTunnel(
+        LayerIntegratedGradients(forward, get_embedding_layer(model))
+    )
+    with pytest.raises(ValueError, match="`nt_samples` must be >= 1"):
+        tunnel.attribute(ids, nt_samples=nt_samples, additional_forward_args=(mask,))

@@ -251,3 +251,65 @@ def test_faiss_flat_gives_the_torch_neighbours(tmp_path, task, model, index):
         b = with_faiss.search(queries, 6, **kwargs)
         assert torch.equal(a.indices, b.indices)
         assert torch.allclose(a.distances, b.distances, atol=1e-3)
+
+
+def _rewrite(path, out, settings=None, drop=None, replace=None, header=None):
+    """Write a copy of the index file ``path`` to ``out`` with its settings,
+    tensors or raw header changed."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from captum_nlp_ext.attr._utils.reference_file import METADATA_KEY
+
+    with safe_open(path, framework="pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    stored = json.loads(meta[METADATA_KEY])
+    stored.update(settings or {})
+    for key in drop or ():
+        tensors.pop(key, None)
+        stored.pop(key, None)
+    tensors.update(replace or {})
+    text = header if header is not None else json.dumps(stored)
+    save_file(tensors, out, metadata={METADATA_KEY: text})
+    return out
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        (dict(header="{not json"), "is not JSON"),
+        (dict(header="[1, 2]"), "must be a JSON object"),
+        (dict(drop=["fingerprint"]), "`fingerprint`"),
+        (dict(settings={"pooling": "median"}), "`pooling` must be one of"),
+        (dict(settings={"layer": "two"}), "`layer` must be an int"),
+        (dict(settings={"layer": 99}), "`layer` is 99; the model has 2 layers"),
+        (dict(settings={"format": "other/9"}), "`format` is 'other/9'"),
+        (dict(drop=["predictions"]), "`predictions` is missing"),
+        (dict(drop=["vectors"]), "`vectors` is missing"),
+        (dict(replace={"predictions": torch.full((60,), 7)}), "the classifier has 2"),
+        (dict(replace={"vectors": torch.full((60, 32), float("nan"))}), "NaN"),
+        (dict(replace={"word_mask": torch.zeros(3, 3, dtype=torch.bool)}), "shape"),
+        (dict(replace={"pair_distances": -torch.ones(5)}), "`pair_distances`"),
+    ],
+)
+def test_load_refuses_a_malformed_file_naming_the_field(
+    tmp_path, model, index, change, field
+):
+    path = str(tmp_path / "pool.safetensors")
+    index.save(path)
+    bad = _rewrite(path, str(tmp_path / "bad.safetensors"), **change)
+    with pytest.raises(ValueError, match="bad.safetensors") as error:
+        ReferenceIndex.load(bad, model)
+    assert field in str(error.value)
+
+
+def test_load_refuses_a_missing_or_non_safetensors_file(tmp_path, model):
+    with pytest.raises(ValueError, match="No reference index file at"):
+        ReferenceIndex.load(str(tmp_path / "missing.safetensors"), model)
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"this is not a safetensors file")
+    with pytest.raises(ValueError, match="junk.safetensors.*not a readable"):
+        ReferenceIndex.load(str(junk), model)

@@ -1,13 +1,17 @@
 """NoiseTunnel with the noise added at the embedding layer (captum #1281)."""
 
-from typing import Any, Optional, Tuple, Union
+import inspect
+from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
 from captum.attr import Attribution, NoiseTunnel
+from captum.log import log_usage
 from torch import Tensor
 from torch.nn import Module
 
+from captum_nlp_ext._utils.checks import NonFiniteError
 from captum_nlp_ext._utils.hooks import replacing_layer_output
+from captum_nlp_ext._utils.validation import check_int, check_optional_int
 
 
 class EmbeddingNoiseTunnel(NoiseTunnel):
@@ -31,8 +35,10 @@ class EmbeddingNoiseTunnel(NoiseTunnel):
     anyway) is left untouched. For a method with baselines, the baselines' layer
     output receives the same noise, so the path is shifted, not distorted.
 
-    Noise is drawn from torch's global generator: call ``torch.manual_seed`` for
-    reproducible results, as with Captum's NoiseTunnel.
+    ``attribute`` takes Captum's arguments plus ``seed``: with a seed the noise
+    comes from a generator of its own, so two identical calls give identical
+    attributions (and torch's global generator is left alone); without one it
+    is drawn from torch's global generator, as in Captum's NoiseTunnel.
     """
 
     def __init__(self, attribution_method: Attribution) -> None:
@@ -52,6 +58,79 @@ class EmbeddingNoiseTunnel(NoiseTunnel):
         super().__init__(attribution_method)
         self.layer = layer
         self._stdev = 1.0
+        self._generators: Optional[Dict[torch.device, torch.Generator]] = None
+        self._seed: Optional[int] = None
+        self._examples = 1
+
+    @log_usage()
+    def attribute(  # type: ignore[override]
+        self,
+        inputs: Union[Tensor, Tuple[Tensor, ...]],
+        nt_type: str = "smoothgrad",
+        nt_samples: int = 5,
+        nt_samples_batch_size: Optional[int] = None,
+        stdevs: Union[float, Tuple[float, ...]] = 1.0,
+        draw_baseline_from_distrib: bool = False,
+        seed: Optional[int] = None,
+        **kwargs: Any,
+    ) -> Any:
+        r"""Captum's :meth:`NoiseTunnel.attribute <captum.attr.NoiseTunnel.attribute>`
+        with the noise on the layer's output, and a seed.
+
+        Args:
+            inputs (Tensor or tuple[Tensor]): The wrapped method's inputs (token
+                        ids stay token ids).
+            nt_type (str): ``"smoothgrad"``, ``"smoothgrad_sq"`` or
+                        ``"vargrad"``. Default: "smoothgrad"
+            nt_samples (int): Noisy copies of each example, >= 1. Default: 5
+            nt_samples_batch_size (int, optional): Copies per call of the
+                        wrapped method. Default: None (all)
+            stdevs (float): Standard deviation of the Gaussian noise added to
+                        the layer's output. Default: 1.0
+            draw_baseline_from_distrib (bool): As in Captum. Default: False
+            seed (int, optional): Seed of the noise; the same call with the
+                        same seed gives the same attributions. A wrapped method
+                        that takes ``seed`` (ours) gets it too.
+                        Default: None (torch's global generator)
+            **kwargs (Any): Arguments of the wrapped method's ``attribute``.
+
+        Returns:
+            What Captum's NoiseTunnel returns: the smoothed attributions (and
+            the convergence delta when the wrapped method returns one).
+        """
+        check_int("nt_samples", nt_samples, 1)
+        check_optional_int("nt_samples_batch_size", nt_samples_batch_size, 1)
+        if seed is not None:
+            check_int("seed", seed, 0)
+        if seed is not None and _takes_seed(self.attribution_method):
+            kwargs["seed"] = seed  # the wrapped method's own draws, too
+        self._seed, self._generators = seed, {}
+        first = inputs[0] if isinstance(inputs, tuple) else inputs
+        self._examples = int(first.shape[0])
+        try:
+            return NoiseTunnel.attribute.__wrapped__(  # type: ignore[attr-defined]
+                self,
+                inputs,
+                nt_type=nt_type,
+                nt_samples=nt_samples,
+                nt_samples_batch_size=nt_samples_batch_size,
+                stdevs=stdevs,
+                draw_baseline_from_distrib=draw_baseline_from_distrib,
+                **kwargs,
+            )
+        finally:
+            self._seed, self._generators = None, None
+
+    def _draw_noise(self, like: Tensor) -> Tensor:
+        if self._seed is None or self._generators is None:
+            return torch.randn_like(like)
+        generator = self._generators.get(like.device)
+        if generator is None:
+            generator = torch.Generator(device=like.device).manual_seed(self._seed)
+            self._generators[like.device] = generator
+        return torch.randn(
+            like.shape, generator=generator, device=like.device, dtype=like.dtype
+        )
 
     def _add_noise_to_inputs(
         self,
@@ -93,13 +172,28 @@ class EmbeddingNoiseTunnel(NoiseTunnel):
                 return output
             if noise is None or noise.shape != output.shape:
                 with torch.no_grad():
-                    noise = self._stdev * torch.randn_like(output)
+                    noise = self._stdev * self._draw_noise(output)
             return output + noise
 
-        with replacing_layer_output(self.layer, add_noise):
-            return super()._compute_partial_attribution(
-                inputs_with_noise_partition,
-                kwargs_partition,
-                is_inputs_tuple,
-                return_convergence_delta,
-            )
+        try:
+            with replacing_layer_output(self.layer, add_noise):
+                return super()._compute_partial_attribution(
+                    inputs_with_noise_partition,
+                    kwargs_partition,
+                    is_inputs_tuple,
+                    return_convergence_delta,
+                )
+        except NonFiniteError as error:
+            # The wrapped method saw noisy copies; name the examples instead.
+            copies = max(1, batch // max(1, self._examples))
+            examples = sorted({row // copies for row in error.examples})
+            raise NonFiniteError(
+                f"A noisy copy of example(s) {examples} (positions in the batch) "
+                f"made the model's output NaN or infinite: {error}",
+                examples,
+            ) from error
+
+
+def _takes_seed(method: Attribution) -> bool:
+    attribute = getattr(method.attribute, "__wrapped__", method.attribute)
+    return "seed" in inspect.signature(attribute).parameters

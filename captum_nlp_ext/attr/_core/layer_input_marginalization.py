@@ -16,6 +16,7 @@ from captum_nlp_ext._utils.batching import (
     evaluate_rows,
     row_chunks,
 )
+from captum_nlp_ext._utils.checks import check_finite, check_model_call
 from captum_nlp_ext._utils.hooks import forward_with_layer_output
 from captum_nlp_ext._utils.outputs import output_to_tensor
 from captum_nlp_ext._utils.targets import resolve_target, TargetType
@@ -330,12 +331,9 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
         check_int("word_beam_size", word_beam_size, 1)
         check_optional_int("internal_batch_size", internal_batch_size, 1)
         check_optional_int("mlm_batch_size", mlm_batch_size, 1)
-        low, high = int(inputs.min()), int(inputs.max())
-        if low < 0 or high >= self.vocab_size:
-            raise ValueError(
-                f"`inputs` holds token ids in [{low}, {high}], outside the "
-                f"vocabulary [0, {self.vocab_size - 1}] of `layer`."
-            )
+        check_model_call(
+            self.forward_func, self.layer, inputs, "LayerInputMarginalization"
+        )
         selection = _Selection(threshold, top_k, mass, keep_original, word_beam_size)
 
         with torch.no_grad():
@@ -347,6 +345,7 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
                     "`layer` must output (batch, tokens, ...) aligned with `inputs` "
                     f"{tuple(inputs.shape)}; got {tuple(embedded.shape)}."
                 )
+            check_finite(output, "The model's output")
             target_ = resolve_target(target, output)
             original = self._probability(output, target_, check=True)
             units = self._units(feature_mask, inputs)
@@ -372,6 +371,7 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
                 units.count.shape[0], units.max_units, dtype=torch.float64
             ).to(woe)
             per_unit[masked.example, masked.unit] = woe
+            check_finite(per_unit, "The weight of evidence")
             attributions = match_inputs_format(given_inputs, units.to_tokens(per_unit))
         if not return_passes:
             return attributions

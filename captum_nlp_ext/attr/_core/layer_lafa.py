@@ -15,13 +15,16 @@ from torch import Tensor
 from torch.nn import Module
 
 from captum_nlp_ext._utils.batching import index_additional_forward_args, row_chunks
+from captum_nlp_ext._utils.checks import check_finite, check_model_call
 from captum_nlp_ext._utils.hooks import (
+    autograd_enabled,
     forward_with_layer_output,
     forward_with_layer_replaced,
     frozen_parameters,
     model_of,
+    outside_inference,
 )
-from captum_nlp_ext._utils.random import example_generator
+from captum_nlp_ext._utils.random import normal_at
 from captum_nlp_ext._utils.targets import resolve_target, TargetType
 from captum_nlp_ext._utils.units import build_units
 from captum_nlp_ext._utils.validation import (
@@ -279,6 +282,33 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
         check_float("noise_level", noise_level, 0.0, low_inclusive=True)
         check_int("n_steps", n_steps, 1)
         check_optional_int("internal_batch_size", internal_batch_size, 1)
+        check_model_call(self.forward_func, self.layer, inputs, "LayerLAFA")
+        settings = _BaseSettings(
+            self.base,
+            n_samples,
+            noise_level,
+            n_steps,
+            internal_batch_size,
+            show_progress,
+            seed,
+        )
+        with autograd_enabled():
+            return self._attribute(
+                outside_inference(inputs),
+                outside_inference(args),
+                target,
+                feature_mask,
+                settings,
+            )
+
+    def _attribute(
+        self,
+        inputs: Tensor,
+        args: Tuple,
+        target: TargetType,
+        feature_mask: Optional[Tensor],
+        settings: "_BaseSettings",
+    ) -> Tensor:
         attention_mask = _attention_mask(inputs, args)
         batch, tokens = inputs.shape
         with torch.no_grad():
@@ -290,20 +320,12 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
                 "`layer` must output (batch, tokens, hidden) aligned with `inputs` "
                 f"{tuple(inputs.shape)}; got {tuple(embeddings.shape)}."
             )
+        check_finite(output, "The model's output")
         target_ = resolve_target(target, output)
         units = build_units(feature_mask, batch, tokens, inputs.device)
         # lam = 0 is the base method: no reference text is needed.
         neighbours = (
             self._select(inputs, attention_mask, target_) if self.lam > 0 else None
-        )
-        settings = _BaseSettings(
-            self.base,
-            n_samples,
-            noise_level,
-            n_steps,
-            internal_batch_size,
-            show_progress,
-            seed,
         )
         with frozen_parameters(model_of(self.forward_func)):
             scores = self._base_scores(
@@ -325,6 +347,7 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
                     length_scale=self.length_scale,
                 )
         attributions = units.to_tokens(units.pool(scores, "sum"))
+        check_finite(attributions, "LAFA's gradients")
         return attributions.to(embeddings.dtype)
 
     def neighbours(
@@ -563,9 +586,12 @@ def _smoothgrad(
         inputs.device,
     ):
         example = copies // settings.n_samples
-        noise = _noise(
-            copies % settings.n_samples, tokens, hidden, settings.seed, embeddings
+        seeds = (
+            None
+            if settings.seed is None
+            else [settings.seed + 1 + s for s in (copies % settings.n_samples).tolist()]
         )
+        noise = normal_at(attended[example, :, 0], hidden, seeds, embeddings)
         noisy = embeddings[example] + scale[example].view(-1, 1, 1) * noise
         noisy.requires_grad_()
         gradients = Saliency(forward).attribute(
@@ -579,29 +605,6 @@ def _smoothgrad(
         )
         total.index_add_(0, example, gradients)
     return total / settings.n_samples
-
-
-def _noise(
-    samples: Tensor, tokens: int, hidden: int, seed: Optional[int], like: Tensor
-) -> Tensor:
-    """Standard normal (copies, tokens, hidden) noise; with a seed, copy ``s``
-    of every example draws from a generator seeded ``seed + 1 + s``."""
-    if seed is None:
-        return torch.randn(
-            samples.shape[0], tokens, hidden, device=like.device, dtype=like.dtype
-        )
-    return torch.stack(
-        [
-            torch.randn(
-                tokens,
-                hidden,
-                generator=example_generator(seed + 1 + s, like.device),
-                device=like.device,
-                dtype=like.dtype,
-            )
-            for s in samples.tolist()
-        ]
-    )
 
 
 def kernel_matrix(

@@ -12,10 +12,13 @@ from torch.nn import Module
 from tqdm.auto import tqdm
 
 from captum_nlp_ext._utils.batching import index_additional_forward_args
+from captum_nlp_ext._utils.checks import check_finite, check_model_call
 from captum_nlp_ext._utils.hooks import (
+    autograd_enabled,
     forward_with_layer_output,
     frozen_parameters,
     model_of,
+    outside_inference,
     replacing_layer_output,
     run_forward,
 )
@@ -328,51 +331,64 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
         check_optional_int("window_size", window_size, 3)
         check_int("window_overlap", window_overlap, 0)
 
-        batch, tokens = inputs.shape[:2]
-        device = inputs.device
-        units = build_units(feature_mask, batch, tokens, device)
-        pad_token_id = self._pad_token_id()
-        needs_cut = window_size is not None and tokens > window_size
-        rows = make_rows(
-            inputs, units.included, window_size, window_overlap, pad_token_id
+        check_model_call(
+            self.forward_func,
+            self.layer,
+            inputs,
+            "LayerMaskOptimization",
+            length=None if window_size is None else min(window_size, inputs.shape[1]),
         )
-        row_inputs = rows.cut(inputs, 0 if pad_token_id is None else pad_token_id)
-        row_args = rows.cut_args(args, batch, tokens)
-        row_units = build_units(
-            rows.cut(units.index, -1), len(rows), row_inputs.shape[1], device
-        )
+        # Gradients are needed even when the caller is inside torch.no_grad()
+        # or torch.inference_mode().
+        with autograd_enabled():
+            inputs, args = outside_inference(inputs), outside_inference(args)
+            batch, tokens = inputs.shape[:2]
+            device = inputs.device
+            units = build_units(feature_mask, batch, tokens, device)
+            pad_token_id = self._pad_token_id()
+            needs_cut = window_size is not None and tokens > window_size
+            rows = make_rows(
+                inputs, units.included, window_size, window_overlap, pad_token_id
+            )
+            row_inputs = rows.cut(inputs, 0 if pad_token_id is None else pad_token_id)
+            row_args = rows.cut_args(args, batch, tokens)
+            row_units = build_units(
+                rows.cut(units.index, -1), len(rows), row_inputs.shape[1], device
+            )
 
-        model = model_of(self.forward_func) or self.layer
-        with frozen_parameters(model):
-            with torch.no_grad():
-                output, embeddings = forward_with_layer_output(
-                    self.forward_func, self.layer, row_inputs, row_args
-                )
-                if embeddings.dim() != 3 or (
-                    embeddings.shape[:2] != row_inputs.shape[:2]
-                ):
-                    raise ValueError(
-                        "`layer` must output (batch, tokens, hidden) aligned with "
-                        f"`inputs` {tuple(row_inputs.shape[:2])}; got "
-                        f"{tuple(embeddings.shape)}."
+            model = model_of(self.forward_func) or self.layer
+            with frozen_parameters(model):
+                with torch.no_grad():
+                    output, embeddings = forward_with_layer_output(
+                        self.forward_func, self.layer, row_inputs, row_args
                     )
-                reference_embeddings = self._reference_embeddings(
-                    reference,
-                    inputs,
-                    rows,
-                    row_inputs,
-                    row_args,
-                    row_units,
-                    embeddings,
-                    pad_token_id,
-                    needs_cut,
-                )
-                example_log_probs = _group_log_mean(
-                    _log_probabilities(output, classifier), rows.example, batch
-                )
-                target_ = resolve_target(target, example_log_probs)
-                assert target_ is not None
-            with torch.enable_grad():
+                    if embeddings.dim() != 3 or (
+                        embeddings.shape[:2] != row_inputs.shape[:2]
+                    ):
+                        raise ValueError(
+                            "`layer` must output (batch, tokens, hidden) aligned with "
+                            f"`inputs` {tuple(row_inputs.shape[:2])}; got "
+                            f"{tuple(embeddings.shape)}."
+                        )
+                    reference_embeddings = self._reference_embeddings(
+                        reference,
+                        inputs,
+                        rows,
+                        row_inputs,
+                        row_args,
+                        row_units,
+                        embeddings,
+                        pad_token_id,
+                        needs_cut,
+                    )
+                    check_finite(output, "The model's output", rows.example)
+                    example_log_probs = _group_log_mean(
+                        _log_probabilities(output.float(), classifier),
+                        rows.example,
+                        batch,
+                    )
+                    target_ = resolve_target(target, example_log_probs)
+                    assert target_ is not None
                 masks = _Optimization(
                     self,
                     rows,
@@ -385,9 +401,10 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
                     _row_lengths(row_inputs, row_units, pad_token_id),
                     settings,
                 ).run()
-        token_values = rows.merge(row_units.to_tokens(masks), batch, tokens)
-        attributions = units.to_tokens(units.pool(token_values, reduce="mean"))
-        return attributions.to(embeddings.dtype)
+            token_values = rows.merge(row_units.to_tokens(masks), batch, tokens)
+            attributions = units.to_tokens(units.pool(token_values, reduce="mean"))
+            check_finite(attributions, "The optimized mask")
+            return attributions.to(embeddings.dtype)
 
     def _pad_token_id(self) -> Optional[int]:
         if self.pad_token_id is not None:
@@ -620,7 +637,8 @@ class _Optimization:
         complement = torch.where(
             included, embeddings - token_masks * difference, embeddings
         )
-        mixed = torch.cat([masked, complement]) + gaussian
+        # A low-precision model gets its own dtype back; the mask stays float32.
+        mixed = (torch.cat([masked, complement]) + gaussian).to(self.embeddings.dtype)
         both = torch.cat([index, index])
         args = tuple(
             (
@@ -642,7 +660,7 @@ class _Optimization:
             output = run_forward(
                 self.method.forward_func, self.row_inputs[both, :length], args
             )
-        log_probs = _log_probabilities(output, settings.classifier)
+        log_probs = _log_probabilities(output.float(), settings.classifier)
         sizes = torch.tensor([len(self.rows_of[i]) for i in examples])
         chosen = torch.tensor(examples, device=index.device)
         sufficiency, comprehensiveness = classification_losses(

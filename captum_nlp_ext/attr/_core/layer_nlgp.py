@@ -9,8 +9,9 @@ from torch import Tensor
 from torch.nn import Module
 
 from captum_nlp_ext._utils.batching import evaluate_rows
+from captum_nlp_ext._utils.checks import check_finite, check_model_call
 from captum_nlp_ext._utils.hooks import forward_with_layer_output
-from captum_nlp_ext._utils.random import example_generator
+from captum_nlp_ext._utils.random import example_generator, normal_at
 from captum_nlp_ext._utils.targets import resolve_target, TargetType
 from captum_nlp_ext._utils.units import build_units, Units
 from captum_nlp_ext._utils.validation import (
@@ -216,10 +217,12 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
                 f"perturbation={perturbation!r}."
             )
 
+        check_model_call(self.forward_func, self.layer, inputs, "LayerNLGP")
         with torch.no_grad():
             output, embeddings = forward_with_layer_output(
                 self.forward_func, self.layer, inputs, args
             )
+            check_finite(output, "The model's output")
             batch, tokens = inputs.shape[:2]
             if embeddings.dim() != 3 or embeddings.shape[:2] != inputs.shape[:2]:
                 raise ValueError(
@@ -252,6 +255,7 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
             weights = design.sample_weights(kernel_width)
             coefficients = _ridge(regressors, scores, weights, valid, ridge)
             attributions = units.to_tokens(design.unit_scores(coefficients))
+            check_finite(attributions, "The NLGP fit")
             attributions = match_inputs_format(
                 given_inputs, attributions.to(embeddings.dtype)
             )
@@ -373,23 +377,12 @@ class _Design:
         return base + self._isotropic_noise(example, sample)
 
     def _isotropic_noise(self, example: Tensor, sample: Tensor) -> Tensor:
-        _, tokens, hidden = self.embeddings.shape
-        device, dtype = self.embeddings.device, self.embeddings.dtype
-        directions = torch.stack(
-            [
-                torch.randn(
-                    tokens,
-                    hidden,
-                    generator=example_generator(
-                        None if self.seed is None else self.seed + 1 + int(n), device
-                    ),
-                    device=device,
-                    dtype=dtype,
-                )
-                for n in sample.tolist()
-            ]
-        )
+        hidden, dtype = self.embeddings.shape[2], self.embeddings.dtype
         units = self.units.select(example)
+        seeds = (
+            None if self.seed is None else [self.seed + 1 + n for n in sample.tolist()]
+        )
+        directions = normal_at(units.included, hidden, seeds, self.embeddings)
         on = units.to_tokens(self.active[example, sample].to(dtype))
         norms = self.norms[example]
         noise = self.sigma * norms * directions / hidden**0.5 * on.unsqueeze(-1)

@@ -24,10 +24,13 @@ from tqdm.auto import tqdm
 
 from captum_nlp_ext._utils.outputs import output_to_tensor
 from captum_nlp_ext._utils.validation import check_choice, check_float, check_int
+from captum_nlp_ext.attr._utils.reference_file import (
+    FORMAT,
+    METADATA_KEY,
+    POOLINGS,
+    read_index_file,
+)
 
-POOLINGS = ("mean", "cls", "max")
-FORMAT = "captum_nlp_ext.reference_index/1"
-_METADATA_KEY = "captum_nlp_ext.reference_index"
 _FINGERPRINT_SAMPLES = 1024
 
 
@@ -247,7 +250,7 @@ class ReferenceIndex:
             "pair_distances": self.pair_distances,
         }
         tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-        save_file(tensors, path, metadata={_METADATA_KEY: json.dumps(self.settings)})
+        save_file(tensors, path, metadata={METADATA_KEY: json.dumps(self.settings)})
 
     @classmethod
     def load(
@@ -263,22 +266,18 @@ class ReferenceIndex:
                         Default: None
 
         Raises:
-            ValueError: if the file is not a reference index, or ``model`` is not
-                        the model it was built with.
+            ValueError: if the file is missing, is not a reference index, has a
+                        missing or invalid field (the message names the file and
+                        the field), or ``model`` is not the model it was built
+                        with.
         """
-        from safetensors import safe_open
-
-        with safe_open(path, framework="pt") as f:
-            header = (f.metadata() or {}).get(_METADATA_KEY)
-            if header is None:
-                raise ValueError(f"`path` {path!r} is not a saved ReferenceIndex.")
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-        settings = json.loads(header)
-        if settings.get("format") != FORMAT:
-            raise ValueError(
-                f"`path` {path!r} holds index format {settings.get('format')!r}; this "
-                f"version reads {FORMAT!r}."
-            )
+        config = getattr(model, "config", None)
+        labels = getattr(config, "num_labels", None)
+        settings, tensors = read_index_file(
+            path,
+            num_labels=labels if isinstance(labels, int) else None,
+            num_layers=_count_layers(model),
+        )
         index = cls(
             model,
             tensors["vectors"],

@@ -1,0 +1,118 @@
+"""Checks of what a user typed on the command line, each naming the flag.
+
+They run before anything slow (loading a model), so that a mistake costs a
+second, and end in :class:`CommandError`, which ``captum-nlp`` prints as one
+line with exit status 2.
+"""
+
+import argparse
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+
+class CommandError(Exception):
+    """A mistake in the command line: shown as one line, exit status 2."""
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an int >= 1."""
+    return _int_at_least(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an int >= 0."""
+    return _int_at_least(text, 0)
+
+
+def _int_at_least(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer; got {text!r}")
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be >= {low}; got {value}")
+    return value
+
+
+def registered_methods() -> List[str]:
+    from captum_nlp_ext.benchmark.methods import METHODS
+
+    return sorted(METHODS)
+
+
+def check_methods(names: Sequence[str]) -> List[str]:
+    """Method names against the registry (``--methods`` / ``--method``)."""
+    known = registered_methods()
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise CommandError(
+            f"--methods: unknown method(s) {', '.join(map(repr, unknown))}; "
+            f"registered: {', '.join(known)}."
+        )
+    if not names:
+        raise CommandError("--methods: no method given.")
+    return list(names)
+
+
+def model_dir(
+    model: Optional[str], models_dir: Optional[str], flag: str = "--model"
+) -> Path:
+    """``--model``: a folder, or a name under the models folder
+    (``--models-dir``, ``CAPTUM_NLP_MODELS``, ``../shared/models``)."""
+    from captum_nlp_ext.datasets import resolve_models_dir
+
+    if model and Path(model).is_dir():
+        return Path(model)
+    if model and ("/" in model or model.startswith(".")):
+        raise CommandError(f"{flag}: no model folder at {model}.")
+    root = resolve_models_dir(models_dir)
+    if not root.is_dir():
+        source = "--models-dir" if models_dir else "the models folder"
+        raise CommandError(
+            f"{source}: no folder at {root}; pass --models-dir or set "
+            "CAPTUM_NLP_MODELS."
+        )
+    folder = root / (model or "minilm-sst2")
+    if not (folder / "config.json").is_file():
+        available = sorted(
+            p.name for p in root.iterdir() if (p / "config.json").is_file()
+        )
+        raise CommandError(
+            f"{flag}: no model {folder.name!r} in {root} (models there: "
+            f"{', '.join(available) or 'none'}); give a model folder or one of them."
+        )
+    return folder
+
+
+def check_data_dir(data_dir: Optional[str]) -> Path:
+    """``--data-dir`` (or ``CAPTUM_NLP_DATA``, ``../shared/data``) exists."""
+    from captum_nlp_ext.datasets import resolve_data_dir
+
+    folder = resolve_data_dir(data_dir)
+    if not folder.is_dir():
+        source = "--data-dir" if data_dir else "the data folder"
+        raise CommandError(
+            f"{source}: no folder at {folder}; pass --data-dir or set "
+            "CAPTUM_NLP_DATA."
+        )
+    return folder
+
+
+def check_texts(texts: Sequence[str]) -> List[str]:
+    """``--text`` values: each must hold a word."""
+    for number, text in enumerate(texts, 1):
+        if not text.strip():
+            raise CommandError(f"--text: text {number} is empty.")
+    return list(texts)
+
+
+def check_run_folders(folders: Sequence[str]) -> List[str]:
+    """``report DIR``: each is a benchmark run folder."""
+    for folder in folders:
+        if not (Path(folder) / "run.json").is_file():
+            what = "no folder" if not Path(folder).is_dir() else "no run.json in it"
+            raise CommandError(
+                f"DIR {folder!r} is not a benchmark run folder ({what}); make one "
+                "with `captum-nlp benchmark --out DIR`."
+            )
+    return list(folders)

@@ -1,0 +1,1 @@
+"""Engines of the attribution methods (the faces are in ``attr/_core``)."""

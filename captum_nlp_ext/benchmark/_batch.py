@@ -1,0 +1,279 @@
+"""One batch of a benchmark run: encoding, prediction, gold, and the result
+records of a method on it (failures recorded per example)."""
+
+import math
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor
+from torch.nn import Module
+
+from captum_nlp_ext._utils.checks import NonFiniteError
+from captum_nlp_ext._utils.memo import MemoizedForward
+from captum_nlp_ext.attr.visualization import word_attributions
+from captum_nlp_ext.benchmark.methods import MethodContext, METHODS
+from captum_nlp_ext.benchmark.metrics import CURVE_PERCENTS, MetricBatch, METRICS
+from captum_nlp_ext.datasets import centred_word_sentiment, TextExample
+from captum_nlp_ext.huggingface import (
+    ClassifierForward,
+    kept_word_ids,
+    word_feature_mask,
+)
+from captum_nlp_ext.metrics import CostMeter
+
+
+class Explainer:
+    """Explains batches of a run's examples and scores the explanations.
+
+    A method that fails on a batch because the model returned NaN or infinity
+    (:class:`~captum_nlp_ext._utils.checks.NonFiniteError`) is run again on
+    each example alone (results do not depend on the batch): the examples that
+    still fail get a record with a ``"failed"`` message, the others their
+    results, and the run goes on.
+    """
+
+    def __init__(
+        self,
+        model: Module,
+        tokenizer: Any,
+        examples: Sequence[TextExample],
+        max_length: Optional[int],
+        window: Optional[int],
+        metrics: Sequence[str],
+        k: Optional[int],
+    ) -> None:
+        self.model, self.tokenizer, self.examples = model, tokenizer, examples
+        self.max_length, self.window = max_length, window
+        self.metrics, self.k = metrics, k
+
+    def batch(self, rows: List[int]) -> "_Batch":
+        return _Batch(
+            self.model,
+            self.tokenizer,
+            self.examples,
+            rows,
+            self.max_length,
+            self.window,
+        )
+
+    def records(
+        self,
+        batch: "_Batch",
+        name: str,
+        context: Mapping[str, Any],
+        wanted: Sequence[int],
+    ) -> List[Dict[str, Any]]:
+        """Result records of method ``name`` for the examples ``wanted`` of
+        ``batch``; ``context`` holds :class:`MethodContext`'s settings."""
+        if not batch.failed:
+            try:
+                return self._records(batch, name, context, wanted)
+            except NonFiniteError:
+                if len(batch.rows) == 1:
+                    raise
+        out = []
+        for index in wanted:
+            single = batch if len(batch.rows) == 1 else self.batch([index])
+            if index in single.failed:
+                out.append(_failed(single, index, name, single.failed[index]))
+                continue
+            try:
+                out += self._records(single, name, context, [index])
+            except NonFiniteError as error:
+                out.append(_failed(single, index, name, str(error)))
+        return out
+
+    def _records(
+        self,
+        batch: "_Batch",
+        name: str,
+        context: Mapping[str, Any],
+        wanted: Sequence[int],
+    ) -> List[Dict[str, Any]]:
+        return batch.records(
+            name,
+            batch.context(**context),
+            self.metrics,
+            self.k,
+            int(context["internal_batch_size"]),
+            wanted,
+        )
+
+
+def _failed(batch: "_Batch", index: int, name: str, message: str) -> Dict[str, Any]:
+    position = batch.rows.index(index)
+    return {
+        "example": index,
+        "method": name,
+        "words": batch.gold[position]["words"],
+        "label": batch.examples[position].label,
+        "failed": message,
+    }
+
+
+class _Batch:
+    """One encoded batch, its prediction and its per-example gold."""
+
+    def __init__(
+        self,
+        model: Module,
+        tokenizer: Any,
+        examples: Sequence[TextExample],
+        rows: List[int],
+        max_length: Optional[int],
+        window: Optional[int],
+    ) -> None:
+        self.model, self.tokenizer, self.rows = model, tokenizer, rows
+        self.windowed = window is not None
+        examples = [examples[i] for i in rows]
+        pairs = [e.text_pair_words for e in examples]
+        has_pairs = any(p is not None for p in pairs)
+        encoding = tokenizer(
+            [list(e.words) for e in examples],
+            [list(p or ()) for p in pairs] if has_pairs else None,
+            is_split_into_words=True,
+            padding=True,
+            truncation=max_length is not None,
+            max_length=max_length,
+            return_tensors="pt",
+        )
+        self.input_ids = encoding["input_ids"]
+        self.attention_mask = encoding["attention_mask"]
+        self.token_type_ids = encoding.get("token_type_ids") if has_pairs else None
+        self.feature_mask = word_feature_mask(encoding)
+        self.forward = ClassifierForward(model)
+        # Every method's removal metrics share the batch's distinct texts.
+        self.metric_forward = MemoizedForward(self.forward)
+        with torch.no_grad():
+            logits = self.forward(*self._inputs())
+        probabilities = torch.softmax(logits.float(), dim=-1)
+        self.target = probabilities.argmax(-1)
+        self.probability = probabilities.max(-1).values
+        # Examples the model cannot score: every method fails on them.
+        broken = ~torch.isfinite(logits.float()).all(-1)
+        self.failed = {
+            rows[p]: "The model's output is NaN or infinite for this example."
+            for p in broken.nonzero().flatten().tolist()
+        }
+        self.gold = [_word_gold(e, m) for e, m in zip(examples, self.feature_mask)]
+        self.examples = examples
+
+    def _inputs(self) -> Tuple[Tensor, ...]:
+        extra = () if self.token_type_ids is None else (self.token_type_ids,)
+        return (self.input_ids, self.attention_mask, *extra)
+
+    def context(self, **kwargs: Any) -> MethodContext:
+        return MethodContext(
+            self.model,
+            self.tokenizer,
+            self.input_ids,
+            self.attention_mask,
+            self.feature_mask,
+            self.target,
+            token_type_ids=self.token_type_ids,
+            example_ids=torch.tensor(self.rows),
+            windowed=self.windowed,
+            **kwargs,
+        )
+
+    def records(
+        self,
+        name: str,
+        ctx: MethodContext,
+        metrics: Sequence[str],
+        k: Optional[int],
+        internal_batch_size: int,
+        wanted: Sequence[int],
+    ) -> List[Dict[str, Any]]:
+        """The result lines of method ``name`` for the examples ``wanted``."""
+        with CostMeter(self.model) as meter:
+            attributions = METHODS[name].attribute(ctx)
+        cost = _per_example_cost(meter, len(self.rows))
+        scores = word_attributions(attributions, self.feature_mask)
+        batch = MetricBatch(
+            self.metric_forward,
+            self.tokenizer,
+            self.input_ids,
+            ctx.additional_forward_args,
+            self.feature_mask,
+            self.target,
+            attributions,
+            rationales=[g["rationale"] for g in self.gold],
+            word_scores=[g["word_scores"] for g in self.gold],
+            k=k,
+            internal_batch_size=internal_batch_size,
+        )
+        values: Dict[str, List[Optional[float]]] = {}
+        curves: Dict[str, List[List[float]]] = {}
+        with torch.no_grad():
+            for metric in metrics:
+                result = METRICS[metric].compute(batch)
+                values[metric] = result.values
+                if result.curves is not None and METRICS[metric].curve:
+                    curves[METRICS[metric].curve] = result.curves
+        wanted_set = set(wanted)
+        out = []
+        for position, (index, example) in enumerate(zip(self.rows, self.examples)):
+            if index not in wanted_set:
+                continue
+            gold = self.gold[position]
+            example_curves = (
+                {"percents": list(CURVE_PERCENTS)}
+                | {key: c[position] for key, c in curves.items()}
+                if curves
+                else {}
+            )
+            out.append(
+                {
+                    "example": index,
+                    "method": name,
+                    "words": gold["words"],
+                    "label": example.label,
+                    "prediction": int(self.target[position]),
+                    "target": int(self.target[position]),
+                    "probability": float(self.probability[position]),
+                    "rationale": gold["rationale"],
+                    "scores": [_finite(s) for s in scores[position].tolist()],
+                    "metrics": {m: v[position] for m, v in values.items()},
+                    "curves": example_curves,
+                    "cost": cost,
+                }
+            )
+        return out
+
+
+def _word_gold(example: TextExample, feature_mask: Tensor) -> Dict[str, Any]:
+    """The example's words the model saw (in unit order) and their gold."""
+    (present,) = kept_word_ids(feature_mask)
+    words = list(example.words) + list(example.text_pair_words or ())
+    rationale = None
+    if example.rationale is not None:
+        flags = list(example.rationale) + list(
+            example.pair_rationale or [0] * len(example.text_pair_words or ())
+        )
+        rationale = [int(flags[u]) for u in present]
+    word_scores = None
+    if example.word_scores is not None:
+        centred = centred_word_sentiment(example.word_scores)
+        word_scores = [centred[u] for u in present]
+    return {
+        "words": [words[u] for u in present],
+        "rationale": rationale,
+        "word_scores": word_scores,
+    }
+
+
+def _finite(value: float) -> Optional[float]:
+    return value if math.isfinite(value) else None
+
+
+def _per_example_cost(meter: CostMeter, size: int) -> Dict[str, Any]:
+    cost = meter.cost
+    peak = cost.peak_memory_bytes
+    return {
+        "seconds": cost.seconds / size,
+        "forward_rows": cost.forward_rows / size,
+        "backward_rows": cost.backward_rows / size,
+        "peak_memory_bytes": None if peak is None else peak / size,
+        "memory_source": cost.memory_source,
+    }

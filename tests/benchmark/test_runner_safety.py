@@ -1,0 +1,179 @@
+"""Nothing lost, nothing silently wrong: one writer per run folder, caches
+keyed by what built them, failed examples recorded, and results that depend
+only on the example, its settings and the seed."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from benchmark_toys import make_examples
+
+from captum_nlp_ext.benchmark.methods import METHODS
+from captum_nlp_ext.benchmark.report import write_report
+from captum_nlp_ext.benchmark.runner import run_benchmark
+from captum_nlp_ext.benchmark.store import load_run, RunLockedError, RunStore
+from captum_nlp_ext.testing import NaNClassifier
+
+
+def run(folder, model, tokenizer, examples, **kwargs):
+    settings = dict(tokenizer=tokenizer, budget=8, batch_size=3, show_progress=False)
+    settings.update(kwargs)
+    return run_benchmark(model, examples, folder, **settings)
+
+
+def test_a_second_writer_is_refused_naming_the_holder(tmp_path):
+    with RunStore(tmp_path, {"schema": 1}):
+        with pytest.raises(RunLockedError, match=f"process {os.getpid()}"):
+            RunStore(tmp_path, {"schema": 1})
+    # released on close: the next run opens it
+    with RunStore(tmp_path, {"schema": 1}) as store:
+        assert store.done == set()
+
+
+def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path):
+    script = textwrap.dedent(f"""
+        import sys, time
+        from captum_nlp_ext.benchmark.store import RunStore
+        store = RunStore({str(tmp_path)!r}, {{"schema": 1}})
+        print("locked", flush=True)
+        time.sleep(60)
+        """)
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout.readline().strip() == "locked"
+        with pytest.raises(RunLockedError, match=f"process {child.pid}"):
+            RunStore(tmp_path, {"schema": 1})
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        child.kill()
+    with RunStore(tmp_path, {"schema": 1}) as store:
+        assert (tmp_path / "run.lock").read_text().strip() == str(os.getpid())
+        assert store.done == set()
+
+
+def test_the_reference_index_cache_is_keyed_by_its_pool_and_cleared_by_overwrite(
+    tmp_path, tiny_model, tiny_tokenizer
+):
+    examples = make_examples(4, seed=1)
+    pool_a = [" ".join(e.words) for e in make_examples(12, seed=2)]
+    pool_b = [" ".join(e.words) for e in make_examples(12, seed=3)]
+    options = dict(methods=["lafa"], method_options={"lafa": {"n_samples": 2}})
+    run(
+        tmp_path,
+        tiny_model,
+        tiny_tokenizer,
+        examples,
+        reference_texts=pool_a,
+        **options,
+    )
+    first = sorted((tmp_path / "cache").iterdir())
+    assert len(first) == 1 and first[0].name.startswith("reference_index-")
+    # a new pool with --overwrite: the old index is gone, the new one is built
+    run(
+        tmp_path,
+        tiny_model,
+        tiny_tokenizer,
+        examples,
+        reference_texts=pool_b,
+        overwrite=True,
+        **options,
+    )
+    second = sorted((tmp_path / "cache").iterdir())
+    assert len(second) == 1 and second[0].name != first[0].name
+
+
+def test_a_nan_example_is_recorded_as_failed_and_the_run_goes_on(
+    tmp_path, tiny_model, tiny_tokenizer
+):
+    examples = make_examples(6, seed=5)
+    poison_word = "awful"
+    examples[4] = type(examples[4])(
+        words=["a", poison_word, "film"], label=0, example_id="poisoned"
+    )
+    poison = tiny_tokenizer.convert_tokens_to_ids(poison_word)
+    clean = [i for i, e in enumerate(examples) if poison_word not in e.words]
+    model = NaNClassifier(tiny_model, poison).eval()
+    methods = ["nlgp", "lig", "occlusion", "random"]
+    folder = run(tmp_path, model, tiny_tokenizer, examples, methods=methods)
+    settings, records = load_run(folder)
+    failed = [r for r in records if "failed" in r]
+    assert {r["example"] for r in failed} == set(range(6)) - set(clean)
+    assert {r["method"] for r in failed} == set(methods)
+    assert all("NaN or infinite" in r["failed"] for r in failed)
+    done = [r for r in records if "failed" not in r]
+    assert {r["example"] for r in done} == set(clean)
+    # a resumed run does not retry the failures
+    before = (folder / "results.jsonl").read_text()
+    run(tmp_path, model, tiny_tokenizer, examples, methods=methods)
+    assert (folder / "results.jsonl").read_text() == before
+    # the clean examples got the results they get without the broken one
+    alone = run(
+        tmp_path / "clean",
+        tiny_model,
+        tiny_tokenizer,
+        [examples[i] for i in clean],
+        methods=methods,
+    )
+    reference = {
+        (clean[r["example"]], r["method"]): r["scores"] for r in load_run(alone)[1]
+    }
+    for r in done:
+        if r["method"] == "random":  # seeded by the example's index, which moved
+            continue
+        assert r["scores"] == pytest.approx(
+            reference[(r["example"], r["method"])], abs=1e-5
+        ), r["method"]
+    page = write_report(folder).read_text()
+    assert f"{len(failed)} explanation(s) failed" in page and "NaN or infinite" in page
+
+
+def test_every_method_result_depends_only_on_the_example_settings_and_seed(
+    tmp_path, tiny_model, tiny_tokenizer, tiny_mlm
+):
+    """Through the runner: another --n, another batch size and other methods
+    beside it leave each example's scores unchanged."""
+    examples = make_examples(9, seed=7)
+    pool = [" ".join(e.words) for e in make_examples(20, seed=8)]
+    names = sorted(METHODS)
+    common = dict(mlm=tiny_mlm, reference_texts=pool, metrics=["comprehensiveness"])
+    full = run(
+        tmp_path / "a", tiny_model, tiny_tokenizer, examples, methods=names, **common
+    )
+    expected = {(r["example"], r["method"]): r["scores"] for r in load_run(full)[1]}
+    # the first 6 examples only, batches of 4, each method alone
+    for name in names:
+        part = run(
+            tmp_path / name,
+            tiny_model,
+            tiny_tokenizer,
+            examples,
+            methods=[name],
+            n=6,
+            batch_size=4,
+            **common,
+        )
+        for r in load_run(part)[1]:
+            assert r["scores"] == pytest.approx(
+                expected[(r["example"], name)], rel=1e-4, abs=1e-6
+            ), (name, r["example"])
+
+
+def test_run_json_names_the_classes(tmp_path, tiny_model, tiny_tokenizer):
+    tiny_model.config.id2label = {0: "negative", 1: "positive"}
+    try:
+        folder = run(
+            tmp_path, tiny_model, tiny_tokenizer, make_examples(3), methods=["random"]
+        )
+    finally:
+        tiny_model.config.id2label = {0: "LABEL_0", 1: "LABEL_1"}
+    settings = json.loads((folder / "run.json").read_text())
+    assert settings["classes"] == ["negative", "positive"]
+    page = write_report(folder).read_text()
+    assert "predicted negative" in page or "predicted positive" in page
