@@ -430,9 +430,8 @@ def _add_report(commands: Any) -> None:
     report.set_defaults(run=_report)
 
 
-def _message(error: BaseException) -> str:
-    """One line, with library argument names turned into the flags typed."""
-    text = " ".join(str(error).split()) or type(error).__name__
+def _flags(text: str) -> str:
+    """Library argument names (```max_length```) turned into the flags typed."""
 
     def flag(match: "re.Match[str]") -> str:
         return _FLAGS.get(match.group(1), match.group(0))
@@ -440,9 +439,19 @@ def _message(error: BaseException) -> str:
     return re.sub(r"`([a-z_]+)`", flag, text)
 
 
+def _message(error: BaseException) -> str:
+    """One line, naming flags."""
+    return _flags(" ".join(str(error).split()) or type(error).__name__)
+
+
+class _FlagFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return _flags(super().format(record))
+
+
 def _configure_logging(quiet: bool) -> logging.Handler:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("captum-nlp: %(message)s"))
+    handler.setFormatter(_FlagFormatter("captum-nlp: %(message)s"))
     _LOG.addHandler(handler)
     _LOG.setLevel(logging.WARNING if quiet else logging.INFO)
     return handler

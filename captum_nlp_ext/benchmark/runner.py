@@ -20,6 +20,7 @@ import torch
 from torch.nn import Module
 from tqdm.auto import tqdm
 
+from captum_nlp_ext._utils.checks import position_limit
 from captum_nlp_ext._utils.validation import check_int
 from captum_nlp_ext.attr.rationales import mean_rationale_length
 from captum_nlp_ext.benchmark._batch import Explainer
@@ -150,7 +151,8 @@ def run_benchmark(
         max_length (int, optional): Truncation length in tokens (words past
                     it are dropped from the example, their gold with them); with
                     ``window`` the truncated text is then cut into windows.
-                    Default: None (128 tokens; whole documents with ``window``)
+                    Default: None (128 tokens, fewer for a model with fewer
+                    positions; whole documents with ``window``)
         window (int, optional): Classify whole documents (ERASER movies)
                     through overlapping windows of this many tokens
                     (:class:`~captum_nlp_ext.huggingface.WindowedClassifier`);
@@ -186,8 +188,6 @@ def run_benchmark(
                     settings (the keys are named).
     """
     methods = check_methods(methods)
-    if max_length is None and window is None:
-        max_length = 128
     if max_length is not None:
         check_int("max_length", max_length, 2)
     for name, value in (
@@ -218,7 +218,18 @@ def run_benchmark(
     model, tokenizer, model_label, model_path = _classifier(
         model, tokenizer, model_name
     )
+    limit = position_limit(model)
+    if max_length is None and window is None:
+        max_length = 128 if limit is None else min(128, limit)
+    if window is None and limit is not None and max_length > limit:
+        raise ValueError(
+            f"`max_length` {max_length} is past the model's {limit} positions; "
+            "lower it, or read whole documents through windows (`window`)."
+        )
+    if window is not None and limit is not None and window > limit:
+        raise ValueError(f"`window` {window} is past the model's {limit} positions.")
     data = _Data.load(dataset, split, n, data_dir)
+    data.report_truncation(tokenizer, max_length, window)
     if window is not None:
         if any(e.text_pair_words is not None for e in data.examples):
             raise ValueError("`window` does not support text pairs.")
@@ -443,6 +454,36 @@ class _Data:
             source += f", documents truncated to {max_length} tokens"
         k = max(1, round(mean_rationale_length(rationales)))
         return k, source
+
+    def report_truncation(
+        self, tokenizer: Any, max_length: Optional[int], window: Optional[int]
+    ) -> None:
+        """Log how many examples ``max_length`` cuts (their words past it are
+        not explained)."""
+        if max_length is None:
+            return
+        pairs = [e.text_pair_words for e in self.examples]
+        has_pairs = any(p is not None for p in pairs)
+        lengths = [
+            len(ids)
+            for ids in tokenizer(
+                [list(e.words) for e in self.examples],
+                [list(p or ()) for p in pairs] if has_pairs else None,
+                is_split_into_words=True,
+            )["input_ids"]
+        ]
+        cut = sum(1 for length in lengths if length > max_length)
+        if cut:
+            advice = "" if window is not None else " or `window` (whole documents)"
+            _LOG.warning(
+                "%d of %d examples are longer than `max_length` (%d tokens; the "
+                "longest has %d) and are cut; raise `max_length`%s",
+                cut,
+                len(lengths),
+                max_length,
+                max(lengths),
+                advice,
+            )
 
     def reference_texts(self, pool: int) -> List[str]:
         if self.spec.train_split is None:

@@ -177,3 +177,21 @@ def test_run_json_names_the_classes(tmp_path, tiny_model, tiny_tokenizer):
     assert settings["classes"] == ["negative", "positive"]
     page = write_report(folder).read_text()
     assert "predicted negative" in page or "predicted positive" in page
+
+
+def test_cut_examples_are_reported_and_lengths_past_the_model_refused(
+    tmp_path, tiny_model, tiny_tokenizer, caplog
+):
+    examples = make_examples(4, seed=2)
+    with caplog.at_level("WARNING", logger="captum_nlp_ext"):
+        run(
+            tmp_path,
+            tiny_model,
+            tiny_tokenizer,
+            examples,
+            methods=["random"],
+            max_length=6,
+        )
+    assert "examples are longer than `max_length` (6 tokens" in caplog.text
+    with pytest.raises(ValueError, match="`max_length` 100 is past the model's 64"):
+        run(tmp_path / "b", tiny_model, tiny_tokenizer, examples, max_length=100)
