@@ -341,3 +341,19 @@ def test_bad_input(task, model, index):
     )
     with pytest.raises(ValueError, match="same_class=False"):
         scalar.attribute(ids, additional_forward_args=mask)
+
+
+def test_neighbours_do_not_depend_on_the_batch(task, model, index):
+    """An example's query vector, and so its neighbours and their distances,
+    are the same alone and padded inside a batch (float rounding of a padded
+    batch could swap near-tied neighbours)."""
+    lafa = make(model, index, quantile=None)
+    ids, mask = task.input_ids[60:70], task.attention_mask[60:70]
+    together = lafa.neighbours(ids, additional_forward_args=(mask,))
+    for i in range(len(ids)):
+        length = int(mask[i].sum())
+        alone = lafa.neighbours(
+            ids[i : i + 1, :length], additional_forward_args=(mask[i : i + 1, :length],)
+        )
+        assert torch.equal(alone.indices[0], together.indices[i])
+        assert torch.equal(alone.distances[0], together.distances[i])

@@ -160,9 +160,13 @@ def test_every_method_result_depends_only_on_the_example_settings_and_seed(
             **common,
         )
         for r in load_run(part)[1]:
-            assert r["scores"] == pytest.approx(
-                expected[(r["example"], name)], rel=1e-4, abs=1e-6
-            ), (name, r["example"])
+            want = expected[(r["example"], name)]
+            # relative to the example's scale: some methods' scores are ~1e-6
+            scale = max(abs(v) for v in want) or 1.0
+            assert r["scores"] == pytest.approx(want, rel=1e-3, abs=1e-4 * scale), (
+                name,
+                r["example"],
+            )
 
 
 def test_run_json_names_the_classes(tmp_path, tiny_model, tiny_tokenizer):

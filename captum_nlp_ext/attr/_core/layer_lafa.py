@@ -387,7 +387,17 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
                 "`same_class=True` needs class scores: `forward_func` returns one "
                 "score per example; construct LayerLAFA with same_class=False."
             )
-        vectors, _ = self.index.encode(inputs, attention_mask)
+        # Each text is encoded at its own length: batched with padding, its
+        # vector moves by float rounding, enough to swap near-tied neighbours
+        # and so to make an example's LAFA scores depend on its batch.
+        vectors = torch.cat(
+            [
+                self.index.encode(
+                    inputs[i : i + 1, span], attention_mask[i : i + 1, span]
+                )[0]
+                for i, span in enumerate(_attended_spans(attention_mask))
+            ]
+        )
         return self.index.search(
             vectors,
             self.n_neighbours,
@@ -700,6 +710,18 @@ def _normalized(scores: Tensor, mask: Tensor) -> Tensor:
     kept = scores * mask.to(scores.dtype)
     total = kept.sum(-1, keepdim=True)
     return kept / torch.where(total > 0, total, torch.ones_like(total))
+
+
+def _attended_spans(attention_mask: Tensor) -> List[slice]:
+    """Per row, the columns from its first to its last attended token."""
+    spans = []
+    for row in attention_mask > 0:
+        columns = row.nonzero().flatten()
+        if columns.numel() == 0:
+            spans.append(slice(0, row.shape[0]))
+        else:
+            spans.append(slice(int(columns[0]), int(columns[-1]) + 1))
+    return spans
 
 
 def _check_token_ids(inputs: Any) -> Tensor:
