@@ -9,8 +9,7 @@ from typing import Any, Callable, List, Tuple
 import torch
 
 from captum_nlp_ext.datasets import load_sst2, resolve_models_dir
-from captum_nlp_ext.explain import load_classifier
-from captum_nlp_ext.huggingface import word_feature_mask
+from captum_nlp_ext.huggingface import load_classifier, word_feature_mask
 
 
 def machine() -> str:

@@ -15,12 +15,11 @@ from tqdm.auto import tqdm
 
 from captum_nlp_ext.attr.visualization import visualization_records, word_attributions
 from captum_nlp_ext.benchmark.methods import check_methods, MethodContext, METHODS
-from captum_nlp_ext.huggingface import (  # noqa: F401 (load_classifier: old home)
+from captum_nlp_ext.huggingface import (
     class_label,
     class_names,
     ClassifierForward,
     kept_word_ids,
-    load_classifier,
     word_feature_mask,
 )
 

@@ -39,10 +39,10 @@ from captum_nlp_ext.datasets import (  # noqa: E402
     load_sst,
     resolve_models_dir,
 )
-from captum_nlp_ext.explain import load_classifier  # noqa: E402
-from captum_nlp_ext.huggingface import (  # noqa: E402
+from captum_nlp_ext.huggingface import (  # noqa: E402  # noqa: E402
     ClassifierForward,
     get_embedding_layer,
+    load_classifier,
     word_feature_mask,
 )
 from captum_nlp_ext.metrics import (  # noqa: E402

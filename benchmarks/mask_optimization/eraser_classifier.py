@@ -24,8 +24,10 @@ from common import machine, today  # noqa: E402
 from windowed import encode_document  # noqa: E402
 
 from captum_nlp_ext.datasets import load_eraser_movies, resolve_models_dir  # noqa: E402
-from captum_nlp_ext.explain import load_classifier  # noqa: E402
-from captum_nlp_ext.huggingface import WindowedClassifier  # noqa: E402
+from captum_nlp_ext.huggingface import (  # noqa: E402  # noqa: E402
+    load_classifier,
+    WindowedClassifier,
+)
 
 
 def main() -> None:

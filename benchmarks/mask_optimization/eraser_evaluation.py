@@ -44,10 +44,10 @@ from windowed import encode_document  # noqa: E402
 from captum_nlp_ext.attr import LayerMaskOptimization  # noqa: E402
 from captum_nlp_ext.attr.rationales import mean_rationale_length  # noqa: E402
 from captum_nlp_ext.datasets import load_eraser_movies, resolve_models_dir  # noqa: E402
-from captum_nlp_ext.explain import load_classifier  # noqa: E402
-from captum_nlp_ext.huggingface import (  # noqa: E402
+from captum_nlp_ext.huggingface import (  # noqa: E402  # noqa: E402
     ClassifierForward,
     get_embedding_layer,
+    load_classifier,
     WindowedClassifier,
 )
 from captum_nlp_ext.metrics import (  # noqa: E402
