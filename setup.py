@@ -40,6 +40,7 @@ TEST_REQUIRES = [
     "matplotlib>=3.7",
     "selenium>=4.10",
     "scipy>=1.10",
+    "mypy==1.18.2",
 ]
 # tests/test_tutorials.py executes the notebooks with nbclient on ipykernel.
 TUTORIAL_REQUIRES = [
@@ -50,15 +51,20 @@ TUTORIAL_REQUIRES = [
     "ipykernel",
     "matplotlib>=3.7",
 ]
+# The API reference (docs/, built by CI with warnings as errors).
+DOCS_REQUIRES = ["sphinx>=7,<9"]
 # The studies in benchmarks/ (statistics beyond the package's own).
 BENCHMARK_REQUIRES = ["scipy>=1.10", "matplotlib>=3.7"]
 EXTRAS_REQUIRE = {
     "test": TEST_REQUIRES,
     "tutorials": TUTORIAL_REQUIRES,
     "benchmarks": BENCHMARK_REQUIRES,
+    "docs": DOCS_REQUIRES,
     # ReferenceIndex(faiss_factory=...): approximate search for large pools.
     "faiss": ["faiss-cpu>=1.7"],
-    "dev": sorted(set(TEST_REQUIRES + TUTORIAL_REQUIRES + BENCHMARK_REQUIRES)),
+    "dev": sorted(
+        set(TEST_REQUIRES + TUTORIAL_REQUIRES + BENCHMARK_REQUIRES + DOCS_REQUIRES)
+    ),
 }
 
 setup(
@@ -70,6 +76,8 @@ setup(
     license="BSD-3-Clause",
     python_requires=">=3.10",
     packages=find_packages(include=["captum_nlp_ext", "captum_nlp_ext.*"]),
+    # PEP 561: the package's type hints are for its users' type checkers too.
+    package_data={"captum_nlp_ext": ["py.typed"]},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
     entry_points={"console_scripts": ["captum-nlp=captum_nlp_ext.cli:main"]},

@@ -29,7 +29,7 @@ def explain_texts(
     tokenizer: Any,
     texts: Sequence[str],
     methods: Sequence[str] = ("nlgp", "lig"),
-    labels: Optional[Sequence[int]] = None,
+    labels: Optional[Sequence[Optional[int]]] = None,
     seed: int = 0,
     max_length: int = 128,
     budget: int = 128,

@@ -222,6 +222,7 @@ class WindowedClassifier(Module):
         if pad_token_id is None:
             raise ValueError("`pad_token_id` is needed: the model's config has none.")
         self.pad_token_id = int(pad_token_id)
+        self.special_token_ids: Tensor
         self.register_buffer(
             "special_token_ids",
             torch.tensor(sorted(set(special_token_ids)), dtype=torch.long),

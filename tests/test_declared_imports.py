@@ -45,9 +45,22 @@ def _sources() -> Iterator[Tuple[Path, str]]:
                 )
 
 
+def _project_paths() -> Iterator[Path]:
+    """Paths of the project, without caches, builds and virtual environments
+    (a mypy cache holds a folder per imported package)."""
+    for path in ROOT.rglob("*"):
+        parts = path.relative_to(ROOT).parts
+        if not any(p.startswith(".") or p in _NOT_PROJECT for p in parts):
+            yield path
+
+
+_NOT_PROJECT = {"build", "dist", "_build", "venv", "__pycache__", "node_modules"}
+
+
 def _local_modules() -> Set[str]:
-    names = {p.stem for p in ROOT.rglob("*.py")} | set(TREES)
-    return names | {p.name for p in ROOT.rglob("*") if p.is_dir()}
+    paths = list(_project_paths())
+    names = {p.stem for p in paths if p.suffix == ".py"} | set(TREES)
+    return names | {p.name for p in paths if p.is_dir()}
 
 
 def _third_party_imports() -> Dict[str, Set[str]]:

@@ -1,4 +1,4 @@
-"""Word attributions for display: Captum ``VisualizationDataRecord``s and an HTML
+"""Word attributions for display: Captum ``VisualizationDataRecord`` objects and an HTML
 renderer that escapes text (captum #1226) and writes a file (captum #1130)."""
 
 import html
@@ -67,7 +67,7 @@ def visualization_records(
     convergence: Optional[Union[Tensor, Sequence[float]]] = None,
     normalize: bool = True,
 ) -> List[VisualizationDataRecord]:
-    """Build Captum ``VisualizationDataRecord``s, one per example.
+    """Build Captum ``VisualizationDataRecord`` objects, one per example.
 
     The records work with :func:`captum.attr.visualization.visualize_text` and
     with :func:`render_html`. Words are stored unescaped; :func:`render_html`

@@ -209,8 +209,9 @@ class _Batch:
             for metric in metrics:
                 result = METRICS[metric].compute(batch)
                 values[metric] = result.values
-                if result.curves is not None and METRICS[metric].curve:
-                    curves[METRICS[metric].curve] = result.curves
+                curve = METRICS[metric].curve
+                if result.curves is not None and curve:
+                    curves[curve] = result.curves
         wanted_set = set(wanted)
         out = []
         for position, (index, example) in enumerate(zip(self.rows, self.examples)):

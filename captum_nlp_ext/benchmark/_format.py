@@ -35,4 +35,6 @@ def memory(peak_bytes: Optional[int]) -> str:
 
 
 def arrow(higher_is_better: Optional[bool]) -> str:
-    return {True: "↑", False: "↓"}.get(higher_is_better, "")
+    if higher_is_better is None:
+        return ""
+    return "↑" if higher_is_better else "↓"

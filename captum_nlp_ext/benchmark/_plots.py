@@ -45,7 +45,7 @@ def _method_colours(methods: List[str]) -> Dict[str, str]:
     from matplotlib import colormaps
     from matplotlib.colors import to_hex
 
-    palette = colormaps["tab10" if len(methods) <= 10 else "tab20"].colors
+    palette = getattr(colormaps["tab10" if len(methods) <= 10 else "tab20"], "colors")
     return {m: to_hex(palette[i % len(palette)]) for i, m in enumerate(methods)}
 
 
@@ -124,8 +124,11 @@ def bars_png(summary: Summary, columns: int = 3) -> Optional[str]:
             rotation_mode="anchor",
             fontsize=8,
         )
-        arrow = {True: " (higher is better)", False: " (lower is better)"}.get(
-            summary.higher_is_better[metric], ""
+        higher = summary.higher_is_better[metric]
+        arrow = (
+            ""
+            if higher is None
+            else (" (higher is better)" if higher else " (lower is better)")
         )
         ax.set_title(metric + arrow, fontsize=10)
         ax.grid(axis="y", alpha=0.3)

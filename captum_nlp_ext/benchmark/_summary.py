@@ -112,7 +112,7 @@ def summarize_run(run: Run) -> Summary:
                 },
                 costs={c: _summarize(c, _values(records, "cost", c)) for c in COSTS},
                 peak_memory_bytes=max(memory) if memory else None,
-                memory_source=", ".join(sorted(sources)) or None,
+                memory_source=", ".join(sorted(str(s) for s in sources if s)) or None,
             )
         )
     settings = run.settings.get("metric_settings") or {}

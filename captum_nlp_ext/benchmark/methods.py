@@ -29,7 +29,17 @@ Conventions shared by every spec:
 import contextlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 import numpy as np
 import torch
@@ -148,15 +158,17 @@ class MethodContext:
         """The context of example ``row`` alone, cut to its own length."""
         length = int(self.attention_mask[row].nonzero().max()) + 1
 
-        def cut(t: Optional[Tensor]) -> Optional[Tensor]:
-            return None if t is None else t[row : row + 1, :length]
+        def cut(t: Tensor) -> Tensor:
+            return t[row : row + 1, :length]
 
         return replace(
             self,
             input_ids=cut(self.input_ids),
             attention_mask=cut(self.attention_mask),
             feature_mask=cut(self.feature_mask),
-            token_type_ids=cut(self.token_type_ids),
+            token_type_ids=(
+                None if self.token_type_ids is None else cut(self.token_type_ids)
+            ),
             target=self.target[row : row + 1],
             example_ids=self.example_ids_or_range()[row : row + 1],
         )
@@ -683,7 +695,7 @@ def build_resources(
     model: Module,
     tokenizer: Any,
     mlm: Any = None,
-    reference_texts: Optional[List[str]] = None,
+    reference_texts: Optional[Sequence[str]] = None,
     cache_path: Optional[str] = None,
     show_progress: bool = False,
 ) -> Dict[str, Any]:

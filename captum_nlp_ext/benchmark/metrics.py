@@ -166,11 +166,13 @@ def check_metrics(
             f"`metrics` has unknown names {unknown}; known: {sorted(METRICS)}."
         )
     gold = {"rationale": has_rationales, "word_scores": has_word_scores}
-    missing = [m for m in names if METRICS[m].needs and not gold[METRICS[m].needs]]
+    needs = {m: METRICS[m].needs for m in names}
+    missing = [m for m, need in needs.items() if need and not gold[need]]
     if missing:
+        lacking = sorted({str(needs[m]) for m in missing})
         raise ValueError(
             f"`metrics` {missing} need gold this data set does not have "
-            f"({', '.join(sorted({METRICS[m].needs for m in missing}))})."
+            f"({', '.join(lacking)})."
         )
     return names
 

@@ -221,7 +221,7 @@ def run_benchmark(
     limit = position_limit(model)
     if max_length is None and window is None:
         max_length = 128 if limit is None else min(128, limit)
-    if window is None and limit is not None and max_length > limit:
+    if window is None and limit is not None and (max_length or 0) > limit:
         raise ValueError(
             f"`max_length` {max_length} is past the model's {limit} positions; "
             "lower it, or read whole documents through windows (`window`)."
@@ -284,7 +284,9 @@ def run_benchmark(
     with RunStore(out_dir, settings, overwrite=overwrite) as store:
         if "lafa" in methods:
             _LOG.info(
-                "LAFA's reference index: %d texts (%s)", len(reference_texts), pool
+                "LAFA's reference index: %d texts (%s)",
+                len(reference_texts or ()),
+                pool,
             )
         resources = build_resources(
             methods,
@@ -438,7 +440,7 @@ class _Data:
             for e in self.spec.load(self.spec.train_split, self.data_dir, None)
             if e.rationale is not None
         ]
-        rationales = [list(e.rationale) for e in train]
+        rationales = [list(e.rationale or ()) for e in train]
         source = f"mean rationale length of {self.name} {self.spec.train_split}"
         if max_length is not None:
             encoding = tokenizer(

@@ -159,7 +159,7 @@ class DocumentRationale:
 
     docid: str
     hard_spans: tuple[Span, ...] = ()
-    soft_scores: Optional[tuple[float, ...]] = None
+    soft_scores: Optional[Sequence[float]] = None  # stored as a tuple
     soft_sentence_scores: Optional[tuple[float, ...]] = None
 
     def __post_init__(self) -> None:

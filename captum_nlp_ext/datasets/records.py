@@ -54,13 +54,14 @@ class TextExample:
             by each loader); treat as read-only. Default: empty.
     """
 
-    words: tuple[str, ...]
+    # Sequences in, tuples stored (__post_init__).
+    words: Sequence[str]
     label: Optional[int]
     example_id: str
-    rationale: Optional[tuple[int, ...]] = None
-    text_pair_words: Optional[tuple[str, ...]] = None
-    pair_rationale: Optional[tuple[int, ...]] = None
-    word_scores: Optional[tuple[float, ...]] = None
+    rationale: Optional[Sequence[int]] = None
+    text_pair_words: Optional[Sequence[str]] = None
+    pair_rationale: Optional[Sequence[int]] = None
+    word_scores: Optional[Sequence[float]] = None
     fine_label: Optional[int] = None
     phrases: Optional[tuple[PhraseSpan, ...]] = None
     meta: Mapping[str, Any] = field(default_factory=dict, hash=False)
@@ -113,7 +114,7 @@ class TextExample:
 
 
 def _check_mask(
-    name: str, mask: Optional[tuple[int, ...]], length: int, example_id: str
+    name: str, mask: Optional[Sequence[int]], length: int, example_id: str
 ) -> None:
     if mask is None:
         return

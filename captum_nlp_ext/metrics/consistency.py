@@ -437,13 +437,15 @@ def _vocabulary_distance(
     vocabulary = int(inputs.max().item()) + 1
     n_pairs = pairs.shape[0]
     pair = torch.arange(n_pairs, device=inputs.device).unsqueeze(1)
-    keys, sides, values = [], [], []
-    for side in range(2):
-        example = pairs[:, side]
+    keys: List[Tensor] = []
+    sides: List[Tensor] = []
+    values: List[Tensor] = []
+    for index in range(2):
+        example = pairs[:, index]
         keep = included[example]
         keys.append((pair * vocabulary + inputs[example])[keep])
         values.append(token_scores[example][keep])
-        sides.append(torch.full_like(keys[-1], side))
+        sides.append(torch.full_like(keys[-1], index))
     # (pair, token id) keys present in either input, numbered compactly: a
     # dense (pairs, vocabulary) table would not fit for real vocabularies.
     unique, slot = torch.unique(torch.cat(keys), return_inverse=True)

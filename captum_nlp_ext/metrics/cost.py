@@ -115,7 +115,16 @@ class CostMeter:
             if self._handle is not None:
                 self._handle.remove()
                 self._handle = None
-        self._cost = Cost(seconds, *self._counts, peak, self._memory_source)
+        calls, rows, backward_calls, backward_rows = self._counts
+        self._cost = Cost(
+            seconds,
+            calls,
+            rows,
+            backward_calls,
+            backward_rows,
+            peak,
+            self._memory_source,
+        )
 
     def _count(self, module: Module, args: Any, output: Any) -> None:
         try:

@@ -1,6 +1,6 @@
 """Tiny Hugging Face classifiers built from configs and trained in seconds."""
 
-from typing import Any
+from typing import Any, Dict
 
 import torch
 import torch.nn.functional as F
@@ -16,7 +16,7 @@ def tiny_bert_classifier(
     mode. Keyword arguments override ``BertConfig`` fields."""
     from transformers import BertConfig, BertForSequenceClassification
 
-    settings = dict(
+    settings: Dict[str, Any] = dict(
         vocab_size=vocab_size,
         hidden_size=32,
         num_hidden_layers=2,
@@ -80,7 +80,8 @@ class NaNClassifier(Module):
 
     def __init__(self, model: Module, poison: int, position: Any = None) -> None:
         super().__init__()
-        self.model, self.poison, self.position = model, poison, position
+        self.model: Any = model
+        self.poison, self.position = poison, position
         self.config = model.config
 
     def get_input_embeddings(self) -> Module:

@@ -172,17 +172,18 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
         if mlm_vocab is not None and mlm_vocab != self.vocab_size:
             raise ValueError(_vocab_mismatch(self.vocab_size, mlm_vocab))
         config = getattr(mlm, "config", None)
-        self.mask_token_id = _first_id(
+        mask_id = _first_id(
             "mask_token_id",
             mask_token_id,
             getattr(tokenizer, "mask_token_id", None),
             getattr(config, "mask_token_id", None),
         )
-        if self.mask_token_id is None:
+        if mask_id is None:
             raise ValueError(
                 "The MLM has no mask token: pass `mask_token_id`, or a `tokenizer` "
                 "with a mask token (a causal language model cannot be used)."
             )
+        self.mask_token_id: int = mask_id
         self.pad_token_id = _first_id(
             "pad_token_id",
             pad_token_id,
@@ -194,9 +195,8 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
                 special_token_ids = getattr(tokenizer, "all_special_ids", [])
             else:
                 names = ("pad", "bos", "eos", "sep", "cls")
-                special_token_ids = [
-                    getattr(config, f"{name}_token_id", None) for name in names
-                ]
+                found = [getattr(config, f"{name}_token_id", None) for name in names]
+                special_token_ids = [t for t in found if isinstance(t, int)]
         specials = {self.mask_token_id}
         if self.pad_token_id is not None:
             specials.add(_check_id("pad_token_id", self.pad_token_id, self.vocab_size))

@@ -290,16 +290,17 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
         """
         inputs = check_inputs(inputs)
         args = format_additional_forward_args(additional_forward_args)
+        weights = {
+            name: check_float(name, value, 0.0, low_inclusive=True)
+            for name, value in (
+                ("sufficiency_weight", sufficiency_weight),
+                ("comprehensiveness_weight", comprehensiveness_weight),
+                ("compactness_weight", compactness_weight),
+                ("width_weight", width_weight),
+            )
+        }
         settings = _Settings(
-            *(
-                check_float(name, value, 0.0, low_inclusive=True)
-                for name, value in (
-                    ("sufficiency_weight", sufficiency_weight),
-                    ("comprehensiveness_weight", comprehensiveness_weight),
-                    ("compactness_weight", compactness_weight),
-                    ("width_weight", width_weight),
-                )
-            ),
+            **weights,
             initial_weight=check_float("initial_weight", initial_weight, -math.inf),
             initial_width=check_float(
                 "initial_width", initial_width, MIN_WIDTH, low_inclusive=True
