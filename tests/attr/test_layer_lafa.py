@@ -5,7 +5,7 @@ import torch
 from captum.attr import IntegratedGradients, LayerGradientXActivation
 
 from captum_nlp_ext.attr import LayerLAFA, ReferenceIndex
-from captum_nlp_ext.attr._core.layer_lafa import aggregate, kernel_matrix
+from captum_nlp_ext.attr._utils.lafa import aggregate, kernel_matrix
 from captum_nlp_ext.huggingface import ClassifierForward, get_embedding_layer
 from captum_nlp_ext.testing import tiny_bert_classifier
 

@@ -6,7 +6,7 @@ import torch
 from captum_nlp_ext._utils.hooks import forward_with_layer_output
 from captum_nlp_ext._utils.windows import make_rows
 from captum_nlp_ext.attr import LayerMaskOptimization
-from captum_nlp_ext.attr._core import layer_mask_optimization as marc
+from captum_nlp_ext.attr._utils import mask_optimization as marc
 from captum_nlp_ext.huggingface import ClassifierForward, get_embedding_layer
 from captum_nlp_ext.testing import tiny_bert_classifier
 from captum_nlp_ext.testing.synthetic import CLS, PAD, SEP
@@ -114,14 +114,14 @@ def test_classification_losses_average_window_probabilities():
 
 def test_single_logit_is_a_sigmoid_over_two_classes():
     z = torch.tensor([[2.0], [-1.0]])
-    log_probs = marc._log_probabilities(z, "auto")
+    log_probs = marc.log_probabilities(z, "auto")
     assert torch.allclose(log_probs[:, 1].exp(), torch.sigmoid(z[:, 0]))
     assert torch.allclose(log_probs[:, 0].exp(), 1 - torch.sigmoid(z[:, 0]))
-    assert torch.allclose(marc._log_probabilities(z[:, 0], "sigmoid"), log_probs)
+    assert torch.allclose(marc.log_probabilities(z[:, 0], "sigmoid"), log_probs)
     with pytest.raises(ValueError, match="classifier.*softmax"):
-        marc._log_probabilities(z, "softmax")
+        marc.log_probabilities(z, "softmax")
     with pytest.raises(ValueError, match="classifier.*sigmoid"):
-        marc._log_probabilities(torch.zeros(2, 3), "sigmoid")
+        marc.log_probabilities(torch.zeros(2, 3), "sigmoid")
 
 
 @pytest.mark.parametrize(
