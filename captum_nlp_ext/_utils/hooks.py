@@ -148,6 +148,22 @@ def frozen_parameters(module: Optional[Module]) -> Iterator[None]:
 
 
 @contextmanager
+def eval_mode(model: Any) -> Iterator[None]:
+    """Run ``model`` in eval mode (no dropout), restoring every submodule's own
+    mode on exit, on every path; anything but a Module runs as is."""
+    if not isinstance(model, Module):
+        yield
+        return
+    flags = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, flag in flags:
+            module.training = flag
+
+
+@contextmanager
 def autograd_enabled() -> Iterator[None]:
     """Gradients on for a method that needs them, also when the caller runs it
     inside ``torch.no_grad()`` or ``torch.inference_mode()``."""

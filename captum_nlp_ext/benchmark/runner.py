@@ -362,7 +362,7 @@ def _classifier(
 def _index_file_name(model: Module, texts: Sequence[str]) -> str:
     """The reference index's cache file, named by what builds it (the model
     and the pool), so that another pool or model never reuses it."""
-    from captum_nlp_ext.attr._core.reference_index import model_fingerprint
+    from captum_nlp_ext.attr._utils.reference_pool import model_fingerprint
 
     digest = hashlib.sha256(
         json.dumps([model_fingerprint(model), list(texts)]).encode()

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from captum_nlp_ext.attr import ReferenceIndex
-from captum_nlp_ext.attr._core.reference_index import model_fingerprint
+from captum_nlp_ext.attr._utils.reference_pool import model_fingerprint
 from captum_nlp_ext.testing import planted_keyword_task, tiny_bert_classifier
 
 SPECIALS = [0, 1, 2]

@@ -2,8 +2,7 @@
 language model, and measure the change as a weight of evidence."""
 
 import math
-from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 import torch
 from captum.attr import LayerAttribution, PerturbationAttribution
@@ -11,14 +10,9 @@ from captum.log import log_usage
 from torch import Tensor
 from torch.nn import Module
 
-from captum_nlp_ext._utils.batching import (
-    DEFAULT_INTERNAL_BATCH_SIZE,
-    evaluate_rows,
-    row_chunks,
-)
-from captum_nlp_ext._utils.checks import check_finite, check_model_call
-from captum_nlp_ext._utils.hooks import forward_with_layer_output
-from captum_nlp_ext._utils.outputs import output_to_tensor
+from captum_nlp_ext._utils.batching import DEFAULT_INTERNAL_BATCH_SIZE, evaluate_rows
+from captum_nlp_ext._utils.checks import check_finite, check_model_call, vocabulary_size
+from captum_nlp_ext._utils.hooks import eval_mode, forward_with_layer_output
 from captum_nlp_ext._utils.targets import resolve_target, TargetType
 from captum_nlp_ext._utils.units import build_units, Units
 from captum_nlp_ext._utils.validation import (
@@ -30,12 +24,20 @@ from captum_nlp_ext._utils.validation import (
     format_additional_forward_args,
     match_inputs_format,
 )
+from captum_nlp_ext.attr._utils.marginalization import (
+    Candidates,
+    CandidateSelection,
+    check_token_id,
+    DEFAULT_MLM_BATCH_SIZE,
+    first_id,
+    log2_odds,
+    MaskedUnits,
+    mlm_vocab_size,
+    propose,
+    TokenIds,
+    vocab_mismatch,
+)
 
-# Probabilities are clamped to [EPS, 1 - EPS] before taking log-odds: float32
-# probabilities cannot resolve 1 - p below about 6e-8, and a clamp keeps a
-# saturated classifier's weight of evidence finite (at most 23.3 bits a side).
-EPS = 1e-7
-DEFAULT_MLM_BATCH_SIZE = 32
 OUTPUTS = ("logits", "probs")
 
 
@@ -167,12 +169,20 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
             )
         self.mlm = mlm
         self.output = check_choice("output", output, OUTPUTS)
-        self.vocab_size = _embedding_count(layer)
-        mlm_vocab = _mlm_vocab_size(mlm)
+        size = vocabulary_size(layer, None)
+        if size is None:
+            raise TypeError(
+                "`layer` must be the classifier's token embedding layer (an "
+                "nn.Embedding, or a block with a `word_embeddings` table) so that "
+                "its vocabulary can be checked against the MLM's; got "
+                f"{type(layer).__name__}."
+            )
+        self.vocab_size = size
+        mlm_vocab = mlm_vocab_size(mlm)
         if mlm_vocab is not None and mlm_vocab != self.vocab_size:
-            raise ValueError(_vocab_mismatch(self.vocab_size, mlm_vocab))
+            raise ValueError(vocab_mismatch(self.vocab_size, mlm_vocab))
         config = getattr(mlm, "config", None)
-        mask_id = _first_id(
+        mask_id = first_id(
             "mask_token_id",
             mask_token_id,
             getattr(tokenizer, "mask_token_id", None),
@@ -184,7 +194,7 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
                 "with a mask token (a causal language model cannot be used)."
             )
         self.mask_token_id: int = mask_id
-        self.pad_token_id = _first_id(
+        self.pad_token_id = first_id(
             "pad_token_id",
             pad_token_id,
             getattr(tokenizer, "pad_token_id", None),
@@ -199,11 +209,15 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
                 special_token_ids = [t for t in found if isinstance(t, int)]
         specials = {self.mask_token_id}
         if self.pad_token_id is not None:
-            specials.add(_check_id("pad_token_id", self.pad_token_id, self.vocab_size))
+            specials.add(
+                check_token_id("pad_token_id", self.pad_token_id, self.vocab_size)
+            )
         for token in special_token_ids:
             if token is not None:
-                specials.add(_check_id("special_token_ids", token, self.vocab_size))
-        _check_id("mask_token_id", self.mask_token_id, self.vocab_size)
+                specials.add(
+                    check_token_id("special_token_ids", token, self.vocab_size)
+                )
+        check_token_id("mask_token_id", self.mask_token_id, self.vocab_size)
         self.special_token_ids = sorted(specials)
 
     @property
@@ -334,7 +348,9 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
         check_model_call(
             self.forward_func, self.layer, inputs, "LayerInputMarginalization"
         )
-        selection = _Selection(threshold, top_k, mass, keep_original, word_beam_size)
+        selection = CandidateSelection(
+            threshold, top_k, mass, keep_original, word_beam_size
+        )
 
         with torch.no_grad():
             output, embedded = forward_with_layer_output(
@@ -349,10 +365,21 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
             target_ = resolve_target(target, output)
             original = self._probability(output, target_, check=True)
             units = self._units(feature_mask, inputs)
-            masked = _MaskedUnits(inputs, units)
-            with _eval_mode(self.mlm):
-                candidates = self._propose(
-                    inputs, masked, selection, mlm_batch_size, show_progress
+            masked = MaskedUnits(inputs, units)
+            with eval_mode(self.mlm):
+                candidates = propose(
+                    self.mlm,
+                    inputs,
+                    masked,
+                    selection,
+                    TokenIds(
+                        self.mask_token_id,
+                        self.pad_token_id,
+                        self.special_token_ids,
+                        self.vocab_size,
+                    ),
+                    mlm_batch_size,
+                    show_progress,
                 )
             scores, evaluated = self._classify(
                 inputs,
@@ -366,7 +393,7 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
             )
             marginal = torch.zeros(masked.count, dtype=torch.float64).to(scores)
             marginal.index_add_(0, candidates.unit, candidates.weight * scores)
-            woe = _log2_odds(original)[masked.example] - _log2_odds(marginal)
+            woe = log2_odds(original)[masked.example] - log2_odds(marginal)
             per_unit = torch.zeros(
                 units.count.shape[0], units.max_units, dtype=torch.float64
             ).to(woe)
@@ -390,8 +417,8 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
         self,
         inputs: Tensor,
         args: Tuple,
-        masked: "_MaskedUnits",
-        candidates: "_Candidates",
+        masked: "MaskedUnits",
+        candidates: "Candidates",
         original: Tensor,
         target: Optional[Tensor],
         internal_batch_size: Optional[int],
@@ -452,315 +479,3 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
         if target is None:
             return scores
         return scores.gather(1, target.unsqueeze(1)).squeeze(1)
-
-    def _propose(
-        self,
-        inputs: Tensor,
-        masked: "_MaskedUnits",
-        selection: "_Selection",
-        mlm_batch_size: Optional[int],
-        show_progress: bool,
-    ) -> "_Candidates":
-        """Run the MLM on every masked copy and select candidates."""
-        parts = []
-        for rows in row_chunks(
-            masked.count,
-            mlm_batch_size or DEFAULT_MLM_BATCH_SIZE,
-            show_progress,
-            "IM masked LM",
-            inputs.device,
-        ):
-            example = masked.example[rows]
-            ids = inputs[example].masked_fill(masked.member[rows], self.mask_token_id)
-            attention = (
-                torch.ones_like(ids)
-                if self.pad_token_id is None
-                else (inputs[example] != self.pad_token_id).long()
-            )
-            logits = output_to_tensor(self.mlm(ids, attention))
-            if logits.dim() != 3 or logits.shape[:2] != ids.shape:
-                raise ValueError(
-                    "`mlm` must return (batch, tokens, vocabulary) scores for "
-                    f"input ids {tuple(ids.shape)}; got {tuple(logits.shape)}."
-                )
-            if logits.shape[2] != self.vocab_size:
-                raise ValueError(_vocab_mismatch(self.vocab_size, logits.shape[2]))
-            positions = masked.positions[rows]
-            pieces = logits.gather(
-                1,
-                positions.clamp(min=0)
-                .unsqueeze(-1)
-                .expand(*positions.shape, logits.shape[2]),
-            ).to(torch.float64)
-            pieces[..., self.special_token_ids] = -math.inf
-            parts.append(
-                selection.select(
-                    pieces.log_softmax(dim=-1),
-                    positions >= 0,
-                    masked.original[rows],
-                    rows,
-                )
-            )
-        return _Candidates.concatenate(parts, masked.positions.shape[1])
-
-
-class _MaskedUnits:
-    """One masked copy per (example, unit): which tokens it masks."""
-
-    def __init__(self, inputs: Tensor, units: Units) -> None:
-        tokens = inputs.shape[1]
-        valid = units.valid
-        self.example, self.unit = valid.nonzero(as_tuple=True)
-        self.count = int(self.example.numel())
-        self.member = units.index[self.example] == self.unit.unsqueeze(1)
-        self.sizes = self.member.sum(dim=1)
-        longest = int(self.sizes.max())
-        slots = torch.arange(tokens, device=inputs.device).expand_as(self.member)
-        ordered = torch.where(self.member, slots, tokens).sort(dim=1).values
-        ordered = ordered[:, :longest]
-        # (units, pieces) positions of each unit's tokens, -1 past its last.
-        self.positions = torch.where(ordered < tokens, ordered, -1)
-        self.original = inputs[self.example].gather(1, self.positions.clamp(min=0))
-
-
-class _Selection:
-    """Which candidates an MLM distribution contributes, and their weights."""
-
-    def __init__(
-        self,
-        threshold: float,
-        top_k: Optional[int],
-        mass: Optional[float],
-        keep_original: bool,
-        beam: int,
-    ) -> None:
-        self.threshold = threshold
-        self.top_k = top_k
-        self.mass = mass
-        self.keep_original = keep_original
-        self.beam = beam
-
-    def select(
-        self, log_probs: Tensor, piece_valid: Tensor, original: Tensor, rows: Tensor
-    ) -> "_Candidates":
-        """Candidates of a chunk of masked units.
-
-        Args:
-            log_probs (Tensor): (units, pieces, vocabulary) MLM log-probabilities
-                        over the allowed tokens, float64.
-            piece_valid (Tensor): (units, pieces) bool, False past a unit's end.
-            original (Tensor): (units, pieces) the original tokens.
-            rows (Tensor): (units,) the units' global indices.
-        """
-        single = piece_valid.sum(dim=1) == 1
-        parts = []
-        for group, width in ((single, 1), (~single, piece_valid.shape[1])):
-            if bool(group.any()):
-                parts.append(
-                    self._select_group(
-                        log_probs[group, :width],
-                        piece_valid[group, :width],
-                        original[group, :width],
-                        rows[group],
-                    )
-                )
-        return _Candidates.concatenate(parts, piece_valid.shape[1])
-
-    def _select_group(
-        self, log_probs: Tensor, piece_valid: Tensor, original: Tensor, rows: Tensor
-    ) -> "_Candidates":
-        if log_probs.shape[1] == 1:
-            values, tokens, total = self._tokens(log_probs[:, 0], original[:, 0])
-        else:
-            values, tokens, total = self._words(log_probs, piece_valid, original)
-        if bool((values[:, 0] <= 0).any()):
-            raise ValueError(
-                "The MLM gives no probability to any allowed candidate of a unit "
-                "(every token it proposes is special or the original one)."
-            )
-        keep = self._keep(values / total.unsqueeze(1))
-        weights = values * keep
-        weights = weights / weights.sum(dim=1, keepdim=True)
-        unit, slot = keep.nonzero(as_tuple=True)
-        return _Candidates(rows[unit], tokens[unit, slot], weights[unit, slot])
-
-    def _tokens(
-        self, log_probs: Tensor, original: Tensor
-    ) -> Tuple[Tensor, Tensor, Tensor]:
-        """Single-token units: the candidates that can be kept, most likely
-        first, (units, width) probabilities and (units, width, 1) tokens, and
-        the allowed mass (units,)."""
-        probs = log_probs.exp()
-        if not self.keep_original:
-            probs.scatter_(1, original.unsqueeze(1), 0.0)
-        total = probs.sum(dim=1)
-        passing = (probs / total.unsqueeze(1) > self.threshold).sum(dim=1)
-        width = int(passing.max().clamp(min=1))
-        if self.top_k is not None:
-            width = min(width, self.top_k)
-        values, indices = probs.topk(width, dim=1)
-        return values, indices.unsqueeze(-1), total
-
-    def _words(
-        self, log_probs: Tensor, piece_valid: Tensor, original: Tensor
-    ) -> Tuple[Tensor, Tensor, Tensor]:
-        """Multi-token units: as :meth:`_tokens`, from the beam search."""
-        values, tokens = self._beam(log_probs, piece_valid)
-        total = torch.ones_like(values[:, 0])
-        if not self.keep_original:
-            original_log_prob = (
-                log_probs.gather(2, original.unsqueeze(-1))
-                .squeeze(-1)
-                .masked_fill(~piece_valid, 0.0)
-                .sum(dim=1)
-            )
-            total = total - original_log_prob.exp()
-            same = (tokens == original.unsqueeze(1)) | ~piece_valid.unsqueeze(1)
-            values = values.masked_fill(same.all(dim=2), 0.0)
-            values, order = values.sort(dim=1, descending=True)
-            tokens = tokens.gather(1, order.unsqueeze(-1).expand_as(tokens))
-        return values, tokens, total
-
-    def _beam(self, log_probs: Tensor, piece_valid: Tensor) -> Tuple[Tensor, Tensor]:
-        """Most likely piece combinations under the product of the per-piece
-        distributions: (units, beam) probabilities (descending) and
-        (units, beam, pieces) tokens."""
-        units, pieces, vocab = log_probs.shape
-        # Past a unit's end every row gets one dummy piece of probability 1.
-        dummy = torch.full((vocab,), -math.inf).to(log_probs)
-        dummy[0] = 0.0
-        scores = torch.zeros(units, 1).to(log_probs)
-        tokens = torch.zeros(units, 1, 0, dtype=torch.long, device=log_probs.device)
-        for piece in range(pieces):
-            step = torch.where(piece_valid[:, piece, None], log_probs[:, piece], dummy)
-            width = min(self.beam, vocab)
-            step_scores, step_tokens = step.topk(width, dim=1)
-            combined = (scores.unsqueeze(2) + step_scores.unsqueeze(1)).flatten(1)
-            scores, best = combined.topk(min(self.beam, combined.shape[1]), dim=1)
-            parent, child = best // width, best % width
-            tokens = torch.cat(
-                [
-                    tokens.gather(1, parent.unsqueeze(-1).expand(-1, -1, piece)),
-                    step_tokens.gather(1, child).unsqueeze(-1),
-                ],
-                dim=2,
-            )
-        return scores.exp(), tokens
-
-    def _keep(self, probs: Tensor) -> Tensor:
-        """(units, width) bool over candidates of decreasing probability,
-        renormalized over the allowed ones."""
-        keep = probs > self.threshold
-        if self.top_k is not None:
-            keep[:, self.top_k :] = False
-        if self.mass is not None:
-            keep &= probs.cumsum(dim=1) - probs < self.mass
-        keep[:, 0] = True
-        return keep
-
-
-class _Candidates:
-    """Kept candidates, flat: the masked unit each fills, its tokens and weight."""
-
-    def __init__(self, unit: Tensor, tokens: Tensor, weight: Tensor) -> None:
-        self.unit = unit
-        self.tokens = tokens
-        self.weight = weight
-
-    @staticmethod
-    def concatenate(parts: List["_Candidates"], pieces: int) -> "_Candidates":
-        def padded(tokens: Tensor) -> Tensor:
-            return torch.nn.functional.pad(tokens, (0, pieces - tokens.shape[1]))
-
-        return _Candidates(
-            torch.cat([p.unit for p in parts]),
-            torch.cat([padded(p.tokens) for p in parts]),
-            torch.cat([p.weight for p in parts]),
-        )
-
-    def equals_original(self, masked: _MaskedUnits) -> Tensor:
-        """(candidates,) bool: the candidate sentence is the unperturbed one."""
-        valid = masked.positions[self.unit] >= 0
-        same = (self.tokens == masked.original[self.unit]) | ~valid
-        return same.all(dim=1)
-
-    def sentences(
-        self, inputs: Tensor, masked: _MaskedUnits, candidates: Tensor
-    ) -> Tensor:
-        """Token ids of the given candidates' sentences."""
-        unit = self.unit[candidates]
-        ids = inputs[masked.example[unit]].clone()
-        positions = masked.positions[unit]
-        valid = positions >= 0
-        row = torch.arange(ids.shape[0], device=ids.device).unsqueeze(1)
-        ids[row.expand_as(positions)[valid], positions[valid]] = self.tokens[
-            candidates
-        ][valid]
-        return ids
-
-
-def _log2_odds(probs: Tensor) -> Tensor:
-    probs = probs.clamp(EPS, 1 - EPS)
-    return torch.log2(probs) - torch.log2(1 - probs)
-
-
-def _embedding_count(layer: Module) -> int:
-    table = layer if hasattr(layer, "num_embeddings") else None
-    if table is None:
-        table = getattr(layer, "word_embeddings", None)
-    count = getattr(table, "num_embeddings", None)
-    if not isinstance(count, int):
-        raise TypeError(
-            "`layer` must be the classifier's token embedding layer (an "
-            "nn.Embedding, or a block with a `word_embeddings` table) so that its "
-            f"vocabulary can be checked against the MLM's; got {type(layer).__name__}."
-        )
-    return count
-
-
-def _mlm_vocab_size(mlm: Any) -> Optional[int]:
-    size = getattr(getattr(mlm, "config", None), "vocab_size", None)
-    return size if isinstance(size, int) else None
-
-
-def _vocab_mismatch(classifier: int, mlm: int) -> str:
-    return (
-        f"Vocabulary mismatch: `layer` embeds {classifier} tokens but `mlm` "
-        f"predicts over {mlm}. The MLM must share the classifier's tokenizer and "
-        "vocabulary (BERT classifier -> BERT MLM)."
-    )
-
-
-def _first_id(name: str, *values: Any) -> Optional[int]:
-    for value in values:
-        if value is not None:
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"`{name}` must be an int; got {type(value).__name__}.")
-            return value
-    return None
-
-
-def _check_id(name: str, token: Any, vocab_size: int) -> int:
-    if isinstance(token, bool) or not isinstance(token, int):
-        raise TypeError(f"`{name}` must hold ints; got {type(token).__name__}.")
-    if not 0 <= token < vocab_size:
-        raise ValueError(
-            f"`{name}` {token} is outside the vocabulary [0, {vocab_size - 1}]."
-        )
-    return token
-
-
-@contextmanager
-def _eval_mode(model: Any) -> Iterator[None]:
-    """Run a module in eval mode (no dropout in the MLM's proposals), restoring
-    each submodule's mode on exit."""
-    if not isinstance(model, Module):
-        yield
-        return
-    modes = [(m, m.training) for m in model.modules()]
-    try:
-        model.eval()
-        yield
-    finally:
-        for module, mode in modes:
-            module.train(mode)

@@ -1,28 +1,15 @@
 """A reference pool of texts encoded by one hidden layer of the explained model,
 searched for the nearest neighbours of a text (LAFA's reference texts)."""
 
-import hashlib
 import json
-from contextlib import contextmanager
-from typing import (
-    Any,
-    Dict,
-    Iterable,
-    Iterator,
-    List,
-    Mapping,
-    NamedTuple,
-    Optional,
-    Sequence,
-    Tuple,
-)
+from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
 from torch.nn import Module
 from tqdm.auto import tqdm
 
-from captum_nlp_ext._utils.outputs import output_to_tensor
+from captum_nlp_ext._utils.hooks import eval_mode
 from captum_nlp_ext._utils.validation import check_choice, check_float, check_int
 from captum_nlp_ext.attr._utils.reference_file import (
     FORMAT,
@@ -30,8 +17,19 @@ from captum_nlp_ext.attr._utils.reference_file import (
     POOLINGS,
     read_index_file,
 )
-
-_FINGERPRINT_SAMPLES = 1024
+from captum_nlp_ext.attr._utils.reference_pool import (
+    count_layers,
+    device_of,
+    encode_texts,
+    import_faiss,
+    left_align,
+    max_duplicates,
+    model_fingerprint,
+    pad_cat,
+    pool_pad_token_id,
+    sample_pair_distances,
+    token_batches,
+)
 
 
 class Neighbours(NamedTuple):
@@ -100,7 +98,7 @@ class ReferenceIndex:
         self.faiss_factory = faiss_factory
         self._faiss: Dict[Optional[int], Tuple[Any, Tensor]] = {}
         if faiss_factory is not None:
-            _import_faiss()
+            import_faiss()
 
     @property
     def layer(self) -> int:
@@ -184,7 +182,7 @@ class ReferenceIndex:
         check_int("max_pairs", max_pairs, 1)
         if max_length is not None:
             check_int("max_length", max_length, 1)
-        n_layers = _count_layers(model)
+        n_layers = count_layers(model)
         if n_layers is not None and layer > n_layers:
             raise ValueError(
                 f"`layer` must lie in [0, {n_layers}] for this model (0 = embeddings, "
@@ -193,17 +191,17 @@ class ReferenceIndex:
         if special_token_ids is None:
             special_token_ids = getattr(tokenizer, "all_special_ids", None) or []
         specials = torch.tensor(sorted(set(special_token_ids)), dtype=torch.long)
-        pad_id = _pad_token_id(model, tokenizer)
-        batches = _token_batches(data, tokenizer, batch_size, max_length)
+        pad_id = pool_pad_token_id(model, tokenizer)
+        batches = token_batches(data, tokenizer, batch_size, max_length)
         parts: Dict[str, List[Tensor]] = {
             k: [] for k in ("vectors", "ids", "mask", "predictions")
         }
-        device = _device_of(model)
-        with torch.no_grad(), _eval_mode(model):
+        device = device_of(model)
+        with torch.no_grad(), eval_mode(model):
             for ids, mask in tqdm(
                 batches, desc="reference index", disable=not show_progress
             ):
-                vectors, predictions = _encode(
+                vectors, predictions = encode_texts(
                     model, ids.to(device), mask.to(device), layer, pooling
                 )
                 parts["vectors"].append(vectors.float().cpu())
@@ -212,8 +210,8 @@ class ReferenceIndex:
                 parts["mask"].append(mask.cpu())
         if not parts["vectors"]:
             raise ValueError("`data` is empty: the reference pool needs texts.")
-        input_ids = _pad_cat(parts["ids"], pad_id)
-        attention_mask = _pad_cat(parts["mask"], 0)
+        input_ids = pad_cat(parts["ids"], pad_id)
+        attention_mask = pad_cat(parts["mask"], 0)
         word_mask = (attention_mask > 0) & ~torch.isin(input_ids, specials)
         vectors = torch.cat(parts["vectors"])
         settings = {
@@ -221,7 +219,7 @@ class ReferenceIndex:
             "layer": layer,
             "pooling": pooling,
             "pad_token_id": pad_id,
-            "max_duplicates": _max_duplicates(input_ids, attention_mask),
+            "max_duplicates": max_duplicates(input_ids, attention_mask),
             "fingerprint": model_fingerprint(model),
         }
         return cls(
@@ -231,7 +229,7 @@ class ReferenceIndex:
             attention_mask,
             word_mask,
             torch.cat(parts["predictions"]),
-            _pair_distances(vectors, max_pairs),
+            sample_pair_distances(vectors, max_pairs),
             settings,
             faiss_factory,
         )
@@ -276,7 +274,7 @@ class ReferenceIndex:
         settings, tensors = read_index_file(
             path,
             num_labels=labels if isinstance(labels, int) else None,
-            num_layers=_count_layers(model),
+            num_layers=count_layers(model),
         )
         index = cls(
             model,
@@ -325,8 +323,8 @@ class ReferenceIndex:
         """
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        with torch.no_grad(), _eval_mode(self.model):
-            vectors, predictions = _encode(
+        with torch.no_grad(), eval_mode(self.model):
+            vectors, predictions = encode_texts(
                 self.model, input_ids, attention_mask, self.layer, self.pooling
             )
         return vectors.float().to(self.vectors.device), predictions
@@ -449,7 +447,7 @@ class ReferenceIndex:
         """A faiss index over the pool (or over the texts of one class), made on
         first use and kept."""
         if group not in self._faiss:
-            faiss = _import_faiss()
+            faiss = import_faiss()
             members = torch.arange(len(self))
             if group is not None:
                 members = (self.predictions.cpu() == group).nonzero().flatten()
@@ -473,9 +471,9 @@ class ReferenceIndex:
         query_ids = query_ids.to(self.input_ids.device)
         if query_mask is None:
             query_mask = torch.ones_like(query_ids)
-        query = _left_align(query_ids, query_mask.to(query_ids.device) > 0, pad)
+        query = left_align(query_ids, query_mask.to(query_ids.device) > 0, pad)
         candidates = self.input_ids[indices.clamp(min=0)]
-        pool = _left_align(
+        pool = left_align(
             candidates.flatten(0, 1),
             self.attention_mask[indices.clamp(min=0)].flatten(0, 1) > 0,
             pad,
@@ -502,198 +500,3 @@ class ReferenceIndex:
             mask[:, :length],
             self.word_mask[indices, :length],
         )
-
-
-def model_fingerprint(model: Module) -> Dict[str, str]:
-    """Hashes of a model's configuration and of a sample of every weight.
-
-    The configuration hash skips fields that do not change the model (its
-    path, the library version, the load dtype); the weight hash covers, for
-    every tensor of the state dict, its name, shape and up to 1024 evenly spaced
-    values, so a fine-tuned copy differs from its base model.
-    """
-    config = getattr(model, "config", None)
-    if config is not None and hasattr(config, "to_dict"):
-        fields = {
-            k: v
-            for k, v in config.to_dict().items()
-            if not k.startswith("_")
-            and k not in ("transformers_version", "torch_dtype", "dtype")
-        }
-        text = json.dumps(fields, sort_keys=True, default=str)
-    else:
-        text = type(model).__qualname__
-    weights = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        flat = tensor.detach().reshape(-1)
-        step = max(1, flat.numel() // _FINGERPRINT_SAMPLES)
-        sample = flat[::step][:_FINGERPRINT_SAMPLES].cpu()
-        sample = sample.double() if sample.is_floating_point() else sample.long()
-        weights.update(f"{name}{tuple(tensor.shape)}".encode())
-        weights.update(sample.numpy().tobytes())
-    return {
-        "config": hashlib.sha256(text.encode()).hexdigest(),
-        "weights": weights.hexdigest(),
-    }
-
-
-def _encode(
-    model: Module, input_ids: Tensor, attention_mask: Tensor, layer: int, pooling: str
-) -> Tuple[Tensor, Tensor]:
-    output = model(
-        input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True
-    )
-    hidden_states = getattr(output, "hidden_states", None)
-    if hidden_states is None:
-        raise TypeError(
-            f"`model` ({type(model).__name__}) must return hidden_states when called "
-            "with output_hidden_states=True (a Hugging Face model)."
-        )
-    if layer >= len(hidden_states):
-        raise ValueError(
-            f"`layer` must lie in [0, {len(hidden_states) - 1}] for this model; got "
-            f"{layer}."
-        )
-    hidden = hidden_states[layer]
-    mask = attention_mask.to(hidden.dtype).unsqueeze(-1)
-    if pooling == "mean":
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1)
-    elif pooling == "cls":
-        pooled = hidden[:, 0]
-    else:
-        pooled = hidden.masked_fill(mask == 0, float("-inf")).amax(1)
-    logits = output_to_tensor(output)
-    predictions = (
-        logits.argmax(-1) if logits.dim() == 2 else torch.zeros_like(input_ids[:, 0])
-    )
-    return pooled, predictions
-
-
-def _token_batches(
-    data: Iterable[Any], tokenizer: Any, batch_size: int, max_length: Optional[int]
-) -> Iterator[Tuple[Tensor, Tensor]]:
-    """(ids, attention mask) batches from texts or token batches."""
-    texts: List[str] = []
-
-    def tokenized() -> Tuple[Tensor, Tensor]:
-        encoding = tokenizer(
-            texts,
-            padding=True,
-            truncation=max_length is not None,
-            max_length=max_length,
-            return_tensors="pt",
-        )
-        texts.clear()
-        return encoding["input_ids"], encoding["attention_mask"]
-
-    for item in data:
-        if isinstance(item, str):
-            if tokenizer is None:
-                raise ValueError(
-                    "`tokenizer` is needed to index texts (`data` of str)."
-                )
-            texts.append(item)
-            if len(texts) == batch_size:
-                yield tokenized()
-        elif isinstance(item, Mapping) and "input_ids" in item:
-            ids = torch.as_tensor(item["input_ids"])
-            if ids.dim() != 2 or ids.is_floating_point():
-                raise ValueError(
-                    "`data` token batches need integer `input_ids` of shape (batch, "
-                    f"tokens); got {tuple(ids.shape)} {ids.dtype}."
-                )
-            mask = item.get("attention_mask")
-            mask = torch.ones_like(ids) if mask is None else torch.as_tensor(mask)
-            yield ids.long(), mask.long()
-        else:
-            raise TypeError(
-                "`data` must yield texts (str) or token batches (mappings with "
-                f"'input_ids'); got {type(item).__name__}."
-            )
-    if texts:
-        yield tokenized()
-
-
-def _pad_cat(parts: List[Tensor], value: int) -> Tensor:
-    width = max(p.shape[1] for p in parts)
-    return torch.cat(
-        [
-            torch.nn.functional.pad(p, (0, width - p.shape[1]), value=value)
-            for p in parts
-        ]
-    )
-
-
-def _left_align(ids: Tensor, mask: Tensor, pad: int) -> Tensor:
-    """Attended tokens moved to the front, the rest set to ``pad``, so texts
-    padded on either side compare equal."""
-    order = torch.sort((~mask).to(torch.int8), dim=1, stable=True).indices
-    return torch.where(mask.gather(1, order), ids.gather(1, order), pad)
-
-
-def _max_duplicates(input_ids: Tensor, attention_mask: Tensor) -> int:
-    """The most copies of one text in the pool: how many extra candidates a
-    search needs so that excluding the query's copies still leaves k."""
-    aligned = _left_align(input_ids, attention_mask > 0, -1)
-    _, counts = torch.unique(aligned, dim=0, return_counts=True)
-    return int(counts.max())
-
-
-def _pair_distances(vectors: Tensor, max_pairs: int) -> Tensor:
-    n = vectors.shape[0]
-    total = n * (n - 1) // 2
-    if total <= max_pairs:
-        first, second = torch.triu_indices(n, n, offset=1)
-    else:
-        generator = torch.Generator().manual_seed(0)
-        first = torch.randint(0, n, (max_pairs,), generator=generator)
-        # An offset in [1, n) makes the second text always differ from the first.
-        offset = torch.randint(1, n, (max_pairs,), generator=generator)
-        second = (first + offset) % n
-    distances = torch.cat(
-        [
-            (vectors[a] - vectors[b]).norm(dim=1)
-            for a, b in zip(first.split(8192), second.split(8192))
-        ]
-    )
-    return distances.sort().values
-
-
-def _count_layers(model: Module) -> Optional[int]:
-    config = getattr(model, "config", None)
-    count = getattr(config, "num_hidden_layers", None)
-    return count if isinstance(count, int) else None
-
-
-def _pad_token_id(model: Module, tokenizer: Any) -> int:
-    for source in (tokenizer, getattr(model, "config", None)):
-        pad = getattr(source, "pad_token_id", None)
-        if isinstance(pad, int):
-            return pad
-    return 0
-
-
-def _device_of(model: Module) -> torch.device:
-    parameter = next(model.parameters(), None)
-    return parameter.device if parameter is not None else torch.device("cpu")
-
-
-@contextmanager
-def _eval_mode(model: Module) -> Iterator[None]:
-    flags = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for module, flag in flags:
-            module.training = flag
-
-
-def _import_faiss() -> Any:
-    try:
-        import faiss
-    except ImportError as error:
-        raise ImportError(
-            "`faiss_factory` needs the optional faiss package: pip install faiss-cpu"
-        ) from error
-    return faiss
