@@ -26,9 +26,9 @@ from captum_nlp_ext._cli_checks import (
     registered_methods,
 )
 from captum_nlp_ext._cli_output import print_records, token_counts
+from captum_nlp_ext.datasets.registry import DATASETS
 
 _LOG = logging.getLogger("captum_nlp_ext")
-DATASET_NAMES = ("sst2", "sst", "movies", "esnli", "mr", "imdb")
 # Library argument names -> the flags users type, for messages that reach them.
 _FLAGS = {
     "n": "--n",
@@ -338,7 +338,7 @@ def _add_benchmark(commands: Any) -> None:
     )
     _add_common(benchmark, "nlgp,lig,random")
     benchmark.add_argument(
-        "--dataset", required=True, choices=DATASET_NAMES, help="the data set"
+        "--dataset", required=True, choices=list(DATASETS), help="the data set"
     )
     benchmark.add_argument(
         "--split", help="split (default: dev; movies val, imdb valid, mr all)"

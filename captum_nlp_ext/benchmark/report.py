@@ -10,8 +10,9 @@ network, runs no script, and escapes every text of the run.
 """
 
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import List, Optional
 
+from captum_nlp_ext._utils.types import PathLike
 from captum_nlp_ext._utils.validation import check_int
 from captum_nlp_ext.benchmark import _format as fmt
 from captum_nlp_ext.benchmark._page import render_page
@@ -20,8 +21,6 @@ from captum_nlp_ext.benchmark._read import read_runs, RunDirs
 from captum_nlp_ext.benchmark._summary import summarize_run
 
 __all__ = ["markdown_table", "write_report"]
-
-PathLike = Union[str, Path]
 
 
 def write_report(

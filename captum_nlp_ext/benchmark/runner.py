@@ -12,15 +12,15 @@ import json
 import logging
 import os
 import platform
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch.nn import Module
 from tqdm.auto import tqdm
 
 from captum_nlp_ext._utils.checks import position_limit
+from captum_nlp_ext._utils.types import PathLike
 from captum_nlp_ext._utils.validation import check_int
 from captum_nlp_ext.attr.rationales import mean_rationale_length
 from captum_nlp_ext.benchmark._batch import Explainer
@@ -32,15 +32,8 @@ from captum_nlp_ext.benchmark.metrics import (
     METRICS,
 )
 from captum_nlp_ext.benchmark.store import RunStore, SCHEMA
-from captum_nlp_ext.datasets import (
-    load_eraser_movies,
-    load_esnli,
-    load_imdb_sample,
-    load_mr,
-    load_sst,
-    load_sst2,
-    TextExample,
-)
+from captum_nlp_ext.datasets import TextExample
+from captum_nlp_ext.datasets.registry import DATASETS, DatasetSpec
 from captum_nlp_ext.huggingface import (
     class_names,
     kept_word_ids,
@@ -49,43 +42,7 @@ from captum_nlp_ext.huggingface import (
     word_feature_mask,
 )
 
-PathLike = Union[str, "os.PathLike[str]"]
 _LOG = logging.getLogger("captum_nlp_ext")
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """A data set the runner knows by name.
-
-    Attributes:
-        load (Callable): ``(split, data_dir, limit) -> list of TextExample``.
-        splits (tuple of str): Its splits; the first is the default.
-        train_split (str, optional): The split that sets plausibility's k and
-                    LAFA's reference pool; None when there is none.
-        rationales (bool): Whether examples carry human word rationales.
-        word_scores (bool): Whether examples carry gold word scores (SST).
-    """
-
-    load: Callable[[str, Optional[PathLike], Optional[int]], List[TextExample]]
-    splits: Tuple[str, ...]
-    train_split: Optional[str]
-    rationales: bool = False
-    word_scores: bool = False
-
-
-def _load_mr(split: str, data_dir: Optional[PathLike], limit: Optional[int]) -> list:
-    # Interleaved so that any prefix holds both classes.
-    return load_mr(data_dir, limit, order="interleaved")
-
-
-DATASETS: Dict[str, DatasetSpec] = {
-    "sst2": DatasetSpec(load_sst2, ("dev", "train"), "train"),
-    "sst": DatasetSpec(load_sst, ("dev", "train"), "train", word_scores=True),
-    "movies": DatasetSpec(load_eraser_movies, ("val", "train"), "train", True),
-    "esnli": DatasetSpec(load_esnli, ("dev",), None, True),
-    "mr": DatasetSpec(_load_mr, ("all",), None),
-    "imdb": DatasetSpec(load_imdb_sample, ("valid", "train"), "train"),
-}
 
 
 def run_benchmark(
@@ -247,9 +204,10 @@ def run_benchmark(
     )
     k, k_source = data.rationale_k(metrics, tokenizer, max_length)
     method_settings = {name: METHODS[name].record(options[name]) for name in methods}
-    if "im" in methods:
-        method_settings["im"]["settings"]["mlm"] = _label(mlm)
-    if "lafa" in methods:
+    # What a method needs (its spec's `needs`) is recorded with its settings.
+    needs = {need for name in methods for need in METHODS[name].needs}
+    pool = ""
+    if "reference_index" in needs:
         if reference_texts is None:
             reference_texts = data.reference_texts(reference_pool)
             pool = f"the first {len(reference_texts)} of {data.name} "
@@ -257,7 +215,11 @@ def run_benchmark(
         else:
             reference_texts = list(reference_texts)
             pool = f"{len(reference_texts)} given texts"
-        method_settings["lafa"]["settings"]["reference_pool"] = pool
+    resource_labels = {"mlm": _label(mlm), "reference_index": pool}
+    for name in methods:
+        for need in METHODS[name].needs:
+            key = "reference_pool" if need == "reference_index" else need
+            method_settings[name]["settings"][key] = resource_labels[need]
     settings = {
         "schema": SCHEMA,
         "model": model_label,
@@ -282,11 +244,9 @@ def run_benchmark(
     settings["model_path"] = model_path
     settings["classes"] = class_names(model)
     with RunStore(out_dir, settings, overwrite=overwrite) as store:
-        if "lafa" in methods:
+        if "reference_index" in needs:
             _LOG.info(
-                "LAFA's reference index: %d texts (%s)",
-                len(reference_texts or ()),
-                pool,
+                "reference index: %d texts (%s)", len(reference_texts or ()), pool
             )
         resources = build_resources(
             methods,
@@ -490,12 +450,13 @@ class _Data:
     def reference_texts(self, pool: int) -> List[str]:
         if self.spec.train_split is None:
             raise ValueError(
-                f"method `lafa` needs a training split for its reference pool; "
+                "a reference index (method `lafa`) needs a training split for its "
+                "pool; "
                 f"{self.name} has none."
             )
         train = self.spec.load(self.spec.train_split, self.data_dir, pool)
         if any(e.text_pair_words is not None for e in train):
-            raise ValueError("method `lafa` does not support text pairs.")
+            raise ValueError("a reference index (`lafa`) does not support text pairs.")
         return [e.text for e in train]
 
     def batches(self, size: int) -> List[List[int]]:

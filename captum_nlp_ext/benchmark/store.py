@@ -20,7 +20,9 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple
+
+from captum_nlp_ext._utils.types import PathLike
 
 try:
     import fcntl
@@ -39,9 +41,6 @@ VOLATILE_KEYS = ("started", "machine", "versions", "model_path", "classes")
 
 class RunLockedError(ValueError):
     """Another process is writing the run folder."""
-
-
-PathLike = Union[str, "os.PathLike[str]"]
 
 
 def load_run(run_dir: PathLike) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:

@@ -21,6 +21,7 @@ from .esnli import ESNLI_LABELS, load_esnli
 from .imdb import IMDB_LABELS, imdb_words, load_imdb_sample
 from .mr import load_mr, MR_LABELS
 from .records import mask_to_spans, PhraseSpan, spans_to_mask, TextExample
+from .registry import DATASETS, DatasetSpec
 from .sst import (
     centred_word_sentiment,
     load_sst,
@@ -34,6 +35,8 @@ from .sst import (
 )
 
 __all__ = [
+    "DATASETS",
+    "DatasetSpec",
     "DATA_ENV_VAR",
     "MODELS_ENV_VAR",
     "resolve_data_dir",

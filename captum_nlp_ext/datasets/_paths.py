@@ -8,9 +8,9 @@ environment variable, then the first existing of ``<cwd>/../shared/<kind>``,
 
 import os
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional
 
-PathLike = Union[str, "os.PathLike[str]"]
+from captum_nlp_ext._utils.types import PathLike
 
 DATA_ENV_VAR = "CAPTUM_NLP_DATA"
 MODELS_ENV_VAR = "CAPTUM_NLP_MODELS"

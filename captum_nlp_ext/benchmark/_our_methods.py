@@ -1,0 +1,160 @@
+"""Our methods and the random floor in the registry."""
+
+from typing import Any, Dict
+
+import torch
+from torch import Tensor
+
+from captum_nlp_ext.attr import (
+    LayerInputMarginalization,
+    LayerLAFA,
+    LayerMaskOptimization,
+    LayerNLGP,
+)
+from captum_nlp_ext.benchmark._captum_methods import per_example
+from captum_nlp_ext.benchmark._registry import (
+    MethodContext,
+    MethodSpec,
+    register_method,
+)
+from captum_nlp_ext.huggingface import get_embedding_layer
+
+
+def _nlgp(ctx: MethodContext, settings: Dict[str, Any]) -> Tensor:
+    return LayerNLGP(ctx.forward(settings["output"]), ctx.layer).attribute(
+        ctx.input_ids,
+        target=ctx.target,
+        additional_forward_args=ctx.additional_forward_args,
+        feature_mask=ctx.feature_mask,
+        n_samples=ctx.budget,
+        internal_batch_size=ctx.internal_batch_size,
+        seed=ctx.seed,
+    )
+
+
+def _im(ctx: MethodContext, settings: Dict[str, Any]) -> Tensor:
+    def one(c: MethodContext) -> Tensor:
+        method = LayerInputMarginalization(
+            c.forward("logits"),
+            c.layer,
+            c.resources["mlm"],
+            tokenizer=c.tokenizer,
+            output="logits",
+        )
+        return method.attribute(
+            c.input_ids,
+            target=c.target,
+            additional_forward_args=c.additional_forward_args,
+            feature_mask=c.feature_mask,
+            threshold=settings["threshold"],
+            top_k=max(1, c.budget // int(c.words[0])),
+            internal_batch_size=c.internal_batch_size,
+        )
+
+    return per_example(ctx, one)
+
+
+def _lafa(ctx: MethodContext, settings: Dict[str, Any]) -> Tensor:
+    return LayerLAFA(
+        ctx.forward(settings["output"]), ctx.layer, ctx.resources["reference_index"]
+    ).attribute(
+        ctx.input_ids,
+        target=ctx.target,
+        additional_forward_args=ctx.additional_forward_args,
+        feature_mask=ctx.feature_mask,
+        n_samples=settings["n_samples"],
+        internal_batch_size=ctx.internal_batch_size,
+        seed=ctx.seed,
+    )
+
+
+def _marc(ctx: MethodContext, settings: Dict[str, Any]) -> Tensor:
+    # The whole embedding block is masked (the paper's choice); a windowed
+    # classifier only exposes the token table, which runs on the whole document.
+    kind = "tokens" if ctx.windowed else "full"
+    return LayerMaskOptimization(
+        ctx.forward("logits"),
+        get_embedding_layer(ctx.model, kind=kind),
+        pad_token_id=ctx.tokenizer.pad_token_id,
+    ).attribute(
+        ctx.input_ids,
+        target=ctx.target,
+        additional_forward_args=ctx.additional_forward_args,
+        feature_mask=ctx.feature_mask,
+        max_steps=settings["max_steps"],
+        early_stopping=settings["early_stopping"],
+        internal_batch_size=ctx.internal_batch_size,
+        seed=ctx.seed,
+    )
+
+
+def _random(ctx: MethodContext, settings: Dict[str, Any]) -> Tensor:
+    # One generator per example, seeded by (seed, example index): scores do not
+    # depend on the batch, and differ between examples.
+    out = torch.zeros(ctx.input_ids.shape, device=ctx.input_ids.device)
+    for row, example in enumerate(ctx.example_ids_or_range().tolist()):
+        generator = torch.Generator().manual_seed(ctx.seed * 1_000_003 + example)
+        units = ctx.feature_mask[row]
+        scores = torch.rand(int(units.max()) + 1, generator=generator)
+        out[row] = scores.to(out.device)[units.clamp(min=0)]
+    return out
+
+
+_PROBS = {"output": "probs"}
+_LOGITS = {"output": "logits"}
+register_method(
+    "nlgp",
+    MethodSpec(
+        _nlgp,
+        "NLGP (MASE): normalized linear Gaussian perturbations of word embeddings",
+        "ours",
+        "perturbation",
+        dict(_PROBS),
+        "n_samples = budget",
+    ),
+)
+register_method(
+    "im",
+    MethodSpec(
+        _im,
+        "Input marginalization: words replaced by MLM candidates (weight of "
+        "evidence, bits)",
+        "ours",
+        "perturbation",
+        {"threshold": 1e-5},
+        "top_k candidates per word = max(1, budget // words)",
+        needs=("mlm",),
+        windows=False,
+    ),
+)
+register_method(
+    "lafa",
+    MethodSpec(
+        _lafa,
+        "LAFA: SmoothGrad scores aggregated over similar training texts",
+        "ours",
+        "gradient",
+        {**_LOGITS, "n_samples": 25},
+        needs=("reference_index",),
+        windows=False,
+    ),
+)
+register_method(
+    "marc",
+    MethodSpec(
+        _marc,
+        "MaRC: optimized soft word masks (sufficiency + comprehensiveness)",
+        "ours",
+        "gradient",
+        {"max_steps": 300, "early_stopping": True},
+    ),
+)
+register_method(
+    "random",
+    MethodSpec(
+        _random,
+        "Random: uniform word scores seeded by (seed, example); the floor",
+        "baseline",
+        "random",
+    ),
+)
