@@ -13,6 +13,7 @@ from captum.attr._utils.visualization import VisualizationDataRecord
 from torch.nn import Module
 from tqdm.auto import tqdm
 
+from captum_nlp_ext._utils.targets import select_target
 from captum_nlp_ext.attr.visualization import visualization_records, word_attributions
 from captum_nlp_ext.benchmark.methods import check_methods, MethodContext, METHODS
 from captum_nlp_ext.huggingface import (
@@ -113,7 +114,7 @@ def explain_texts(
         records[name] = visualization_records(
             word_attributions(attributions, feature_mask),
             words,
-            probs.gather(1, predicted.unsqueeze(1)).squeeze(1),
+            select_target(probs, predicted),
             shown,
             gold,
             shown,

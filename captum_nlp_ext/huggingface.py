@@ -14,7 +14,8 @@ import torch
 from torch import Tensor
 from torch.nn import Module
 
-from captum_nlp_ext._utils.outputs import output_to_tensor
+from captum_nlp_ext._utils.outputs import logits_to_probabilities, output_to_tensor
+from captum_nlp_ext._utils.tokens import token_id
 from captum_nlp_ext._utils.validation import check_choice, check_int
 from captum_nlp_ext._utils.windows import make_rows, Rows
 
@@ -163,9 +164,7 @@ class ClassifierForward:
         logits = output_to_tensor(self.model(**kwargs))
         if self.output == "logits":
             return logits
-        if logits.shape[-1] == 1:
-            return torch.sigmoid(logits)
-        return torch.softmax(logits, dim=-1)
+        return logits_to_probabilities(logits)
 
     def __repr__(self) -> str:
         return f"ClassifierForward({type(self.model).__name__}, output={self.output!r})"
@@ -217,8 +216,7 @@ class WindowedClassifier(Module):
         self.window_size = check_int("window_size", window_size, 2)
         self.window_overlap = check_int("window_overlap", window_overlap, 0)
         self.windows_per_pass = check_int("windows_per_pass", windows_per_pass, 1)
-        if pad_token_id is None:
-            pad_token_id = getattr(getattr(model, "config", None), "pad_token_id", None)
+        pad_token_id = token_id("pad_token_id", pad_token_id, model=model)
         if pad_token_id is None:
             raise ValueError("`pad_token_id` is needed: the model's config has none.")
         self.pad_token_id = int(pad_token_id)
@@ -258,14 +256,14 @@ class WindowedClassifier(Module):
                 for start, stop in _chunks(len(rows), self.windows_per_pass)
             ]
         )
-        single = logits.shape[-1] == 1
-        probs = torch.sigmoid(logits) if single else torch.softmax(logits, dim=-1)
+        probs = logits_to_probabilities(logits)
         batch = input_ids.shape[0]
         total = probs.new_zeros(batch, probs.shape[-1]).index_add(
             0, rows.example, probs
         )
         counts = torch.bincount(rows.example, minlength=batch).to(probs)
         mean = total / counts.unsqueeze(1)
+        single = logits.shape[-1] == 1
         return torch.logit(mean) if single else torch.log(mean)
 
     def count_windows(
@@ -405,9 +403,9 @@ def unit_texts(
     texts = []
     for ids, mask in zip(input_ids.tolist(), feature_mask.tolist()):
         pieces: dict = {}
-        for token_id, unit in zip(ids, mask):
+        for token, unit in zip(ids, mask):
             if unit >= 0:
-                pieces.setdefault(unit, []).append(token_id)
+                pieces.setdefault(unit, []).append(token)
         texts.append(
             [
                 tokenizer.decode(

@@ -20,6 +20,12 @@ from captum_nlp_ext._utils.targets import select_target
 DEFAULT_INTERNAL_BATCH_SIZE = 64
 
 
+def is_batched(arg: Any, batch: int) -> bool:
+    """Whether ``arg`` holds one row per example: a tensor whose first
+    dimension is the batch size (anything else is shared by all rows)."""
+    return isinstance(arg, Tensor) and arg.dim() > 0 and arg.shape[0] == batch
+
+
 def index_additional_forward_args(
     additional_forward_args: Tuple, example_index: Tensor, batch: int
 ) -> Tuple:
@@ -29,11 +35,7 @@ def index_additional_forward_args(
     (a scalar, a flag, a tensor shared by all examples) is passed unchanged.
     """
     return tuple(
-        (
-            arg[example_index.to(arg.device)]
-            if isinstance(arg, Tensor) and arg.dim() > 0 and arg.shape[0] == batch
-            else arg
-        )
+        (arg[example_index.to(arg.device)] if is_batched(arg, batch) else arg)
         for arg in additional_forward_args
     )
 

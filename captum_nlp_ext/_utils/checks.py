@@ -53,6 +53,21 @@ def check_finite(
     )
 
 
+def check_layer_output(
+    layer_output: Tensor, inputs: Tensor, hidden: bool = True
+) -> Tensor:
+    """The layer's output must be (batch, tokens, hidden) (or, with
+    ``hidden=False``, at least (batch, tokens)) aligned with ``inputs``."""
+    aligned = layer_output.shape[:2] == inputs.shape[:2]
+    if not aligned or (hidden and layer_output.dim() != 3):
+        shape = "(batch, tokens, hidden)" if hidden else "(batch, tokens, ...)"
+        raise ValueError(
+            f"`layer` must output {shape} aligned with `inputs` "
+            f"{tuple(inputs.shape[:2])}; got {tuple(layer_output.shape)}."
+        )
+    return layer_output
+
+
 def check_model_call(
     forward_func: Callable[..., Any],
     layer: Optional[Module],

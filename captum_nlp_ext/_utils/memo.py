@@ -5,6 +5,8 @@ from typing import Any, Callable, Dict, List
 import torch
 from torch import Tensor
 
+from captum_nlp_ext._utils.batching import is_batched
+
 
 class MemoizedForward:
     """``forward_func``, run once per distinct row of token ids.
@@ -35,9 +37,7 @@ class MemoizedForward:
         if torch.is_grad_enabled() or inputs.is_floating_point():
             return self.forward_func(inputs, *args)
         batch = inputs.shape[0]
-        aligned = [
-            isinstance(a, Tensor) and a.dim() > 0 and a.shape[0] == batch for a in args
-        ]
+        aligned = [is_batched(a, batch) for a in args]
         parts = [inputs.cpu().numpy()] + [
             a.cpu().numpy() for a, is_row in zip(args, aligned) if is_row
         ]

@@ -2,7 +2,17 @@
 
 from typing import Any
 
+import torch
 from torch import Tensor
+
+
+def logits_to_probabilities(logits: Tensor) -> Tensor:
+    """Class probabilities of classifier scores, one policy package-wide:
+    softmax over the classes of (rows, classes) logits; the sigmoid of a
+    single-logit classifier's (rows,) or (rows, 1) scores (same shape)."""
+    if logits.dim() == 1 or logits.shape[-1] == 1:
+        return torch.sigmoid(logits)
+    return torch.softmax(logits, dim=-1)
 
 
 def output_to_tensor(output: Any) -> Tensor:

@@ -17,6 +17,8 @@ from typing import Any, List, Optional, Tuple
 import torch
 from torch import Tensor
 
+from captum_nlp_ext._utils.batching import is_batched
+
 
 @dataclass(frozen=True)
 class Rows:
@@ -71,7 +73,7 @@ class Rows:
                 )
             ):
                 cut.append(self.cut(arg, 0))
-            elif isinstance(arg, Tensor) and arg.dim() > 0 and arg.shape[0] == batch:
+            elif is_batched(arg, batch):
                 cut.append(arg[self.example.to(arg.device)])
             else:
                 cut.append(arg)

@@ -10,6 +10,7 @@ from torch.nn import Module
 
 from captum_nlp_ext._utils.checks import NonFiniteError
 from captum_nlp_ext._utils.memo import MemoizedForward
+from captum_nlp_ext._utils.outputs import logits_to_probabilities
 from captum_nlp_ext.attr.visualization import word_attributions
 from captum_nlp_ext.benchmark.methods import MethodContext, METHODS
 from captum_nlp_ext.benchmark.metrics import CURVE_PERCENTS, MetricBatch, METRICS
@@ -146,7 +147,7 @@ class _Batch:
         self.metric_forward = MemoizedForward(self.forward)
         with torch.no_grad():
             logits = self.forward(*self._inputs())
-        probabilities = torch.softmax(logits.float(), dim=-1)
+        probabilities = logits_to_probabilities(logits.float())
         self.target = probabilities.argmax(-1)
         self.probability = probabilities.max(-1).values
         # Examples the model cannot score: every method fails on them.

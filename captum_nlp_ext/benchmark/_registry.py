@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 from torch.nn import Module
 
+from captum_nlp_ext._utils.tokens import token_id
 from captum_nlp_ext.huggingface import (
     ClassifierForward,
     get_embedding_layer,
@@ -88,10 +89,14 @@ class MethodContext:
     def baseline_ids(self, token: str = "pad") -> Tensor:
         """The input with every word's tokens replaced by the tokenizer's
         [PAD] (or [MASK]) token; special tokens kept."""
-        token_id = getattr(self.tokenizer, f"{token}_token_id", None)
-        if token_id is None:
-            token_id = self.tokenizer.pad_token_id or 0
-        return torch.where(self.feature_mask >= 0, token_id, self.input_ids)
+        chosen = token_id(f"{token}_token_id", tokenizer=self.tokenizer)
+        if chosen is None:
+            chosen = token_id(
+                "pad_token_id", tokenizer=self.tokenizer, model=self.model
+            )
+        return torch.where(
+            self.feature_mask >= 0, 0 if chosen is None else chosen, self.input_ids
+        )
 
     def captum_feature_mask(self) -> Tensor:
         """Words as Captum features; specials and padding one more feature."""

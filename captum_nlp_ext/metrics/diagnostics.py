@@ -14,7 +14,8 @@ import torch
 from torch import Tensor
 
 from captum_nlp_ext._utils.hooks import run_forward
-from captum_nlp_ext._utils.targets import resolve_target, TargetType
+from captum_nlp_ext._utils.outputs import logits_to_probabilities
+from captum_nlp_ext._utils.targets import resolve_target, select_target, TargetType
 from captum_nlp_ext._utils.validation import (
     check_choice,
     check_inputs,
@@ -144,8 +145,8 @@ def confidence_indication(
         )
     explained = resolve_target(target, scores)
     assert explained is not None
-    probs = scores.softmax(dim=1) if output == "logits" else scores
-    confidence = probs.gather(1, explained.unsqueeze(1)).squeeze(1).to(torch.float64)
+    probs = logits_to_probabilities(scores) if output == "logits" else scores
+    confidence = select_target(probs, explained).to(torch.float64)
     per_class = [
         word_scores(a, feature_mask, pool, name=f"attributions[{k}]")
         for k, a in enumerate(attributions)

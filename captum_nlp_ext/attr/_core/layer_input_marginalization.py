@@ -11,9 +11,16 @@ from torch import Tensor
 from torch.nn import Module
 
 from captum_nlp_ext._utils.batching import DEFAULT_INTERNAL_BATCH_SIZE, evaluate_rows
-from captum_nlp_ext._utils.checks import check_finite, check_model_call, vocabulary_size
+from captum_nlp_ext._utils.checks import (
+    check_finite,
+    check_layer_output,
+    check_model_call,
+    vocabulary_size,
+)
 from captum_nlp_ext._utils.hooks import eval_mode, forward_with_layer_output
-from captum_nlp_ext._utils.targets import resolve_target, TargetType
+from captum_nlp_ext._utils.outputs import logits_to_probabilities
+from captum_nlp_ext._utils.targets import resolve_target, select_target, TargetType
+from captum_nlp_ext._utils.tokens import first_token_id
 from captum_nlp_ext._utils.units import build_units, Units
 from captum_nlp_ext._utils.validation import (
     check_choice,
@@ -29,7 +36,6 @@ from captum_nlp_ext.attr._utils.marginalization import (
     CandidateSelection,
     check_token_id,
     DEFAULT_MLM_BATCH_SIZE,
-    first_id,
     log2_odds,
     MaskedUnits,
     mlm_vocab_size,
@@ -182,7 +188,7 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
         if mlm_vocab is not None and mlm_vocab != self.vocab_size:
             raise ValueError(vocab_mismatch(self.vocab_size, mlm_vocab))
         config = getattr(mlm, "config", None)
-        mask_id = first_id(
+        mask_id = first_token_id(
             "mask_token_id",
             mask_token_id,
             getattr(tokenizer, "mask_token_id", None),
@@ -194,7 +200,7 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
                 "with a mask token (a causal language model cannot be used)."
             )
         self.mask_token_id: int = mask_id
-        self.pad_token_id = first_id(
+        self.pad_token_id = first_token_id(
             "pad_token_id",
             pad_token_id,
             getattr(tokenizer, "pad_token_id", None),
@@ -356,11 +362,7 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
             output, embedded = forward_with_layer_output(
                 self.forward_func, self.layer, inputs, args
             )
-            if embedded.shape[:2] != inputs.shape:
-                raise ValueError(
-                    "`layer` must output (batch, tokens, ...) aligned with `inputs` "
-                    f"{tuple(inputs.shape)}; got {tuple(embedded.shape)}."
-                )
+            check_layer_output(embedded, inputs, hidden=False)
             check_finite(output, "The model's output")
             target_ = resolve_target(target, output)
             original = self._probability(output, target_, check=True)
@@ -468,14 +470,11 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
     ) -> Tensor:
         """The target class's probability, float64, one per row."""
         scores = output.to(torch.float64)
-        single = scores.dim() == 1 or scores.shape[1] == 1
         if self.output == "logits":
-            scores = torch.sigmoid(scores) if single else scores.softmax(dim=1)
+            scores = logits_to_probabilities(scores)
         elif check and bool(((scores < 0) | (scores > 1)).any()):
             raise ValueError(
                 "`forward_func` returned values outside [0, 1] but `output` is "
                 "'probs'; use output='logits' for unnormalized scores."
             )
-        if target is None:
-            return scores
-        return scores.gather(1, target.unsqueeze(1)).squeeze(1)
+        return select_target(scores, target)

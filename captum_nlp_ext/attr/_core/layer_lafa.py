@@ -8,7 +8,11 @@ from captum.log import log_usage
 from torch import Tensor
 from torch.nn import Module
 
-from captum_nlp_ext._utils.checks import check_finite, check_model_call
+from captum_nlp_ext._utils.checks import (
+    check_finite,
+    check_layer_output,
+    check_model_call,
+)
 from captum_nlp_ext._utils.hooks import (
     autograd_enabled,
     forward_with_layer_output,
@@ -311,11 +315,7 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
             output, embeddings = forward_with_layer_output(
                 self.forward_func, self.layer, inputs, args
             )
-        if embeddings.dim() != 3 or embeddings.shape[:2] != inputs.shape:
-            raise ValueError(
-                "`layer` must output (batch, tokens, hidden) aligned with `inputs` "
-                f"{tuple(inputs.shape)}; got {tuple(embeddings.shape)}."
-            )
+        check_layer_output(embeddings, inputs)
         check_finite(output, "The model's output")
         target_ = resolve_target(target, output)
         units = build_units(feature_mask, batch, tokens, inputs.device)

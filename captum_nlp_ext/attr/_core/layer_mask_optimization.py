@@ -9,7 +9,11 @@ from captum.log import log_usage
 from torch import Tensor
 from torch.nn import Module
 
-from captum_nlp_ext._utils.checks import check_finite, check_model_call
+from captum_nlp_ext._utils.checks import (
+    check_finite,
+    check_layer_output,
+    check_model_call,
+)
 from captum_nlp_ext._utils.hooks import (
     autograd_enabled,
     forward_with_layer_output,
@@ -18,6 +22,7 @@ from captum_nlp_ext._utils.hooks import (
     outside_inference,
 )
 from captum_nlp_ext._utils.targets import resolve_target, TargetType
+from captum_nlp_ext._utils.tokens import token_id
 from captum_nlp_ext._utils.units import build_units, Units
 from captum_nlp_ext._utils.validation import (
     check_choice,
@@ -351,14 +356,7 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
                     output, embeddings = forward_with_layer_output(
                         self.forward_func, self.layer, row_inputs, row_args
                     )
-                    if embeddings.dim() != 3 or (
-                        embeddings.shape[:2] != row_inputs.shape[:2]
-                    ):
-                        raise ValueError(
-                            "`layer` must output (batch, tokens, hidden) aligned with "
-                            f"`inputs` {tuple(row_inputs.shape[:2])}; got "
-                            f"{tuple(embeddings.shape)}."
-                        )
+                    check_layer_output(embeddings, row_inputs)
                     reference_embeddings = self._reference_embeddings(
                         reference,
                         inputs,
@@ -397,11 +395,9 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
             return attributions.to(embeddings.dtype)
 
     def _pad_token_id(self) -> Optional[int]:
-        if self.pad_token_id is not None:
-            return self.pad_token_id
-        config = getattr(model_of(self.forward_func), "config", None)
-        pad = getattr(config, "pad_token_id", None)
-        return pad if isinstance(pad, int) else None
+        return token_id(
+            "pad_token_id", self.pad_token_id, model=model_of(self.forward_func)
+        )
 
     def _reference_embeddings(
         self,

@@ -9,7 +9,11 @@ from torch import Tensor
 from torch.nn import Module
 
 from captum_nlp_ext._utils.batching import evaluate_rows
-from captum_nlp_ext._utils.checks import check_finite, check_model_call
+from captum_nlp_ext._utils.checks import (
+    check_finite,
+    check_layer_output,
+    check_model_call,
+)
 from captum_nlp_ext._utils.hooks import forward_with_layer_output
 from captum_nlp_ext._utils.random import example_generator, normal_at
 from captum_nlp_ext._utils.targets import resolve_target, TargetType
@@ -224,12 +228,7 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
             )
             check_finite(output, "The model's output")
             batch, tokens = inputs.shape[:2]
-            if embeddings.dim() != 3 or embeddings.shape[:2] != inputs.shape[:2]:
-                raise ValueError(
-                    "`layer` must output (batch, tokens, hidden) aligned with "
-                    f"`inputs` {tuple(inputs.shape[:2])}; got "
-                    f"{tuple(embeddings.shape)}."
-                )
+            check_layer_output(embeddings, inputs)
             target_ = resolve_target(target, output)
             units = build_units(feature_mask, batch, tokens, inputs.device)
             design = _Design(

@@ -10,6 +10,7 @@ from torch.nn import Module
 from tqdm.auto import tqdm
 
 from captum_nlp_ext._utils.hooks import eval_mode
+from captum_nlp_ext._utils.tokens import token_id
 from captum_nlp_ext._utils.validation import check_choice, check_float, check_int
 from captum_nlp_ext.attr._utils.reference_file import (
     FORMAT,
@@ -26,7 +27,6 @@ from captum_nlp_ext.attr._utils.reference_pool import (
     max_duplicates,
     model_fingerprint,
     pad_cat,
-    pool_pad_token_id,
     sample_pair_distances,
     token_batches,
 )
@@ -191,7 +191,8 @@ class ReferenceIndex:
         if special_token_ids is None:
             special_token_ids = getattr(tokenizer, "all_special_ids", None) or []
         specials = torch.tensor(sorted(set(special_token_ids)), dtype=torch.long)
-        pad_id = pool_pad_token_id(model, tokenizer)
+        pad_id = token_id("pad_token_id", tokenizer=tokenizer, model=model)
+        pad_id = 0 if pad_id is None else pad_id
         batches = token_batches(data, tokenizer, batch_size, max_length)
         parts: Dict[str, List[Tensor]] = {
             k: [] for k in ("vectors", "ids", "mask", "predictions")

@@ -233,15 +233,6 @@ def vocab_mismatch(classifier: int, mlm: int) -> str:
     )
 
 
-def first_id(name: str, *values: Any) -> Optional[int]:
-    for value in values:
-        if value is not None:
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"`{name}` must be an int; got {type(value).__name__}.")
-            return value
-    return None
-
-
 def check_token_id(name: str, token: Any, vocab_size: int) -> int:
     if isinstance(token, bool) or not isinstance(token, int):
         raise TypeError(f"`{name}` must hold ints; got {type(token).__name__}.")

@@ -176,14 +176,6 @@ def count_layers(model: Module) -> Optional[int]:
     return count if isinstance(count, int) else None
 
 
-def pool_pad_token_id(model: Module, tokenizer: Any) -> int:
-    for source in (tokenizer, getattr(model, "config", None)):
-        pad = getattr(source, "pad_token_id", None)
-        if isinstance(pad, int):
-            return pad
-    return 0
-
-
 def device_of(model: Module) -> torch.device:
     parameter = next(model.parameters(), None)
     return parameter.device if parameter is not None else torch.device("cpu")

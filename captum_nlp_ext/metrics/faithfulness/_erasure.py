@@ -31,7 +31,8 @@ import torch
 from torch import Tensor
 
 from captum_nlp_ext._utils.hooks import run_forward
-from captum_nlp_ext._utils.targets import resolve_target, TargetType
+from captum_nlp_ext._utils.outputs import logits_to_probabilities
+from captum_nlp_ext._utils.targets import resolve_target, select_target, TargetType
 from captum_nlp_ext._utils.units import build_units, POOLS, Units
 from captum_nlp_ext._utils.validation import (
     check_choice,
@@ -118,7 +119,7 @@ def to_probabilities(output: Tensor, apply_softmax: bool) -> Tensor:
             f"scores; got shape {tuple(output.shape)}."
         )
     output = output.detach().float()
-    return torch.softmax(output, dim=1) if apply_softmax else output
+    return logits_to_probabilities(output) if apply_softmax else output
 
 
 @dataclass
@@ -146,7 +147,7 @@ class Erasure:
     @property
     def target_probability(self) -> Tensor:
         """(batch,) the target's probability on the unperturbed inputs."""
-        return self.probabilities.gather(1, self.target.unsqueeze(1)).squeeze(1)
+        return select_target(self.probabilities, self.target)
 
     def top_words(self, row_example: Tensor, n_top: Tensor) -> Tensor:
         """(rows, max_units) bool: the ``n_top[r]`` best-ranked words of row r."""
@@ -189,7 +190,7 @@ class Erasure:
     ) -> Tensor:
         probabilities = self.row_probabilities(row_example, keep_words, desc)
         target = self.target[row_example.to(self.target.device)]
-        return probabilities.gather(1, target.unsqueeze(1)).squeeze(1)
+        return select_target(probabilities, target)
 
     def details(self, **more: Any) -> dict:
         """Settings recorded in every result."""

@@ -34,9 +34,10 @@ from torch import Tensor
 from torch.nn import Module
 
 from captum_nlp_ext._utils.batching import evaluate_rows
+from captum_nlp_ext._utils.checks import check_layer_output
 from captum_nlp_ext._utils.hooks import forward_with_layer_output
 from captum_nlp_ext._utils.random import example_generator
-from captum_nlp_ext._utils.targets import TargetType
+from captum_nlp_ext._utils.targets import select_target, TargetType
 from captum_nlp_ext._utils.validation import check_int
 from captum_nlp_ext.metrics._result import MetricResult, summarize
 from captum_nlp_ext.metrics.faithfulness._erasure import (
@@ -78,11 +79,7 @@ def _soft_probabilities(
         _, embeddings = forward_with_layer_output(
             erasure.forward_func, layer, erasure.inputs, erasure.args
         )
-    if embeddings.dim() != 3 or embeddings.shape[:2] != erasure.inputs.shape:
-        raise ValueError(
-            "`layer` must output (batch, tokens, hidden) aligned with `inputs` "
-            f"{tuple(erasure.inputs.shape)}; got {tuple(embeddings.shape)}."
-        )
+    check_layer_output(embeddings, erasure.inputs)
     batch, tokens, hidden = embeddings.shape
     device = embeddings.device
     draws = torch.stack(
@@ -119,7 +116,7 @@ def _soft_probabilities(
         )
     probabilities = to_probabilities(output, erasure.apply_softmax)
     target = erasure.target.repeat_interleave(per_example)
-    chosen = probabilities.gather(1, target.unsqueeze(1)).squeeze(1)
+    chosen = select_target(probabilities, target)
     return chosen.view(batch, per_example)
 
 
