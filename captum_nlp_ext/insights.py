@@ -183,7 +183,7 @@ class InsightsNLGP(_InsightsAdapter):
     method_class = LayerNLGP
     settings = {
         "n_samples": ((2, None), _to_int),
-        "sigma": ((0, None), float),
+        "stdevs": ((0, None), float),
         "perturbation": (PERTURBATIONS, str),
         "p_perturb": ((0, 1), float),
         "seed": ((0, None), _to_int),
@@ -192,8 +192,8 @@ class InsightsNLGP(_InsightsAdapter):
     def _with_reference(
         self, embeddings: Tensor, baseline: Optional[Tensor], kwargs: Dict[str, Any]
     ) -> Dict[str, Any]:
-        if kwargs.get("perturbation") == "reference" and "reference" not in kwargs:
-            return {**kwargs, "reference": baseline}
+        if kwargs.get("perturbation") == "reference" and "baselines" not in kwargs:
+            return {**kwargs, "baselines": baseline}
         return kwargs
 
 
@@ -214,11 +214,11 @@ class InsightsMaskOptimization(_InsightsAdapter):
     def _with_reference(
         self, embeddings: Tensor, baseline: Optional[Tensor], kwargs: Dict[str, Any]
     ) -> Dict[str, Any]:
-        if "reference" in kwargs:
+        if "baselines" in kwargs:
             return kwargs
         if baseline is None:
             baseline = torch.zeros_like(embeddings[:1])
-        return {**kwargs, "reference": baseline}
+        return {**kwargs, "baselines": baseline}
 
 
 INSIGHTS_METHODS: Dict[str, Type[_InsightsAdapter]] = {

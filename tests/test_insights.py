@@ -190,7 +190,7 @@ def test_nlgp_in_insights_app_matches_our_method(setup):
     model, ids, mask = setup
     visualizer = _visualizer(model, ids, mask)
     # Insights' form fields may send numbers as strings.
-    arguments = {"n_samples": "24", "sigma": 0.3, "perturbation": "scale", "seed": 0}
+    arguments = {"n_samples": "24", "stdevs": 0.3, "perturbation": "scale", "seed": 0}
     with insights_methods(["nlgp"]), _server(visualizer) as client:
         got = _insights_attribution(visualizer, ids, mask, "NLGP", arguments)
         assert "NLGP" in client.get("/init").get_json()["methods"]
@@ -198,7 +198,7 @@ def test_nlgp_in_insights_app_matches_our_method(setup):
         fetched = client.post("/fetch", json={"attribution_method": "NLGP", **settings})
         first = {"inputIndex": 0, "modelIndex": 0, "labelIndex": 0}
         class_0 = client.post("/attribute", json=first)
-    expected = _direct(LayerNLGP, model, ids, mask, n_samples=24, sigma=0.3, seed=0)
+    expected = _direct(LayerNLGP, model, ids, mask, n_samples=24, stdevs=0.3, seed=0)
     assert got.shape == ids.shape
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
     # The app shows each example's attributions scaled to [-100, 100].
@@ -212,7 +212,7 @@ def test_nlgp_in_insights_app_matches_our_method(setup):
     assert class_0.status_code == 200
     (feature,) = class_0.get_json()["feature_outputs"]
     row = _direct(
-        LayerNLGP, model, ids[:1], mask[:1], target=0, n_samples=24, sigma=0.3, seed=0
+        LayerNLGP, model, ids[:1], mask[:1], target=0, n_samples=24, stdevs=0.3, seed=0
     )[0]
     _assert_shown(feature["modified"], row)
 
@@ -237,7 +237,7 @@ def test_nlgp_reference_perturbation_moves_toward_insights_baseline(setup):
         mask[:2],
         n_samples=16,
         perturbation="reference",
-        reference=token.expand(1, ids.shape[1], -1),
+        baselines=token.expand(1, ids.shape[1], -1),
         seed=0,
     )
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
@@ -261,7 +261,7 @@ def test_marc_in_visualizer_masks_toward_insights_baseline(setup, with_baseline)
         model,
         ids,
         mask,
-        reference=reference,
+        baselines=reference,
         max_steps=30,
         lr=0.1,
         seed=0,

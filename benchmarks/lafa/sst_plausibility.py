@@ -199,7 +199,7 @@ class Methods:
                 target=target,
                 additional_forward_args=(mask,),
                 n_samples=self.args.smoothgrad_samples,
-                noise_level=self.args.noise_level,
+                stdevs=self.args.noise_level,
                 internal_batch_size=self.args.internal_batch_size,
                 seed=self.args.seed,
             )

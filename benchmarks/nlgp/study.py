@@ -32,12 +32,12 @@ from captum_nlp_ext.testing import (  # noqa: E402
 )
 
 SETTINGS = [
-    dict(perturbation="scale", sigma=0.25),
-    dict(perturbation="scale", sigma=0.5),
-    dict(perturbation="scale", sigma=0.5, p_perturb=0.5),
-    dict(perturbation="reference", sigma=0.5),
-    dict(perturbation="isotropic", sigma=0.5),
-    dict(perturbation="isotropic", sigma=1.0),
+    dict(perturbation="scale", stdevs=0.25),
+    dict(perturbation="scale", stdevs=0.5),
+    dict(perturbation="scale", stdevs=0.5, p_perturb=0.5),
+    dict(perturbation="reference", stdevs=0.5),
+    dict(perturbation="isotropic", stdevs=0.5),
+    dict(perturbation="isotropic", stdevs=1.0),
 ]
 
 

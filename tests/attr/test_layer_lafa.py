@@ -139,7 +139,7 @@ def test_smoothgrad_base(task, model, index):
     )
     smooth = make(model, index, base="smoothgrad", lam=0.0)
     silent = smooth.attribute(
-        ids, additional_forward_args=(mask,), n_samples=3, noise_level=0.0
+        ids, additional_forward_args=(mask,), n_samples=3, stdevs=0.0
     )
     assert torch.allclose(silent, saliency, rtol=1e-4, atol=1e-10)
     noisy = smooth.attribute(ids, additional_forward_args=(mask,), n_samples=3, seed=0)

@@ -291,7 +291,7 @@ def test_references_given_in_every_form_agree(trained):
             ids,
             additional_forward_args=(mask,),
             feature_mask=task.feature_mask[:2],
-            reference=reference,
+            baselines=reference,
             **FAST,
         )
         for reference in (None, PAD, reference_ids, reference_output)
@@ -314,7 +314,7 @@ def test_a_token_reference_replaces_words_and_keeps_specials(trained):
         task.input_ids[:2],
         additional_forward_args=(task.attention_mask[:2],),
         feature_mask=task.feature_mask[:2],
-        reference=CLS,
+        baselines=CLS,
         max_steps=1,
     )
     words = task.feature_mask[:2] >= 0
@@ -334,7 +334,7 @@ def test_embeddings_as_inputs(trained):
         word_embeddings,
         additional_forward_args=(mask,),
         feature_mask=task.feature_mask[:2],
-        reference=reference_output,
+        baselines=reference_output,
         **FAST,
     )
     from_ids = explain(model, task, slice(0, 2))
@@ -500,9 +500,9 @@ def test_state_restored_when_forward_raises(trained):
         (dict(classifier="tanh"), ValueError, "classifier"),
         (dict(classifier="sigmoid"), ValueError, "classifier"),
         (dict(window_overlap=-1), ValueError, "window_overlap"),
-        (dict(reference=torch.zeros(2, 5, dtype=torch.long)), ValueError, "length"),
-        (dict(reference=torch.zeros(2, 14, 7)), ValueError, "reference"),
-        (dict(reference="pad"), TypeError, "reference"),
+        (dict(baselines=torch.zeros(2, 5, dtype=torch.long)), ValueError, "length"),
+        (dict(baselines=torch.zeros(2, 14, 7)), ValueError, "baselines"),
+        (dict(baselines="pad"), TypeError, "baselines"),
         (dict(target=2), ValueError, "target"),
     ],
 )

@@ -124,7 +124,7 @@ def test_explicit_target_tracks_that_class():
     assert result.mean == pytest.approx((1 - P) - (1 - sigmoid(0.5)), abs=1e-6)
 
 
-def test_probabilities_from_forward_func_with_apply_softmax_false():
+def test_probabilities_from_forward_func_with_output_probs():
     def probs(ids, attention):
         return torch.softmax(MODEL(ids, attention), dim=1)
 
@@ -134,10 +134,25 @@ def test_probabilities_from_forward_func_with_apply_softmax_false():
         ATTRIBUTIONS,
         feature_mask=MASK_OF_WORDS,
         additional_forward_args=ATTENTION,
-        apply_softmax=False,
+        output="probs",
     )
     assert result.mean == pytest.approx(P - sigmoid(0.5), abs=1e-6)
-    assert result.details["apply_softmax"] is False
+    assert result.details["output"] == "probs"
+    # the deprecated flag still works for one release, with a FutureWarning
+    with pytest.warns(FutureWarning, match="`apply_softmax` is deprecated.*`output`"):
+        old = comprehensiveness(
+            probs,
+            IDS,
+            ATTRIBUTIONS,
+            feature_mask=MASK_OF_WORDS,
+            additional_forward_args=ATTENTION,
+            apply_softmax=False,
+        )
+    assert old.mean == result.mean
+    with pytest.raises(TypeError, match="pass `output` only"):
+        comprehensiveness(probs, IDS, ATTRIBUTIONS, output="probs", apply_softmax=False)
+    with pytest.raises(ValueError, match="`output` must be one of"):
+        comprehensiveness(probs, IDS, ATTRIBUTIONS, output="softmax")
 
 
 def test_layer_attributions_are_summed_and_pooling_is_chosen():

@@ -13,6 +13,7 @@ from captum_nlp_ext._utils.checks import (
     check_layer_output,
     check_model_call,
 )
+from captum_nlp_ext._utils.deprecation import renamed_arguments
 from captum_nlp_ext._utils.hooks import (
     autograd_enabled,
     forward_with_layer_output,
@@ -208,6 +209,7 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
         return False
 
     @log_usage()
+    @renamed_arguments(noise_level="stdevs")
     def attribute(
         self,
         inputs: Tensor,
@@ -215,7 +217,7 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
         additional_forward_args: Any = None,
         feature_mask: Optional[Tensor] = None,
         n_samples: int = 25,
-        noise_level: float = 0.1,
+        stdevs: float = 0.1,
         n_steps: int = 50,
         internal_batch_size: Optional[int] = None,
         show_progress: bool = False,
@@ -241,7 +243,7 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
                         Default: None (every token is a unit)
             n_samples (int): Noisy copies per text for ``base="smoothgrad"``.
                         Default: 25 (the paper's)
-            noise_level (float): Standard deviation of SmoothGrad's Gaussian
+            stdevs (float): Standard deviation of SmoothGrad's Gaussian
                         noise as a fraction of the range (max - min) of the
                         text's embedding-layer output over its attended tokens
                         (Smilkov et al.'s convention).
@@ -279,14 +281,14 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
         inputs = _check_token_ids(inputs)
         args = format_additional_forward_args(additional_forward_args)
         check_int("n_samples", n_samples, 1)
-        check_float("noise_level", noise_level, 0.0, low_inclusive=True)
+        check_float("stdevs", stdevs, 0.0, low_inclusive=True)
         check_int("n_steps", n_steps, 1)
         check_optional_int("internal_batch_size", internal_batch_size, 1)
         check_model_call(self.forward_func, self.layer, inputs, "LayerLAFA")
         settings = BaseSettings(
             self.base,
             n_samples,
-            noise_level,
+            stdevs,
             n_steps,
             internal_batch_size,
             show_progress,

@@ -14,6 +14,7 @@ from captum_nlp_ext._utils.checks import (
     check_layer_output,
     check_model_call,
 )
+from captum_nlp_ext._utils.deprecation import renamed_arguments
 from captum_nlp_ext._utils.hooks import (
     autograd_enabled,
     forward_with_layer_output,
@@ -69,7 +70,7 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
     unit's weight to its neighbours, so the rationale forms contiguous spans;
     the width prior rewards them. Each step, every unit's mask value is forced
     to 0 with probability ``p_zero`` and to 1 with ``p_one``, and Gaussian
-    noise of std ``noise_std`` is added to the mixed embeddings of included
+    noise of std ``stdevs`` is added to the mixed embeddings of included
     tokens. AdamW (torch's default weight decay) runs at most ``max_steps``
     steps; every ``check_every`` steps an example stops when its mean mask
     changed by less than 1/200 since the last check (1/80 if the mean is below
@@ -148,13 +149,14 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
         return False
 
     @log_usage()
+    @renamed_arguments(reference="baselines", noise_std="stdevs")
     def attribute(
         self,
         inputs: Tensor,
         target: TargetType = None,
         additional_forward_args: Any = None,
         feature_mask: Optional[Tensor] = None,
-        reference: Union[None, int, Tensor] = None,
+        baselines: Union[None, int, Tensor] = None,
         sufficiency_weight: float = 1.0,
         comprehensiveness_weight: float = 1.0,
         compactness_weight: float = 1.0,
@@ -163,7 +165,7 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
         initial_width: float = 2.0,
         p_zero: float = 0.05,
         p_one: float = 0.05,
-        noise_std: float = 0.03,
+        stdevs: float = 0.03,
         lr: float = 0.03,
         max_steps: int = 900,
         check_every: int = 50,
@@ -197,7 +199,7 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
                         score 0). Build one with
                         :func:`captum_nlp_ext.huggingface.word_feature_mask`.
                         Default: None (every token is a unit)
-            reference (int or Tensor, optional): What a masked unit becomes.
+            baselines (int or Tensor, optional): What a masked unit becomes.
                         None: every included token replaced by the padding token
                         (with specials excluded, the paper's
                         [CLS] [PAD] ... [PAD] [SEP]); an int: that token id
@@ -227,7 +229,7 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
             p_one (float): Probability that it is forced to 1
                         (``p_zero + p_one <= 1``).
                         Default: 0.05
-            noise_std (float): Std of the Gaussian noise added to the mixed
+            stdevs (float): Std of the Gaussian noise added to the mixed
                         embeddings, >= 0.
                         Default: 0.03
             lr (float): AdamW learning rate.
@@ -300,7 +302,7 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
             ),
             p_zero=check_float("p_zero", p_zero, 0.0, 1.0, low_inclusive=True),
             p_one=check_float("p_one", p_one, 0.0, 1.0, low_inclusive=True),
-            noise_std=check_float("noise_std", noise_std, 0.0, low_inclusive=True),
+            stdevs=check_float("stdevs", stdevs, 0.0, low_inclusive=True),
             lr=check_float("lr", lr, 0.0),
             max_steps=check_int("max_steps", max_steps, 1),
             check_every=(
@@ -358,7 +360,7 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
                     )
                     check_layer_output(embeddings, row_inputs)
                     reference_embeddings = self._reference_embeddings(
-                        reference,
+                        baselines,
                         inputs,
                         rows,
                         row_inputs,
@@ -401,7 +403,7 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
 
     def _reference_embeddings(
         self,
-        reference: Union[None, int, Tensor],
+        baselines: Union[None, int, Tensor],
         inputs: Tensor,
         rows: Rows,
         row_inputs: Tensor,
@@ -413,59 +415,59 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
     ) -> Tensor:
         """The reference's layer output for every row."""
         batch, tokens = inputs.shape[:2]
-        if isinstance(reference, Tensor) and reference.is_floating_point():
+        if isinstance(baselines, Tensor) and baselines.is_floating_point():
             if (
-                reference.dim() != 3
-                or reference.shape[0] not in (1, batch)
-                or (reference.shape[1:] != (tokens, embeddings.shape[2]))
+                baselines.dim() != 3
+                or baselines.shape[0] not in (1, batch)
+                or (baselines.shape[1:] != (tokens, embeddings.shape[2]))
             ):
                 raise ValueError(
-                    "`reference` as a layer output must have shape (batch or 1, "
+                    "`baselines` as a layer output must have shape (batch or 1, "
                     f"tokens, hidden) = ({batch}, {tokens}, {embeddings.shape[2]}); "
-                    f"got {tuple(reference.shape)}."
+                    f"got {tuple(baselines.shape)}."
                 )
             if needs_cut:
                 raise ValueError(
-                    "`reference` as a layer output cannot be cut into windows (it "
-                    "depends on positions); pass reference token ids instead."
+                    "`baselines` as a layer output cannot be cut into windows (it "
+                    "depends on positions); pass baseline token ids instead."
                 )
-            return rows.cut(reference.to(embeddings).expand(batch, -1, -1), 0.0)
+            return rows.cut(baselines.to(embeddings).expand(batch, -1, -1), 0.0)
         if (
-            reference is not None
-            and not isinstance(reference, Tensor)
-            and (isinstance(reference, bool) or not isinstance(reference, int))
+            baselines is not None
+            and not isinstance(baselines, Tensor)
+            and (isinstance(baselines, bool) or not isinstance(baselines, int))
         ):
             raise TypeError(
-                "`reference` must be None, a token id, a LongTensor of token ids or "
-                f"a float tensor of layer outputs; got {type(reference).__name__}."
+                "`baselines` must be None, a token id, a LongTensor of token ids or "
+                f"a float tensor of layer outputs; got {type(baselines).__name__}."
             )
         if inputs.is_floating_point():
             raise ValueError(
-                "With embeddings as `inputs`, `reference` must be the reference's "
+                "With embeddings as `inputs`, `baselines` must be the reference's "
                 "layer output, a float tensor (batch or 1, tokens, hidden)."
             )
-        if isinstance(reference, Tensor):
+        if isinstance(baselines, Tensor):
             if (
-                reference.dim() != 2
-                or reference.shape[0] not in (1, batch)
-                or (reference.shape[1] != tokens)
+                baselines.dim() != 2
+                or baselines.shape[0] not in (1, batch)
+                or (baselines.shape[1] != tokens)
             ):
                 raise ValueError(
-                    "`reference` token ids must have shape (batch or 1, tokens) = "
+                    "`baselines` token ids must have shape (batch or 1, tokens) = "
                     f"({batch}, {tokens}), the length of `inputs`; got "
-                    f"{tuple(reference.shape)}."
+                    f"{tuple(baselines.shape)}."
                 )
             reference_ids = rows.cut(
-                reference.to(row_inputs).expand(batch, -1),
+                baselines.to(row_inputs).expand(batch, -1),
                 0 if pad_token_id is None else pad_token_id,
             )
         else:
-            token = reference if reference is not None else pad_token_id
+            token = baselines if baselines is not None else pad_token_id
             if token is None:
                 raise ValueError(
-                    "The default `reference` needs the padding token id: pass "
+                    "The default `baselines` needs the padding token id: pass "
                     "`pad_token_id` to LayerMaskOptimization (the model's config "
-                    "has none) or give `reference`."
+                    "has none) or give `baselines`."
                 )
             reference_ids = torch.where(
                 row_units.included, torch.full_like(row_inputs, token), row_inputs

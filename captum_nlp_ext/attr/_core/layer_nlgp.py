@@ -14,6 +14,7 @@ from captum_nlp_ext._utils.checks import (
     check_layer_output,
     check_model_call,
 )
+from captum_nlp_ext._utils.deprecation import renamed_arguments
 from captum_nlp_ext._utils.hooks import forward_with_layer_output
 from captum_nlp_ext._utils.random import example_generator, normal_at
 from captum_nlp_ext._utils.targets import resolve_target, TargetType
@@ -105,6 +106,7 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
         return True
 
     @log_usage()
+    @renamed_arguments(reference="baselines", sigma="stdevs")
     def attribute(
         self,
         inputs: Tensor,
@@ -112,11 +114,11 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
         additional_forward_args: Any = None,
         feature_mask: Optional[Tensor] = None,
         n_samples: int = 256,
-        sigma: float = 0.5,
+        stdevs: float = 0.5,
         perturbation: str = "scale",
         p_perturb: float = 1.0,
         ridge: float = 1e-3,
-        reference: Union[None, int, Tensor] = None,
+        baselines: Union[None, int, Tensor] = None,
         kernel_width: Optional[float] = None,
         internal_batch_size: Optional[int] = None,
         show_progress: bool = False,
@@ -147,7 +149,9 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
                         Default: None (every token is a unit)
             n_samples (int): Perturbed copies per example, >= 2.
                         Default: 256
-            sigma (float): Standard deviation of the perturbation, relative to
+            stdevs (float): Standard deviation :math:`\sigma` of the perturbation
+                        (the package's name for a noise size; ``sigma`` is its
+                        deprecated name), relative to
                         each token's embedding.
                         Default: 0.5
             perturbation (str): ``"scale"``, ``"reference"`` or
@@ -159,7 +163,7 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
             ridge (float): L2 penalty of the fit, relative to the mean diagonal
                         of the design's Gram matrix (0 = least squares).
                         Default: 1e-3
-            reference (int or Tensor, optional): For
+            baselines (int or Tensor, optional): For
                         ``perturbation="reference"`` only: a token id whose layer
                         output is the reference at every position (token-id
                         inputs only), or a layer output of shape
@@ -208,16 +212,16 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
         inputs = check_inputs(inputs)
         args = format_additional_forward_args(additional_forward_args)
         check_int("n_samples", n_samples, 2)
-        check_float("sigma", sigma, 0.0)
+        check_float("stdevs", stdevs, 0.0)
         check_choice("perturbation", perturbation, PERTURBATIONS)
         check_float("p_perturb", p_perturb, 0.0, 1.0)
         check_float("ridge", ridge, 0.0, low_inclusive=True)
         if kernel_width is not None:
             check_float("kernel_width", kernel_width, 0.0)
         check_optional_int("internal_batch_size", internal_batch_size, 1)
-        if reference is not None and perturbation != "reference":
+        if baselines is not None and perturbation != "reference":
             raise ValueError(
-                "`reference` is used by perturbation='reference' only; got "
+                "`baselines` is used by perturbation='reference' only; got "
                 f"perturbation={perturbation!r}."
             )
 
@@ -232,11 +236,11 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
             target_ = resolve_target(target, output)
             units = build_units(feature_mask, batch, tokens, inputs.device)
             design = _Design(
-                embeddings, units, n_samples, sigma, perturbation, p_perturb, seed
+                embeddings, units, n_samples, stdevs, perturbation, p_perturb, seed
             )
             if perturbation == "reference":
                 design.direction = self._reference_direction(
-                    reference, inputs, args, embeddings
+                    baselines, inputs, args, embeddings
                 )
             scores = evaluate_rows(
                 self.forward_func,
@@ -279,41 +283,41 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
 
     def _reference_direction(
         self,
-        reference: Union[None, int, Tensor],
+        baselines: Union[None, int, Tensor],
         inputs: Tensor,
         args: Tuple,
         embeddings: Tensor,
     ) -> Tensor:
         """r - e for every token: where the reference reading moves embeddings."""
-        if reference is None:
+        if baselines is None:
             return -embeddings
-        if isinstance(reference, Tensor):
+        if isinstance(baselines, Tensor):
             if (
-                reference.dim() != 3
-                or reference.shape[0]
+                baselines.dim() != 3
+                or baselines.shape[0]
                 not in (
                     1,
                     embeddings.shape[0],
                 )
-                or reference.shape[1:] != embeddings.shape[1:]
+                or baselines.shape[1:] != embeddings.shape[1:]
             ):
                 raise ValueError(
-                    "`reference` tensor must have shape (batch or 1, tokens, hidden) "
-                    f"= {tuple(embeddings.shape)}; got {tuple(reference.shape)}."
+                    "`baselines` tensor must have shape (batch or 1, tokens, hidden) "
+                    f"= {tuple(embeddings.shape)}; got {tuple(baselines.shape)}."
                 )
-            return reference.to(embeddings) - embeddings
-        if isinstance(reference, bool) or not isinstance(reference, int):
+            return baselines.to(embeddings) - embeddings
+        if isinstance(baselines, bool) or not isinstance(baselines, int):
             raise TypeError(
-                "`reference` must be None, a token id or a tensor; got "
-                f"{type(reference).__name__}."
+                "`baselines` must be None, a token id or a tensor; got "
+                f"{type(baselines).__name__}."
             )
         if inputs.is_floating_point():
             raise ValueError(
-                "`reference` as a token id needs token-id `inputs`; pass the "
+                "`baselines` as a token id needs token-id `inputs`; pass the "
                 "reference embeddings as a tensor instead."
             )
         _, reference_embeddings = forward_with_layer_output(
-            self.forward_func, self.layer, torch.full_like(inputs, reference), args
+            self.forward_func, self.layer, torch.full_like(inputs, baselines), args
         )
         return reference_embeddings - embeddings
 

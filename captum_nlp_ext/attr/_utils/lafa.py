@@ -32,7 +32,7 @@ class BaseSettings:
 
     base: str
     n_samples: int
-    noise_level: float
+    stdevs: float
     n_steps: int
     internal_batch_size: Optional[int]
     show_progress: bool
@@ -102,7 +102,7 @@ def smoothgrad_gradients(
     attended = (attention_mask > 0).unsqueeze(-1)
     high = embeddings.masked_fill(~attended, float("-inf")).amax((1, 2))
     low = embeddings.masked_fill(~attended, float("inf")).amin((1, 2))
-    scale = settings.noise_level * (high - low)
+    scale = settings.stdevs * (high - low)
     total = torch.zeros_like(embeddings)
     for copies in row_chunks(
         rows * settings.n_samples,

@@ -47,7 +47,7 @@ class Settings:
     initial_width: float
     p_zero: float
     p_one: float
-    noise_std: float
+    stdevs: float
     lr: float
     max_steps: int
     check_every: Optional[int]  # None: no early stopping
@@ -236,7 +236,7 @@ class MaskOptimizer:
         batched.
         """
         p_zero, p_one = self.settings.p_zero, self.settings.p_one
-        std = self.settings.noise_std
+        std = self.settings.stdevs
         device, dtype = self.embeddings.device, self.embeddings.dtype
         hidden = self.embeddings.shape[2]
         forced = torch.full(

@@ -17,10 +17,11 @@ Conventions, the same in every metric:
 - **k% of words.** ``ceil(k / 100 * n)`` of an example's ``n`` words (computed
   with a 1e-9 guard against floating point error), at least one when k > 0, and
   none when k = 0; k = 100 is every word.
-- **Probabilities.** ``apply_softmax=True`` turns ``forward_func``'s output
-  (batch, classes) into probabilities with a softmax; pass False when it
-  returns probabilities already (e.g. ``ClassifierForward(model,
-  output="probs")``).
+- **Probabilities.** ``output="logits"`` (the default) turns
+  ``forward_func``'s output (batch, classes) into probabilities (softmax; the
+  sigmoid of a single logit); pass ``output="probs"`` when it returns
+  probabilities already (e.g. ``ClassifierForward(model, output="probs")``).
+  The deprecated ``apply_softmax=True/False`` means ``"logits"``/``"probs"``.
 - **Target.** None means the class predicted on the unperturbed inputs.
 """
 
@@ -112,14 +113,17 @@ def check_percents(name: str, percents: Any) -> Tuple[float, ...]:
     return tuple(check_float(name, k, 0.0, 100.0, low_inclusive=True) for k in values)
 
 
-def to_probabilities(output: Tensor, apply_softmax: bool) -> Tensor:
+OUTPUTS = ("logits", "probs")
+
+
+def to_probabilities(output: Tensor, kind: str) -> Tensor:
     if output.dim() != 2:
         raise ValueError(
             "Faithfulness metrics need `forward_func` to return (batch, classes) "
             f"scores; got shape {tuple(output.shape)}."
         )
     output = output.detach().float()
-    return logits_to_probabilities(output) if apply_softmax else output
+    return logits_to_probabilities(output) if kind == "logits" else output
 
 
 @dataclass
@@ -133,7 +137,7 @@ class Erasure:
     units: Units
     target: Tensor
     probabilities: Tensor
-    apply_softmax: bool
+    output: str
     removal: Optional[Removal]
     internal_batch_size: Optional[int]
     show_progress: bool
@@ -183,7 +187,7 @@ class Erasure:
                 self.show_progress,
                 desc,
             )
-        return to_probabilities(output, self.apply_softmax)[inverse]
+        return to_probabilities(output, self.output)[inverse]
 
     def row_target_probabilities(
         self, row_example: Tensor, keep_words: Tensor, desc: str
@@ -194,7 +198,7 @@ class Erasure:
 
     def details(self, **more: Any) -> dict:
         """Settings recorded in every result."""
-        base: dict = {"apply_softmax": self.apply_softmax}
+        base: dict = {"output": self.output}
         if self.removal is not None:
             base["removal"] = self.removal.mode
             base["removal_token_id"] = self.removal.token_id
@@ -210,7 +214,7 @@ def prepare_erasure(
     target: TargetType,
     additional_forward_args: Any,
     removal: Union[None, str, Removal],
-    apply_softmax: bool,
+    output: str,
     pool: str,
     internal_batch_size: Optional[int],
     show_progress: bool,
@@ -224,9 +228,10 @@ def prepare_erasure(
     scores = None if attributions is None else check_attributions(attributions, inputs)
     batch, tokens = inputs.shape
     units = build_units(feature_mask, batch, tokens, inputs.device)
+    check_choice("output", output, OUTPUTS)
     with torch.no_grad():
-        output = run_forward(forward_func, inputs, args)
-    probabilities = to_probabilities(output, apply_softmax)
+        model_output = run_forward(forward_func, inputs, args)
+    probabilities = to_probabilities(model_output, output)
     target_ = resolve_target(target, probabilities)
     assert target_ is not None
     erasure = Erasure(
@@ -236,7 +241,7 @@ def prepare_erasure(
         units,
         target_,
         probabilities,
-        apply_softmax,
+        output,
         removal_,
         internal_batch_size,
         show_progress,
@@ -250,7 +255,7 @@ def prepare_erasure(
 _HEAD_ARGS = """forward_func (Callable): The model's forward function: takes
                     ``inputs`` then ``additional_forward_args`` and returns
                     (batch, classes) logits (or probabilities, see
-                    ``apply_softmax``) or a Hugging Face ``ModelOutput``.
+                    ``output``) or a Hugging Face ``ModelOutput``.
         inputs (Tensor): (batch, tokens) token ids.
         attributions (Tensor): (batch, tokens) token attributions, or
                     (batch, tokens, hidden) layer attributions (summed over
@@ -272,9 +277,10 @@ _REMOVAL_ARG = '''removal (str or Removal): How words are removed: ``"delete"``,
                     ``Removal("mask" | "pad" | "unk", tokenizer=...)``; see
                     :class:`captum_nlp_ext.metrics.Removal`. Default: "delete"'''
 
-_RUN_ARGS = """apply_softmax (bool): Softmax ``forward_func``'s output into
-                    probabilities; False when it returns probabilities.
-                    Default: True
+_RUN_ARGS = """output (str): What ``forward_func`` returns: ``"logits"``
+                    (turned into probabilities) or ``"probs"``; the
+                    deprecated ``apply_softmax`` flag maps to it.
+                    Default: "logits"
         pool (str): Token attributions to word scores: ``"auto"``,
                     ``"sum"``, ``"mean"`` or ``"max_abs"`` (``"auto"``: mean
                     when the tokens of each word share one value, else sum).

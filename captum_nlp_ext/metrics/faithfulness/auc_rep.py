@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from captum_nlp_ext._utils.batching import evaluate_rows
+from captum_nlp_ext._utils.deprecation import renamed_arguments, softmax_flag
 from captum_nlp_ext._utils.hooks import run_forward
 from captum_nlp_ext._utils.targets import TargetType
 from captum_nlp_ext._utils.validation import check_float, check_int
@@ -124,13 +125,14 @@ def _replacement_run(
                 "AUC_rep",
                 input_rows=lambda rows: replaced[rows],
             )
-        chosen = to_probabilities(output, erasure.apply_softmax).gather(
+        chosen = to_probabilities(output, erasure.output).gather(
             1, erasure.target[active].unsqueeze(1)
         )
         probabilities[active, step + 1] = chosen.squeeze(1)
     return probabilities
 
 
+@renamed_arguments(apply_softmax=("output", softmax_flag))
 @document
 def auc_rep(
     forward_func: Callable[..., Any],
@@ -146,7 +148,7 @@ def auc_rep(
     feature_mask: Optional[Tensor] = None,
     target: TargetType = None,
     additional_forward_args: Any = None,
-    apply_softmax: bool = True,
+    output: str = "logits",
     pool: str = "auto",
     internal_batch_size: Optional[int] = None,
     show_progress: bool = False,
@@ -193,17 +195,17 @@ def auc_rep(
     banned = {mask_id, *(banned_ids or ())}
     banned |= set(getattr(tokenizer, "all_special_ids", None) or ())
     erasure = prepare_erasure(
-        forward_func,
-        inputs,
-        attributions,
-        feature_mask,
-        target,
-        additional_forward_args,
-        None,
-        apply_softmax,
-        pool,
-        internal_batch_size,
-        show_progress,
+        forward_func=forward_func,
+        inputs=inputs,
+        attributions=attributions,
+        feature_mask=feature_mask,
+        target=target,
+        additional_forward_args=additional_forward_args,
+        removal=None,
+        output=output,
+        pool=pool,
+        internal_batch_size=internal_batch_size,
+        show_progress=show_progress,
     )
     steps = replacement_steps(erasure.units.count, fraction, min_steps)
     predict = _TopTwoPredictions(

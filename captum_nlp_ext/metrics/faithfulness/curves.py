@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from captum_nlp_ext._utils.deprecation import renamed_arguments, softmax_flag
 from captum_nlp_ext._utils.targets import TargetType
 from captum_nlp_ext.metrics._removal import Removal
 from captum_nlp_ext.metrics._result import MetricResult, summarize
@@ -88,6 +89,7 @@ def _curve_metric(
     )
 
 
+@renamed_arguments(apply_softmax=("output", softmax_flag))
 @document
 def deletion_curve(
     forward_func: Callable[..., Any],
@@ -99,7 +101,7 @@ def deletion_curve(
     target: TargetType = None,
     additional_forward_args: Any = None,
     removal: Union[str, Removal] = "delete",
-    apply_softmax: bool = True,
+    output: str = "logits",
     pool: str = "auto",
     internal_batch_size: Optional[int] = None,
     show_progress: bool = False,
@@ -126,21 +128,22 @@ def deletion_curve(
     if percents is not None:
         percents = check_percents("percents", percents)
     erasure = prepare_erasure(
-        forward_func,
-        inputs,
-        attributions,
-        feature_mask,
-        target,
-        additional_forward_args,
-        removal,
-        apply_softmax,
-        pool,
-        internal_batch_size,
-        show_progress,
+        forward_func=forward_func,
+        inputs=inputs,
+        attributions=attributions,
+        feature_mask=feature_mask,
+        target=target,
+        additional_forward_args=additional_forward_args,
+        removal=removal,
+        output=output,
+        pool=pool,
+        internal_batch_size=internal_batch_size,
+        show_progress=show_progress,
     )
     return _curve_metric(erasure, percents, insertion=False)
 
 
+@renamed_arguments(apply_softmax=("output", softmax_flag))
 @document
 def insertion_curve(
     forward_func: Callable[..., Any],
@@ -152,7 +155,7 @@ def insertion_curve(
     target: TargetType = None,
     additional_forward_args: Any = None,
     removal: Union[str, Removal] = "delete",
-    apply_softmax: bool = True,
+    output: str = "logits",
     pool: str = "auto",
     internal_batch_size: Optional[int] = None,
     show_progress: bool = False,
@@ -176,17 +179,17 @@ def insertion_curve(
     if percents is not None:
         percents = check_percents("percents", percents)
     erasure = prepare_erasure(
-        forward_func,
-        inputs,
-        attributions,
-        feature_mask,
-        target,
-        additional_forward_args,
-        removal,
-        apply_softmax,
-        pool,
-        internal_batch_size,
-        show_progress,
+        forward_func=forward_func,
+        inputs=inputs,
+        attributions=attributions,
+        feature_mask=feature_mask,
+        target=target,
+        additional_forward_args=additional_forward_args,
+        removal=removal,
+        output=output,
+        pool=pool,
+        internal_batch_size=internal_batch_size,
+        show_progress=show_progress,
     )
     return _curve_metric(erasure, percents, insertion=True)
 

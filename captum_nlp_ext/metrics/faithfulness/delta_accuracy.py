@@ -92,17 +92,17 @@ def delta_accuracy(
     if not len(words) and not len(percents):
         raise ValueError("`words` and `percents` are both empty: give some k.")
     erasure = prepare_erasure(
-        forward_func,
-        inputs,
-        attributions,
-        feature_mask,
-        target,
-        additional_forward_args,
-        removal,
-        True,
-        pool,
-        internal_batch_size,
-        show_progress,
+        forward_func=forward_func,
+        inputs=inputs,
+        attributions=attributions,
+        feature_mask=feature_mask,
+        target=target,
+        additional_forward_args=additional_forward_args,
+        removal=removal,
+        output="logits",
+        pool=pool,
+        internal_batch_size=internal_batch_size,
+        show_progress=show_progress,
     )
     batch, count = erasure.batch, erasure.units.count
     before = erasure.probabilities.argmax(dim=1)

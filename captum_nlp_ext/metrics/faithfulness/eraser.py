@@ -22,6 +22,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 import torch
 from torch import Tensor
 
+from captum_nlp_ext._utils.deprecation import renamed_arguments, softmax_flag
 from captum_nlp_ext._utils.targets import TargetType
 from captum_nlp_ext.metrics._removal import Removal
 from captum_nlp_ext.metrics._result import MetricResult, summarize
@@ -67,6 +68,7 @@ def _differences(erasure: Erasure, percents: Sequence[float], keep_top: bool) ->
     return erasure.target_probability.unsqueeze(1) - probabilities
 
 
+@renamed_arguments(apply_softmax=("output", softmax_flag))
 @document
 def comprehensiveness(
     forward_func: Callable[..., Any],
@@ -78,7 +80,7 @@ def comprehensiveness(
     target: TargetType = None,
     additional_forward_args: Any = None,
     removal: Union[str, Removal] = "delete",
-    apply_softmax: bool = True,
+    output: str = "logits",
     pool: str = "auto",
     internal_batch_size: Optional[int] = None,
     show_progress: bool = False,
@@ -100,17 +102,17 @@ def comprehensiveness(
     """
     percents = check_percents("percent", percent)
     erasure = prepare_erasure(
-        forward_func,
-        inputs,
-        attributions,
-        feature_mask,
-        target,
-        additional_forward_args,
-        removal,
-        apply_softmax,
-        pool,
-        internal_batch_size,
-        show_progress,
+        forward_func=forward_func,
+        inputs=inputs,
+        attributions=attributions,
+        feature_mask=feature_mask,
+        target=target,
+        additional_forward_args=additional_forward_args,
+        removal=removal,
+        output=output,
+        pool=pool,
+        internal_batch_size=internal_batch_size,
+        show_progress=show_progress,
     )
     values = _differences(erasure, percents, keep_top=False)[:, 0]
     return summarize(
@@ -120,6 +122,7 @@ def comprehensiveness(
     )
 
 
+@renamed_arguments(apply_softmax=("output", softmax_flag))
 @document
 def sufficiency(
     forward_func: Callable[..., Any],
@@ -131,7 +134,7 @@ def sufficiency(
     target: TargetType = None,
     additional_forward_args: Any = None,
     removal: Union[str, Removal] = "delete",
-    apply_softmax: bool = True,
+    output: str = "logits",
     pool: str = "auto",
     internal_batch_size: Optional[int] = None,
     show_progress: bool = False,
@@ -151,17 +154,17 @@ def sufficiency(
     """
     percents = check_percents("percent", percent)
     erasure = prepare_erasure(
-        forward_func,
-        inputs,
-        attributions,
-        feature_mask,
-        target,
-        additional_forward_args,
-        removal,
-        apply_softmax,
-        pool,
-        internal_batch_size,
-        show_progress,
+        forward_func=forward_func,
+        inputs=inputs,
+        attributions=attributions,
+        feature_mask=feature_mask,
+        target=target,
+        additional_forward_args=additional_forward_args,
+        removal=removal,
+        output=output,
+        pool=pool,
+        internal_batch_size=internal_batch_size,
+        show_progress=show_progress,
     )
     values = _differences(erasure, percents, keep_top=True)[:, 0]
     return summarize(
@@ -187,6 +190,7 @@ def _aopc(erasure: Erasure, percents: Sequence[float], keep_top: bool) -> Metric
     )
 
 
+@renamed_arguments(apply_softmax=("output", softmax_flag))
 @document
 def aopc_comprehensiveness(
     forward_func: Callable[..., Any],
@@ -198,7 +202,7 @@ def aopc_comprehensiveness(
     target: TargetType = None,
     additional_forward_args: Any = None,
     removal: Union[str, Removal] = "delete",
-    apply_softmax: bool = True,
+    output: str = "logits",
     pool: str = "auto",
     internal_batch_size: Optional[int] = None,
     show_progress: bool = False,
@@ -223,21 +227,22 @@ def aopc_comprehensiveness(
     """
     percents = check_percents("percents", percents)
     erasure = prepare_erasure(
-        forward_func,
-        inputs,
-        attributions,
-        feature_mask,
-        target,
-        additional_forward_args,
-        removal,
-        apply_softmax,
-        pool,
-        internal_batch_size,
-        show_progress,
+        forward_func=forward_func,
+        inputs=inputs,
+        attributions=attributions,
+        feature_mask=feature_mask,
+        target=target,
+        additional_forward_args=additional_forward_args,
+        removal=removal,
+        output=output,
+        pool=pool,
+        internal_batch_size=internal_batch_size,
+        show_progress=show_progress,
     )
     return _aopc(erasure, percents, keep_top=False)
 
 
+@renamed_arguments(apply_softmax=("output", softmax_flag))
 @document
 def aopc_sufficiency(
     forward_func: Callable[..., Any],
@@ -249,7 +254,7 @@ def aopc_sufficiency(
     target: TargetType = None,
     additional_forward_args: Any = None,
     removal: Union[str, Removal] = "delete",
-    apply_softmax: bool = True,
+    output: str = "logits",
     pool: str = "auto",
     internal_batch_size: Optional[int] = None,
     show_progress: bool = False,
@@ -270,21 +275,22 @@ def aopc_sufficiency(
     """
     percents = check_percents("percents", percents)
     erasure = prepare_erasure(
-        forward_func,
-        inputs,
-        attributions,
-        feature_mask,
-        target,
-        additional_forward_args,
-        removal,
-        apply_softmax,
-        pool,
-        internal_batch_size,
-        show_progress,
+        forward_func=forward_func,
+        inputs=inputs,
+        attributions=attributions,
+        feature_mask=feature_mask,
+        target=target,
+        additional_forward_args=additional_forward_args,
+        removal=removal,
+        output=output,
+        pool=pool,
+        internal_batch_size=internal_batch_size,
+        show_progress=show_progress,
     )
     return _aopc(erasure, percents, keep_top=True)
 
 
+@renamed_arguments(apply_softmax=("output", softmax_flag))
 @document
 def log_odds(
     forward_func: Callable[..., Any],
@@ -296,7 +302,7 @@ def log_odds(
     target: TargetType = None,
     additional_forward_args: Any = None,
     removal: Union[str, Removal] = "delete",
-    apply_softmax: bool = True,
+    output: str = "logits",
     pool: str = "auto",
     internal_batch_size: Optional[int] = None,
     show_progress: bool = False,
@@ -317,17 +323,17 @@ def log_odds(
     """
     percents = check_percents("percent", percent)
     erasure = prepare_erasure(
-        forward_func,
-        inputs,
-        attributions,
-        feature_mask,
-        target,
-        additional_forward_args,
-        removal,
-        apply_softmax,
-        pool,
-        internal_batch_size,
-        show_progress,
+        forward_func=forward_func,
+        inputs=inputs,
+        attributions=attributions,
+        feature_mask=feature_mask,
+        target=target,
+        additional_forward_args=additional_forward_args,
+        removal=removal,
+        output=output,
+        pool=pool,
+        internal_batch_size=internal_batch_size,
+        show_progress=show_progress,
     )
     removed = erased_probabilities(erasure, percents, False, "log-odds")[:, 0]
     tiny = torch.finfo(removed.dtype).tiny

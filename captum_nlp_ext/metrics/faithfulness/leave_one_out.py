@@ -11,6 +11,7 @@ from typing import Any, Callable, Optional, Union
 import torch
 from torch import Tensor
 
+from captum_nlp_ext._utils.deprecation import renamed_arguments, softmax_flag
 from captum_nlp_ext._utils.targets import TargetType
 from captum_nlp_ext.metrics._removal import Removal
 from captum_nlp_ext.metrics._result import MetricResult, summarize
@@ -41,6 +42,7 @@ def _loo_word_scores(erasure: Erasure) -> Tensor:
     return scores
 
 
+@renamed_arguments(apply_softmax=("output", softmax_flag))
 @document
 def leave_one_out(
     forward_func: Callable[..., Any],
@@ -50,7 +52,7 @@ def leave_one_out(
     target: TargetType = None,
     additional_forward_args: Any = None,
     removal: Union[str, Removal] = "delete",
-    apply_softmax: bool = True,
+    output: str = "logits",
     internal_batch_size: Optional[int] = None,
     show_progress: bool = False,
 ) -> Tensor:
@@ -66,9 +68,10 @@ def leave_one_out(
         inputs (Tensor): (batch, tokens) token ids.
         {tail_args}
         {removal_arg}
-        apply_softmax (bool): Softmax ``forward_func``'s output into
-                    probabilities; False when it returns probabilities.
-                    Default: True
+        output (str): What ``forward_func`` returns: ``"logits"``
+                    (turned into probabilities) or ``"probs"``; the
+                    deprecated ``apply_softmax`` flag maps to it.
+                    Default: "logits"
         internal_batch_size (int, optional): Perturbed copies per forward
                     pass. Default: None (64)
         show_progress (bool): Show a progress bar. Default: False
@@ -78,17 +81,17 @@ def leave_one_out(
         score, excluded tokens 0.
     """
     erasure = prepare_erasure(
-        forward_func,
-        inputs,
-        None,
-        feature_mask,
-        target,
-        additional_forward_args,
-        removal,
-        apply_softmax,
-        "auto",
-        internal_batch_size,
-        show_progress,
+        forward_func=forward_func,
+        inputs=inputs,
+        attributions=None,
+        feature_mask=feature_mask,
+        target=target,
+        additional_forward_args=additional_forward_args,
+        removal=removal,
+        output=output,
+        pool="auto",
+        internal_batch_size=internal_batch_size,
+        show_progress=show_progress,
     )
     return erasure.units.to_tokens(_loo_word_scores(erasure))
 
@@ -112,6 +115,7 @@ def kendall_tau_b(x: Tensor, y: Tensor, valid: Tensor) -> Tensor:
     )
 
 
+@renamed_arguments(apply_softmax=("output", softmax_flag))
 @document
 def kendall_tau_loo(
     forward_func: Callable[..., Any],
@@ -123,7 +127,7 @@ def kendall_tau_loo(
     target: TargetType = None,
     additional_forward_args: Any = None,
     removal: Union[str, Removal] = "delete",
-    apply_softmax: bool = True,
+    output: str = "logits",
     pool: str = "auto",
     internal_batch_size: Optional[int] = None,
     show_progress: bool = False,
@@ -146,17 +150,17 @@ def kendall_tau_loo(
         MetricResult ``kendall_tau_loo``.
     """
     erasure = prepare_erasure(
-        forward_func,
-        inputs,
-        attributions,
-        feature_mask,
-        target,
-        additional_forward_args,
-        removal,
-        apply_softmax,
-        pool,
-        internal_batch_size,
-        show_progress,
+        forward_func=forward_func,
+        inputs=inputs,
+        attributions=attributions,
+        feature_mask=feature_mask,
+        target=target,
+        additional_forward_args=additional_forward_args,
+        removal=removal,
+        output=output,
+        pool=pool,
+        internal_batch_size=internal_batch_size,
+        show_progress=show_progress,
     )
     assert erasure.scores is not None
     if loo is None:

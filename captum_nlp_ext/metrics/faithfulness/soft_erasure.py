@@ -35,6 +35,7 @@ from torch.nn import Module
 
 from captum_nlp_ext._utils.batching import evaluate_rows
 from captum_nlp_ext._utils.checks import check_layer_output
+from captum_nlp_ext._utils.deprecation import renamed_arguments, softmax_flag
 from captum_nlp_ext._utils.hooks import forward_with_layer_output
 from captum_nlp_ext._utils.random import example_generator
 from captum_nlp_ext._utils.targets import select_target, TargetType
@@ -114,7 +115,7 @@ def _soft_probabilities(
             layer=layer,
             layer_rows=layer_rows,
         )
-    probabilities = to_probabilities(output, erasure.apply_softmax)
+    probabilities = to_probabilities(output, erasure.output)
     target = erasure.target.repeat_interleave(per_example)
     chosen = select_target(probabilities, target)
     return chosen.view(batch, per_example)
@@ -158,6 +159,7 @@ def _soft_metric(
     )
 
 
+@renamed_arguments(apply_softmax=("output", softmax_flag))
 @document
 def soft_comprehensiveness(
     forward_func: Callable[..., Any],
@@ -171,7 +173,7 @@ def soft_comprehensiveness(
     feature_mask: Optional[Tensor] = None,
     target: TargetType = None,
     additional_forward_args: Any = None,
-    apply_softmax: bool = True,
+    output: str = "logits",
     pool: str = "auto",
     internal_batch_size: Optional[int] = None,
     show_progress: bool = False,
@@ -201,21 +203,22 @@ def soft_comprehensiveness(
         ``soft_comprehensiveness``).
     """
     erasure = prepare_erasure(
-        forward_func,
-        inputs,
-        attributions,
-        feature_mask,
-        target,
-        additional_forward_args,
-        None,
-        apply_softmax,
-        pool,
-        internal_batch_size,
-        show_progress,
+        forward_func=forward_func,
+        inputs=inputs,
+        attributions=attributions,
+        feature_mask=feature_mask,
+        target=target,
+        additional_forward_args=additional_forward_args,
+        removal=None,
+        output=output,
+        pool=pool,
+        internal_batch_size=internal_batch_size,
+        show_progress=show_progress,
     )
     return _soft_metric(erasure, layer, n_samples, normalized, seed, False)
 
 
+@renamed_arguments(apply_softmax=("output", softmax_flag))
 @document
 def soft_sufficiency(
     forward_func: Callable[..., Any],
@@ -229,7 +232,7 @@ def soft_sufficiency(
     feature_mask: Optional[Tensor] = None,
     target: TargetType = None,
     additional_forward_args: Any = None,
-    apply_softmax: bool = True,
+    output: str = "logits",
     pool: str = "auto",
     internal_batch_size: Optional[int] = None,
     show_progress: bool = False,
@@ -255,16 +258,16 @@ def soft_sufficiency(
         MetricResult ``soft_normalized_sufficiency`` (or ``soft_sufficiency``).
     """
     erasure = prepare_erasure(
-        forward_func,
-        inputs,
-        attributions,
-        feature_mask,
-        target,
-        additional_forward_args,
-        None,
-        apply_softmax,
-        pool,
-        internal_batch_size,
-        show_progress,
+        forward_func=forward_func,
+        inputs=inputs,
+        attributions=attributions,
+        feature_mask=feature_mask,
+        target=target,
+        additional_forward_args=additional_forward_args,
+        removal=None,
+        output=output,
+        pool=pool,
+        internal_batch_size=internal_batch_size,
+        show_progress=show_progress,
     )
     return _soft_metric(erasure, layer, n_samples, normalized, seed, True)

@@ -1,0 +1,47 @@
+"""Renamed arguments keep working for one release, with a FutureWarning."""
+
+import functools
+import warnings
+from typing import Any, Callable, Tuple, TypeVar, Union
+
+F = TypeVar("F", bound=Callable[..., Any])
+Rename = Union[str, Tuple[str, Callable[[Any], Any]]]
+
+#: The release that removes the deprecated names.
+REMOVED_IN = "0.3"
+
+
+def renamed_arguments(**renames: Rename) -> Callable[[F], F]:
+    """Accept old keyword names: ``@renamed_arguments(sigma="stdevs")``, or
+    ``apply_softmax=("output", lambda v: "logits" if v else "probs")`` when the
+    value changes form too. Passing both names is a TypeError."""
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            for old, rename in renames.items():
+                if old not in kwargs:
+                    continue
+                new, convert = (rename, None) if isinstance(rename, str) else rename
+                if new in kwargs:
+                    raise TypeError(
+                        f"pass `{new}` only: `{old}` is its deprecated name."
+                    )
+                warnings.warn(
+                    f"`{old}` is deprecated and will be removed in {REMOVED_IN}; "
+                    f"use `{new}`.",
+                    FutureWarning,
+                    stacklevel=2,
+                )
+                value = kwargs.pop(old)
+                kwargs[new] = value if convert is None else convert(value)
+            return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def softmax_flag(apply_softmax: Any) -> str:
+    """The old ``apply_softmax`` flag as the ``output`` it meant."""
+    return "logits" if apply_softmax else "probs"
