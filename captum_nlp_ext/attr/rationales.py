@@ -143,7 +143,9 @@ def _unit_scores(
         )
     batch, tokens = attributions.shape
     units = build_units(feature_mask, batch, tokens, attributions.device)
-    scores = units.pool(attributions.float(), reduce="mean")
+    # The metrics' rule: a word's shared score for word-level methods, the sum
+    # of its tokens' for token-level ones.
+    scores = units.pool(attributions.float(), reduce="auto")
     return units, scores.masked_fill(~units.valid, -float("inf"))
 
 

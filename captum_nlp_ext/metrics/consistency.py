@@ -83,7 +83,8 @@ def rationale_consistency(
                     the model's output, as the paper)
         pool (str): Pooling of token scores into words (see
                     :func:`~captum_nlp_ext.metrics.auprc`). Default: "auto"
-        internal_batch_size (int, optional): Examples per forward pass.
+        internal_batch_size (int, optional): Rows per forward pass (one row
+                    an example here).
                     Default: None (64)
         n_bootstrap (int): Resamples of the interval. Default: 1000
         seed (int): Seed of the resampling. Default: 0
@@ -188,7 +189,8 @@ def dataset_consistency(
                     Default: None (each encoder block and the model's output)
         pool (str): Pooling of token scores into words (see
                     :func:`~captum_nlp_ext.metrics.auprc`). Default: "auto"
-        internal_batch_size (int, optional): Examples per forward pass.
+        internal_batch_size (int, optional): Rows per forward pass (one row
+                    an example here).
                     Default: None (64)
         n_bootstrap (int): Resamples of the interval. Default: 1000
         seed (int): Seed of the resampling. Default: 0

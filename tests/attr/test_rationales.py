@@ -84,3 +84,19 @@ def test_mean_rationale_length():
 def test_bad_input(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_words_pool_like_the_metrics():
+    # Token-level scores (w0's two tokens differ): a word scores the sum of its
+    # tokens, as in the metrics' "auto" rule; word-level scores (shared by a
+    # word's tokens) score that shared value.
+    token_level = torch.tensor([[0.0, 0.5, 0.2, 0.0, 0.6, 0.0]])
+    units = UNITS[:1]
+    # sum: w0 0.7 > w2 0.6 (a mean would pick w2: 0.35 < 0.6)
+    assert torch.equal(
+        top_k_rationale(token_level, 1, units), tokens([0, 1, 1, 0, 0, 0])
+    )
+    word_level = torch.tensor([[0.0, 0.4, 0.4, 0.0, 0.6, 0.0]])
+    assert torch.equal(
+        top_k_rationale(word_level, 1, units), tokens([0, 0, 0, 0, 1, 0])
+    )

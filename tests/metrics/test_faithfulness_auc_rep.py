@@ -24,7 +24,7 @@ class ToyMLM:
 
 
 def run(ids, attention, words, attributions, mlm=None, **kwargs):
-    kwargs.setdefault("mask_id", MASK)
+    kwargs.setdefault("mask_token_id", MASK)
     return auc_rep(
         MODEL,
         mlm or ToyMLM(),
@@ -72,9 +72,9 @@ def test_tokenizer_supplies_mask_and_banned_special_ids():
         attention,
         words,
         torch.tensor([[0, 3.0, 2.0, 1.0, 0, 0]]),
-        mask_id=None,
+        mask_token_id=None,
         tokenizer=tokenizer,
-        banned_ids=[8],
+        special_token_ids=[8],
     )
     ys = [sigmoid(2.5), sigmoid(0.0), sigmoid(-1.5)]
     assert result.mean == pytest.approx(area(ys), abs=1e-6)
@@ -107,8 +107,8 @@ def test_examples_with_different_numbers_of_steps_batch_like_alone():
 def test_bad_arguments():
     ids, attention, words = sentence(5, 6, 7)
     attributions = torch.tensor([[0, 3.0, 2.0, 1.0, 0, 0]])
-    with pytest.raises(ValueError, match="`mask_id`"):
-        run(ids, attention, words, attributions, mask_id=None)
+    with pytest.raises(ValueError, match="`mask_token_id`"):
+        run(ids, attention, words, attributions, mask_token_id=None)
     with pytest.raises(ValueError, match="same vocabulary|vocabulary"):
         run(ids, attention, words, attributions, mlm=ToyMLM(PREFERENCES[:6]))
     with pytest.raises(ValueError, match="`fraction`"):
@@ -117,6 +117,25 @@ def test_bad_arguments():
         auc_rep(
             MODEL,
             lambda ids, attention: ids.float(),
+            ids,
+            attributions,
+            mask_token_id=MASK,
+            feature_mask=words,
+            additional_forward_args=attention,
+        )
+
+
+def test_deprecated_names_still_work():
+    ids, attention, words = sentence(5, 6, 7)
+    attributions = torch.tensor([[0, 3.0, 2.0, 1.0, 0, 0]])
+    expected = run(ids, attention, words, attributions, special_token_ids=[8])
+    with pytest.warns(FutureWarning, match="`banned_ids` is deprecated"):
+        old = run(ids, attention, words, attributions, banned_ids=[8])
+    assert old.mean == expected.mean
+    with pytest.warns(FutureWarning, match="`mask_id` is deprecated"):
+        auc_rep(
+            MODEL,
+            ToyMLM(),
             ids,
             attributions,
             mask_id=MASK,

@@ -96,7 +96,9 @@ def metrics(model, task):
             forward, layer, ids, a, seed=0, **common
         ),
         "soft_ns": lambda a: soft_sufficiency(forward, layer, ids, a, seed=0, **common),
-        "auc_rep": lambda a: auc_rep(forward, mlm, ids, a, mask_id=MASK, **common),
+        "auc_rep": lambda a: auc_rep(
+            forward, mlm, ids, a, mask_token_id=MASK, **common
+        ),
     }
 
 

@@ -252,10 +252,12 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
             window_overlap (int): Least number of tokens consecutive windows
                         share, >= 0.
                         Default: 100
-            internal_batch_size (int, optional): Examples per forward and
-                        backward pass (a pass holds each example's windows, each
-                        twice); gradients of a step are accumulated over passes.
-                        Default: None (all running examples in one pass)
+            internal_batch_size (int, optional): Rows per forward and
+                        backward pass, as in every method (each window of an
+                        example is two rows, its kept part and its complement;
+                        a pass holds whole examples, at least one); gradients
+                        of a step are accumulated over passes.
+                        Default: None (64)
             show_progress (bool): Show a progress bar over steps.
                         Default: False
             seed (int, optional): Seed of the noise. With a seed, an example gets

@@ -10,7 +10,11 @@ from captum.attr import IntegratedGradients, Saliency
 from torch import Tensor
 from torch.nn import Module
 
-from captum_nlp_ext._utils.batching import index_additional_forward_args, row_chunks
+from captum_nlp_ext._utils.batching import (
+    DEFAULT_INTERNAL_BATCH_SIZE,
+    index_additional_forward_args,
+    row_chunks,
+)
 from captum_nlp_ext._utils.hooks import (
     forward_with_layer_output,
     forward_with_layer_replaced,
@@ -79,7 +83,7 @@ def base_gradients(
         target=row_target,
         additional_forward_args=row_args,
         n_steps=settings.n_steps,
-        internal_batch_size=settings.internal_batch_size or 64,
+        internal_batch_size=settings.internal_batch_size or DEFAULT_INTERNAL_BATCH_SIZE,
     )
 
 

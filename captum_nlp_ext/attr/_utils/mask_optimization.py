@@ -11,7 +11,10 @@ from torch import Tensor
 from torch.nn import Module
 from tqdm.auto import tqdm
 
-from captum_nlp_ext._utils.batching import index_additional_forward_args
+from captum_nlp_ext._utils.batching import (
+    DEFAULT_INTERNAL_BATCH_SIZE,
+    index_additional_forward_args,
+)
 from captum_nlp_ext._utils.hooks import replacing_layer_output, run_forward
 from captum_nlp_ext._utils.random import example_generator
 from captum_nlp_ext._utils.units import Units
@@ -134,13 +137,10 @@ class MaskOptimizer:
                 if not running:
                     break
                 progress.set_postfix(running=len(running))
-                size = settings.internal_batch_size or len(running)
-                if size < len(running):
-                    # Passes of like lengths carry little padding.
-                    running.sort(key=lambda i: -self.example_lengths[i])
+                passes = self._passes(running)
                 gradients = [torch.zeros_like(weight), torch.zeros_like(width)]
-                for start in range(0, len(running), size):
-                    loss = self._loss(running[start : start + size], weight, width)
+                for examples in passes:
+                    loss = self._loss(examples, weight, width)
                     for total, grad in zip(
                         gradients, torch.autograd.grad(loss, [weight, width])
                     ):
@@ -158,6 +158,25 @@ class MaskOptimizer:
             progress.close()
         with torch.no_grad():
             return gaussian_mask(weight, width, self.valid)
+
+    def _passes(self, running: List[int]) -> List[List[int]]:
+        """Running examples grouped into passes of at most ``internal_batch_size``
+        rows (each window of an example twice: kept part and complement), at
+        least one example a pass; several passes are of like lengths."""
+        budget = self.settings.internal_batch_size or DEFAULT_INTERNAL_BATCH_SIZE
+        rows = {i: 2 * len(self.rows_of[i]) for i in running}
+        if sum(rows.values()) > budget:
+            # Passes of like lengths carry little padding.
+            running = sorted(running, key=lambda i: -self.example_lengths[i])
+        passes: List[List[int]] = [[]]
+        used = 0
+        for i in running:
+            if passes[-1] and used + rows[i] > budget:
+                passes.append([])
+                used = 0
+            passes[-1].append(i)
+            used += rows[i]
+        return passes
 
     def _loss(self, examples: List[int], weight: Tensor, width: Tensor) -> Tensor:
         """The loss of some examples: their classification terms and the

@@ -27,6 +27,7 @@ from captum_nlp_ext._utils.batching import evaluate_rows
 from captum_nlp_ext._utils.deprecation import renamed_arguments, softmax_flag
 from captum_nlp_ext._utils.hooks import run_forward
 from captum_nlp_ext._utils.targets import TargetType
+from captum_nlp_ext._utils.tokens import token_id
 from captum_nlp_ext._utils.validation import check_float, check_int
 from captum_nlp_ext.metrics._result import MetricResult, summarize
 from captum_nlp_ext.metrics.faithfulness._erasure import (
@@ -132,7 +133,11 @@ def _replacement_run(
     return probabilities
 
 
-@renamed_arguments(apply_softmax=("output", softmax_flag))
+@renamed_arguments(
+    apply_softmax=("output", softmax_flag),
+    mask_id="mask_token_id",
+    banned_ids="special_token_ids",
+)
 @document
 def auc_rep(
     forward_func: Callable[..., Any],
@@ -140,9 +145,9 @@ def auc_rep(
     inputs: Tensor,
     attributions: Tensor,
     *,
-    mask_id: Optional[int] = None,
+    mask_token_id: Optional[int] = None,
     tokenizer: Any = None,
-    banned_ids: Optional[Sequence[int]] = None,
+    special_token_ids: Optional[Sequence[int]] = None,
     fraction: float = 0.2,
     min_steps: int = 2,
     feature_mask: Optional[Tensor] = None,
@@ -166,12 +171,14 @@ def auc_rep(
         inputs (Tensor): (batch, tokens) token ids.
         attributions (Tensor): (batch, tokens) or (batch, tokens, hidden)
                     attributions from any method.
-        mask_id (int, optional): The MLM's [MASK] id. Default: None (the
-                    tokenizer's)
-        tokenizer (PreTrainedTokenizerBase, optional): Supplies ``mask_id`` and
-                    the special tokens the MLM may not propose. Default: None
-        banned_ids (sequence of int, optional): Ids never used as replacements,
-                    besides ``mask_id`` and the tokenizer's special ids.
+        mask_token_id (int, optional): The MLM's [MASK] id (deprecated name:
+                    ``mask_id``). Default: None (the tokenizer's)
+        tokenizer (PreTrainedTokenizerBase, optional): Supplies
+                    ``mask_token_id`` and the special tokens the MLM may not
+                    propose. Default: None
+        special_token_ids (sequence of int, optional): Ids never used as
+                    replacements, besides ``mask_token_id`` and the
+                    tokenizer's special ids (deprecated name: ``banned_ids``).
                     Default: None
         fraction (float): Steps are ``max(min_steps, ceil(fraction *
                     (words - 1)))``, at most the number of words. Default: 0.2
@@ -185,14 +192,13 @@ def auc_rep(
     """
     check_float("fraction", fraction, 0.0, 1.0)
     check_int("min_steps", min_steps, 1)
+    mask_id = token_id("mask_token_id", mask_token_id, tokenizer=tokenizer)
     if mask_id is None:
-        mask_id = getattr(tokenizer, "mask_token_id", None)
-        if mask_id is None:
-            raise ValueError(
-                "`mask_id` is needed (or a `tokenizer` with a mask_token_id)."
-            )
-    check_int("mask_id", mask_id, 0)
-    banned = {mask_id, *(banned_ids or ())}
+        raise ValueError(
+            "`mask_token_id` is needed (or a `tokenizer` with a mask_token_id)."
+        )
+    check_int("mask_token_id", mask_id, 0)
+    banned = {mask_id, *(special_token_ids or ())}
     banned |= set(getattr(tokenizer, "all_special_ids", None) or ())
     erasure = prepare_erasure(
         forward_func=forward_func,
@@ -221,7 +227,7 @@ def auc_rep(
         areas,
         **erasure.details(
             removal="mlm-replacement",
-            mask_id=mask_id,
+            mask_token_id=mask_id,
             fraction=fraction,
             steps=steps.tolist(),
             higher_is_better=False,
