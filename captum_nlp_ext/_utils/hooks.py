@@ -5,13 +5,15 @@ path, exceptions included.
 """
 
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Tuple, TypeVar
 
 import torch
 from torch import Tensor
 from torch.nn import Module
 
 from captum_nlp_ext._utils.outputs import output_to_tensor
+
+_T = TypeVar("_T")
 
 
 def _check_layer_output(layer: Module, output: Any) -> Tensor:
@@ -171,15 +173,15 @@ def autograd_enabled() -> Iterator[None]:
         yield
 
 
-def outside_inference(value: Any) -> Any:
+def outside_inference(value: _T) -> _T:
     """``value`` with every tensor made under ``torch.inference_mode()`` cloned
     into a normal tensor (autograd cannot save inference tensors for backward);
     tuples element by element, anything else unchanged. Call it inside
     :func:`autograd_enabled`."""
     if isinstance(value, tuple):
-        return tuple(outside_inference(v) for v in value)
+        return tuple(outside_inference(v) for v in value)  # type: ignore[return-value]
     if isinstance(value, Tensor) and value.is_inference():
-        return value.clone()
+        return value.clone()  # type: ignore[return-value]
     return value
 
 

@@ -1,7 +1,7 @@
 """NoiseTunnel with the noise added at the embedding layer (captum #1281)."""
 
 import inspect
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
 import torch
 from captum.attr import Attribution, NoiseTunnel
@@ -11,6 +11,7 @@ from torch.nn import Module
 
 from captum_nlp_ext._utils.checks import NonFiniteError
 from captum_nlp_ext._utils.hooks import replacing_layer_output
+from captum_nlp_ext._utils.random import example_generator
 from captum_nlp_ext._utils.validation import check_int, check_optional_int
 
 
@@ -58,8 +59,8 @@ class EmbeddingNoiseTunnel(NoiseTunnel):
         super().__init__(attribution_method)
         self.layer = layer
         self._stdev = 1.0
-        self._generators: Optional[Dict[torch.device, torch.Generator]] = None
         self._seed: Optional[int] = None
+        self._copy_offset = 0
         self._examples = 1
 
     @log_usage()
@@ -104,7 +105,7 @@ class EmbeddingNoiseTunnel(NoiseTunnel):
             check_int("seed", seed, 0)
         if seed is not None and _takes_seed(self.attribution_method):
             kwargs["seed"] = seed  # the wrapped method's own draws, too
-        self._seed, self._generators = seed, {}
+        self._seed, self._copy_offset = seed, 0
         first = inputs[0] if isinstance(inputs, tuple) else inputs
         self._examples = int(first.shape[0])
         try:
@@ -119,18 +120,30 @@ class EmbeddingNoiseTunnel(NoiseTunnel):
                 **kwargs,
             )
         finally:
-            self._seed, self._generators = None, None
+            self._seed, self._copy_offset = None, 0
 
     def _draw_noise(self, like: Tensor) -> Tensor:
-        if self._seed is None or self._generators is None:
+        """Noise for one partition of noisy copies. With a seed, copy ``j`` of
+        every example draws from a generator seeded ``seed + 1 + j``: an
+        example gets the same noise alone or in any batch (its copies are
+        consecutive rows, Captum's ``repeat_interleave`` order)."""
+        if self._seed is None:
             return torch.randn_like(like)
-        generator = self._generators.get(like.device)
-        if generator is None:
-            generator = torch.Generator(device=like.device).manual_seed(self._seed)
-            self._generators[like.device] = generator
-        return torch.randn(
-            like.shape, generator=generator, device=like.device, dtype=like.dtype
+        copies = max(1, like.shape[0] // max(1, self._examples))
+        noise = torch.stack(
+            [
+                torch.randn(
+                    like.shape[1:],
+                    generator=example_generator(
+                        self._seed + 1 + self._copy_offset + row % copies, like.device
+                    ),
+                    device=like.device,
+                    dtype=like.dtype,
+                )
+                for row in range(like.shape[0])
+            ]
         )
+        return noise
 
     def _add_noise_to_inputs(
         self,
@@ -177,12 +190,14 @@ class EmbeddingNoiseTunnel(NoiseTunnel):
 
         try:
             with replacing_layer_output(self.layer, add_noise):
-                return super()._compute_partial_attribution(
+                result = super()._compute_partial_attribution(
                     inputs_with_noise_partition,
                     kwargs_partition,
                     is_inputs_tuple,
                     return_convergence_delta,
                 )
+            self._copy_offset += max(1, batch // max(1, self._examples))
+            return result
         except NonFiniteError as error:
             # The wrapped method saw noisy copies; name the examples instead.
             copies = max(1, batch // max(1, self._examples))

@@ -30,6 +30,7 @@ from captum_nlp_ext._utils.validation import (
     check_int,
     check_optional_int,
     format_additional_forward_args,
+    match_inputs_format,
 )
 from captum_nlp_ext.attr._core.reference_index import Neighbours, ReferenceIndex
 from captum_nlp_ext.attr._utils.lafa import (
@@ -212,7 +213,7 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
     @renamed_arguments(noise_level="stdevs")
     def attribute(
         self,
-        inputs: Tensor,
+        inputs: Union[Tensor, Tuple[Tensor]],
         target: TargetType = None,
         additional_forward_args: Any = None,
         feature_mask: Optional[Tensor] = None,
@@ -225,9 +226,9 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
     ) -> Tensor:
         r"""
         Args:
-            inputs (Tensor): Token ids (batch, tokens); examples of different
-                        lengths are padded (exclude the padding with
-                        ``feature_mask``).
+            inputs (Tensor or tuple[Tensor]): Token ids (batch, tokens);
+                        examples of different lengths are padded (exclude the
+                        padding with ``feature_mask``).
             target (int, list[int], Tensor, optional): Class to explain for each
                         example; its reference texts are explained for the same
                         class. None explains the predicted class.
@@ -261,8 +262,9 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
                         Default: None (torch's global generator)
 
         Returns:
-            **attributions** (*Tensor*): (batch, tokens); each token carries its
-            unit's LAFA score, excluded tokens 0.
+            **attributions** (*Tensor* or *tuple[Tensor]*): (batch, tokens);
+            each token carries its unit's LAFA score, excluded tokens 0. A
+            one-tensor tuple of inputs gets a one-tensor tuple, as in Captum.
 
         Examples::
 
@@ -278,6 +280,7 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
             ...     seed=0,
             ... )
         """
+        given_inputs = inputs
         inputs = _check_token_ids(inputs)
         args = format_additional_forward_args(additional_forward_args)
         check_int("n_samples", n_samples, 1)
@@ -295,13 +298,14 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
             seed,
         )
         with autograd_enabled():
-            return self._attribute(
+            attributions = self._attribute(
                 outside_inference(inputs),
                 outside_inference(args),
                 target,
                 feature_mask,
                 settings,
             )
+        return match_inputs_format(given_inputs, attributions)
 
     def _attribute(
         self,

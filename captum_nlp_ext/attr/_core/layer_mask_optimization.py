@@ -32,6 +32,7 @@ from captum_nlp_ext._utils.validation import (
     check_int,
     check_optional_int,
     format_additional_forward_args,
+    match_inputs_format,
 )
 from captum_nlp_ext._utils.windows import make_rows, Rows
 from captum_nlp_ext.attr._utils.mask_optimization import (
@@ -152,7 +153,7 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
     @renamed_arguments(reference="baselines", noise_std="stdevs")
     def attribute(
         self,
-        inputs: Tensor,
+        inputs: Union[Tensor, Tuple[Tensor]],
         target: TargetType = None,
         additional_forward_args: Any = None,
         feature_mask: Optional[Tensor] = None,
@@ -179,7 +180,7 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
     ) -> Tensor:
         r"""
         Args:
-            inputs (Tensor): Token ids (batch, tokens), or embeddings
+            inputs (Tensor or tuple[Tensor]): Token ids (batch, tokens), or embeddings
                         (batch, tokens, hidden) for a ``forward_func`` that takes
                         them. Examples of different lengths are padded; exclude
                         the padding with ``feature_mask``.
@@ -267,8 +268,9 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
                         Default: None (torch's global generator)
 
         Returns:
-            *Tensor* of **attributions**: (batch, tokens); each token carries its
-            unit's soft mask value in (0, 1), excluded tokens 0.
+            *Tensor* (or one-tensor *tuple*, for tuple inputs, as in Captum) of
+            **attributions**: (batch, tokens); each token carries its unit's
+            soft mask value in (0, 1), excluded tokens 0.
 
         Examples::
 
@@ -285,6 +287,7 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
             ... )
             >>> rationale = top_fraction_rationale(attributions, 0.1, mask)
         """
+        given_inputs = inputs
         inputs = check_inputs(inputs)
         args = format_additional_forward_args(additional_forward_args)
         weights = {
@@ -396,7 +399,7 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
             token_values = rows.merge(row_units.to_tokens(masks), batch, tokens)
             attributions = units.to_tokens(units.pool(token_values, reduce="mean"))
             check_finite(attributions, "The optimized mask")
-            return attributions.to(embeddings.dtype)
+            return match_inputs_format(given_inputs, attributions.to(embeddings.dtype))
 
     def _pad_token_id(self) -> Optional[int]:
         return token_id(
