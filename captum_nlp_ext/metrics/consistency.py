@@ -10,17 +10,13 @@ dataset consistency pairs inputs for one model (similar and dissimilar
 instances, see :func:`consistency_pairs`). Higher is better.
 """
 
-from contextlib import contextmanager
 from itertools import combinations
-from typing import Any, Callable, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 from torch import Tensor
-from torch.nn import Module
 
-from captum_nlp_ext._utils.batching import index_additional_forward_args, row_chunks
-from captum_nlp_ext._utils.hooks import model_of, run_forward
-from captum_nlp_ext._utils.outputs import output_to_tensor
+from captum_nlp_ext._utils.batching import row_chunks
 from captum_nlp_ext._utils.units import build_units
 from captum_nlp_ext._utils.validation import (
     check_inputs,
@@ -28,7 +24,14 @@ from captum_nlp_ext._utils.validation import (
     check_optional_int,
     format_additional_forward_args,
 )
-from captum_nlp_ext.metrics._modules import encoder_blocks
+from captum_nlp_ext.metrics._consistency import (
+    layer_names,
+    mean_over,
+    model_of_argument,
+    pair_activation_distances,
+    pooled_activations,
+    vocabulary_distance,
+)
 from captum_nlp_ext.metrics._result import MetricResult
 from captum_nlp_ext.metrics._stats import masked_spearman
 from captum_nlp_ext.metrics._words import word_scores
@@ -100,8 +103,8 @@ def rationale_consistency(
         )
     check_optional_int("internal_batch_size", internal_batch_size, 1)
     check_int("n_bootstrap", n_bootstrap, 1)
-    models = [_model("forward_funcs", f) for f in forward_funcs]
-    names = _layer_names(models[0], layers)
+    models = [model_of_argument("forward_funcs", f) for f in forward_funcs]
+    names = layer_names(models[0], layers)
     pairs = list(combinations(range(len(models)), 2))
     scores = [
         word_scores(a, feature_mask, pool, name=f"attributions[{m}]")
@@ -111,7 +114,7 @@ def rationale_consistency(
     if any(s.shape != scores[0][0].shape for s, _ in scores):
         raise ValueError("`attributions` must all have the shape of the inputs.")
     attribution_distance = torch.stack(
-        [_mean_over((scores[i][0] - scores[j][0]).abs(), valid) for i, j in pairs],
+        [mean_over((scores[i][0] - scores[j][0]).abs(), valid) for i, j in pairs],
         dim=1,
     )
     tokens = build_units(
@@ -120,7 +123,7 @@ def rationale_consistency(
     args = format_additional_forward_args(additional_forward_args)
     activation_distance = torch.cat(
         [
-            _pair_activation_distances(
+            pair_activation_distances(
                 forward_funcs, models, names, pairs, inputs, args, tokens, rows
             )
             for rows in row_chunks(
@@ -208,13 +211,13 @@ def dataset_consistency(
     check_int("n_bootstrap", n_bootstrap, 1)
     batch = inputs.shape[0]
     pairs = _check_pairs(pairs, batch).to(inputs.device)
-    model = _model("forward_func", forward_func)
-    names = _layer_names(model, layers)
+    model = model_of_argument("forward_func", forward_func)
+    names = layer_names(model, layers)
     scores, units = word_scores(attributions, feature_mask, pool)
     if units.index.shape != inputs.shape:
         raise ValueError("`attributions` must have the shape of `inputs`.")
     token_scores = units.to_tokens(scores)
-    attribution_distance = _vocabulary_distance(
+    attribution_distance = vocabulary_distance(
         inputs, token_scores, units.included, pairs
     )
     args = format_additional_forward_args(additional_forward_args)
@@ -222,7 +225,7 @@ def dataset_consistency(
         torch.cat(per_layer)
         for per_layer in zip(
             *[
-                _pooled_activations(
+                pooled_activations(
                     forward_func, model, names, inputs, args, units.included, rows
                 )
                 for rows in row_chunks(
@@ -310,162 +313,6 @@ def consistency_pairs(
     ]
     chosen = torch.cat([similar, pool[draw.to(pool.device)]])
     return torch.stack([first[chosen], second[chosen]], dim=1)
-
-
-def _model(argument: str, forward_func: Callable[..., Any]) -> Module:
-    model = model_of(forward_func)
-    if model is None:
-        raise TypeError(
-            f"`{argument}` must be a torch module or wrap one (a bound method, or an "
-            "object with a `model` attribute) so that its layers can be read."
-        )
-    return model
-
-
-def _layer_names(model: Module, layers: Optional[Sequence[str]]) -> List[str]:
-    if layers is None:
-        prefix, blocks = encoder_blocks(model)
-        return [f"{prefix}.{i}" if prefix else str(i) for i in range(len(blocks))] + [
-            ""
-        ]
-    if isinstance(layers, str) or not len(layers):
-        raise TypeError("`layers` must be a non-empty list of module names.")
-    return list(layers)
-
-
-@contextmanager
-def _recording(model: Module, names: Sequence[str]) -> Iterator[List[Any]]:
-    """Record the outputs of the named modules ("" is the model's own output)
-    during one forward pass; every hook removed on exit."""
-    outputs: List[Any] = [None] * len(names)
-    handles = []
-    try:
-        for slot, name in enumerate(names):
-            try:
-                module = model.get_submodule(name)
-            except AttributeError:
-                raise ValueError(
-                    f"`layers` names {name!r}, which is not a module of "
-                    f"{type(model).__name__}."
-                ) from None
-
-            def hook(module: Module, args: Any, output: Any, slot: int = slot) -> None:
-                outputs[slot] = output_to_tensor(output).detach()
-
-            handles.append(module.register_forward_hook(hook))
-        yield outputs
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
-def _activations(
-    forward_func: Callable[..., Any],
-    model: Module,
-    names: Sequence[str],
-    inputs: Tensor,
-    args: tuple,
-    rows: Tensor,
-) -> List[Tensor]:
-    with _recording(model, names) as outputs, torch.no_grad():
-        run_forward(
-            forward_func,
-            inputs[rows],
-            index_additional_forward_args(args, rows, inputs.shape[0]),
-        )
-    missing = [n for n, o in zip(names, outputs) if o is None]
-    if missing:
-        raise ValueError(f"`layers` {missing} were not called by the forward pass.")
-    return [o.to(torch.float64) for o in outputs]
-
-
-def _pair_activation_distances(
-    forward_funcs: Sequence[Callable[..., Any]],
-    models: Sequence[Module],
-    names: Sequence[str],
-    pairs: Sequence[tuple],
-    inputs: Tensor,
-    args: tuple,
-    tokens: Tensor,
-    rows: Tensor,
-) -> Tensor:
-    """(rows, pairs) mean over layers of the token-aligned mean absolute
-    difference of two models' layer outputs."""
-    outputs = [
-        _activations(f, m, names, inputs, args, rows)
-        for f, m in zip(forward_funcs, models)
-    ]
-    keep = tokens[rows]
-    distances = []
-    for i, j in pairs:
-        per_layer = []
-        for a, b in zip(outputs[i], outputs[j]):
-            gap = (a - b).abs().flatten(2) if a.dim() > 2 else (a - b).abs()
-            if gap.dim() == 3 and gap.shape[1] == keep.shape[1]:
-                per_layer.append(_mean_over(gap.mean(dim=2), keep))
-            else:
-                per_layer.append(gap.flatten(1).mean(dim=1))
-        distances.append(torch.stack(per_layer).mean(dim=0))
-    return torch.stack(distances, dim=1)
-
-
-def _pooled_activations(
-    forward_func: Callable[..., Any],
-    model: Module,
-    names: Sequence[str],
-    inputs: Tensor,
-    args: tuple,
-    tokens: Tensor,
-    rows: Tensor,
-) -> List[Tensor]:
-    """Per layer, (rows, features) outputs mean-pooled over the word tokens."""
-    keep = tokens[rows].to(torch.float64)
-    pooled = []
-    for output in _activations(forward_func, model, names, inputs, args, rows):
-        if output.dim() >= 3 and output.shape[1] == keep.shape[1]:
-            flat = output.flatten(2)
-            weights = keep / keep.sum(dim=1, keepdim=True).clamp_min(1)
-            pooled.append(torch.einsum("nt,ntd->nd", weights, flat))
-        else:
-            pooled.append(output.flatten(1))
-    return pooled
-
-
-def _vocabulary_distance(
-    inputs: Tensor, token_scores: Tensor, included: Tensor, pairs: Tensor
-) -> Tensor:
-    """(pairs,) mean absolute difference of the per-token-id mean scores of the
-    two inputs, over the ids present in either."""
-    vocabulary = int(inputs.max().item()) + 1
-    n_pairs = pairs.shape[0]
-    pair = torch.arange(n_pairs, device=inputs.device).unsqueeze(1)
-    keys: List[Tensor] = []
-    sides: List[Tensor] = []
-    values: List[Tensor] = []
-    for index in range(2):
-        example = pairs[:, index]
-        keep = included[example]
-        keys.append((pair * vocabulary + inputs[example])[keep])
-        values.append(token_scores[example][keep])
-        sides.append(torch.full_like(keys[-1], index))
-    # (pair, token id) keys present in either input, numbered compactly: a
-    # dense (pairs, vocabulary) table would not fit for real vocabularies.
-    unique, slot = torch.unique(torch.cat(keys), return_inverse=True)
-    side = torch.cat(sides)
-    sums = torch.zeros(2, unique.numel(), dtype=torch.float64, device=inputs.device)
-    counts = torch.zeros_like(sums)
-    sums.index_put_((side, slot), torch.cat(values), accumulate=True)
-    counts.index_put_((side, slot), torch.ones_like(sums[0, slot]), accumulate=True)
-    gap = (sums[0] / counts[0].clamp_min(1) - sums[1] / counts[1].clamp_min(1)).abs()
-    owner = unique // vocabulary
-    total = torch.zeros(n_pairs, dtype=torch.float64, device=inputs.device)
-    total.index_add_(0, owner, gap)
-    return total / torch.bincount(owner, minlength=n_pairs).clamp_min(1)
-
-
-def _mean_over(values: Tensor, keep: Tensor) -> Tensor:
-    weights = keep.to(values.dtype)
-    return (values * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1)
 
 
 def _check_pairs(pairs: Any, batch: int) -> Tensor:

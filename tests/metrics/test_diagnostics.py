@@ -15,7 +15,7 @@ from captum_nlp_ext.metrics import (
     human_agreement,
     rationale_consistency,
 )
-from captum_nlp_ext.metrics.consistency import _vocabulary_distance
+from captum_nlp_ext.metrics._consistency import vocabulary_distance
 from captum_nlp_ext.metrics.diagnostics import _difference_features
 from captum_nlp_ext.testing import planted_keyword_task, tiny_bert_classifier
 
@@ -206,7 +206,7 @@ def test_vocabulary_distance_by_hand():
     scores = torch.tensor([[1.0, 2.0, 3.0, 9.0], [1.0, 4.0, 6.0, 9.0]]).double()
     included = inputs > 0  # padding does not count
     pairs = torch.tensor([[0, 1], [0, 0]])
-    distance = _vocabulary_distance(inputs, scores, included, pairs)
+    distance = vocabulary_distance(inputs, scores, included, pairs)
     assert distance.tolist() == pytest.approx([2.5, 0.0])
 
 

@@ -21,9 +21,9 @@ from captum_nlp_ext.attr._utils.reference_file import (
 from captum_nlp_ext.attr._utils.reference_pool import (
     count_layers,
     device_of,
+    duplicates,
     encode_texts,
     import_faiss,
-    left_align,
     max_duplicates,
     model_fingerprint,
     pad_cat,
@@ -389,7 +389,9 @@ class ReferenceIndex:
         if max_distance is not None:
             keep &= distances < max_distance
         if exclude_ids is not None:
-            keep &= ~self._duplicates(indices, exclude_ids, exclude_mask)
+            keep &= ~duplicates(
+                self.input_ids, self.attention_mask, indices, exclude_ids, exclude_mask
+            )
         # Stable sort puts the kept candidates first, still nearest first.
         order = torch.sort((~keep).to(torch.int8), dim=1, stable=True).indices[:, :k]
         keep = keep.gather(1, order)
@@ -462,27 +464,6 @@ class ReferenceIndex:
                 faiss_index.add(data)
             self._faiss[group] = (faiss_index, members)
         return self._faiss[group]
-
-    def _duplicates(
-        self, indices: Tensor, query_ids: Tensor, query_mask: Optional[Tensor]
-    ) -> Tensor:
-        """(queries, candidates) bool: the candidate has exactly the query's
-        attended tokens."""
-        pad = -1
-        query_ids = query_ids.to(self.input_ids.device)
-        if query_mask is None:
-            query_mask = torch.ones_like(query_ids)
-        query = left_align(query_ids, query_mask.to(query_ids.device) > 0, pad)
-        candidates = self.input_ids[indices.clamp(min=0)]
-        pool = left_align(
-            candidates.flatten(0, 1),
-            self.attention_mask[indices.clamp(min=0)].flatten(0, 1) > 0,
-            pad,
-        ).view(*indices.shape, -1)
-        width = max(query.shape[1], pool.shape[2])
-        query = torch.nn.functional.pad(query, (0, width - query.shape[1]), value=pad)
-        pool = torch.nn.functional.pad(pool, (0, width - pool.shape[2]), value=pad)
-        return (pool == query.unsqueeze(1)).all(-1) & (indices >= 0)
 
     def gather(self, indices: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         """Token ids, attention masks and word masks of pool texts, trimmed to the

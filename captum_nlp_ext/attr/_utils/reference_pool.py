@@ -189,3 +189,30 @@ def import_faiss() -> Any:
             "`faiss_factory` needs the optional faiss package: pip install faiss-cpu"
         ) from error
     return faiss
+
+
+def duplicates(
+    pool_ids: Tensor,
+    pool_mask: Tensor,
+    indices: Tensor,
+    query_ids: Tensor,
+    query_mask: Optional[Tensor],
+) -> Tensor:
+    """(queries, candidates) bool: candidate ``indices`` of the pool (its
+    ``pool_ids`` and ``pool_mask``) that hold exactly the query's attended
+    tokens."""
+    pad = -1
+    query_ids = query_ids.to(pool_ids.device)
+    if query_mask is None:
+        query_mask = torch.ones_like(query_ids)
+    query = left_align(query_ids, query_mask.to(query_ids.device) > 0, pad)
+    candidates = pool_ids[indices.clamp(min=0)]
+    pool = left_align(
+        candidates.flatten(0, 1),
+        pool_mask[indices.clamp(min=0)].flatten(0, 1) > 0,
+        pad,
+    ).view(*indices.shape, -1)
+    width = max(query.shape[1], pool.shape[2])
+    query = torch.nn.functional.pad(query, (0, width - query.shape[1]), value=pad)
+    pool = torch.nn.functional.pad(pool, (0, width - pool.shape[2]), value=pad)
+    return (pool == query.unsqueeze(1)).all(-1) & (indices >= 0)
