@@ -273,7 +273,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, MetricResult]:
             seconds[name] += time.time() - t0
             # Word = sum of its tokens, then |.|: a no-op for the squared
             # gradient norms, the magnitude for the signed methods.
-            result = word_score_correlation(token_scores, gold, words)
+            result = word_score_correlation(token_scores, gold, feature_mask=words)
             values = per_sentence.setdefault(
                 name, torch.zeros(len(sentences), dtype=torch.float64)
             )

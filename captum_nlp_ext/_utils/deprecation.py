@@ -1,6 +1,7 @@
 """Renamed arguments keep working for one release, with a FutureWarning."""
 
 import functools
+import inspect
 import warnings
 from typing import Any, Callable, Tuple, TypeVar, Union
 
@@ -40,6 +41,54 @@ def renamed_arguments(**renames: Rename) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def keyword_only_after(count: int) -> Callable[[F], F]:
+    """Options became keyword-only (after ``*``): positional options keep
+    working for one release, each mapped to its name, with a FutureWarning."""
+
+    def decorate(func: F) -> F:
+        names = list(inspect.signature(func).parameters)[count:]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if len(args) > count:
+                extra = args[count:]
+                if len(extra) > len(names):
+                    raise TypeError(
+                        f"{func.__name__}() takes {count} positional arguments "
+                        f"and {len(names)} options; got {len(args)} arguments."
+                    )
+                passed = names[: len(extra)]
+                for name in passed:
+                    if name in kwargs:
+                        raise TypeError(
+                            f"{func.__name__}() got `{name}` twice, by position "
+                            "and by name."
+                        )
+                warnings.warn(
+                    f"passing {', '.join(f'`{n}`' for n in passed)} by position "
+                    f"is deprecated and will be removed in {REMOVED_IN}; pass "
+                    "them by name.",
+                    FutureWarning,
+                    stacklevel=2,
+                )
+                kwargs.update(zip(passed, extra))
+                args = args[:count]
+            return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def warn_renamed(old: str, new: str) -> None:
+    """The FutureWarning of a renamed function or flag."""
+    warnings.warn(
+        f"`{old}` is deprecated and will be removed in {REMOVED_IN}; use `{new}`.",
+        FutureWarning,
+        stacklevel=3,
+    )
 
 
 def softmax_flag(apply_softmax: Any) -> str:

@@ -2,12 +2,18 @@
 
 Every hook registered here is removed on exit from its context manager, on every
 path, exceptions included.
+
+Why not Captum's ``_forward_layer_eval``: it returns the layer's output alone,
+and its replacement path takes one tensor for the whole call. Our methods need
+the model's output of the same pass, and replace the layer's output row by row
+inside batches of perturbed copies, so the hooks are ours.
 """
 
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, List, Optional, Tuple, TypeVar
 
 import torch
+from captum._utils.common import _run_forward
 from torch import Tensor
 from torch.nn import Module
 
@@ -84,8 +90,14 @@ def _layer_not_called_error(layer: Module) -> ValueError:
 def run_forward(
     forward_func: Callable[..., Any], inputs: Tensor, additional_forward_args: Tuple
 ) -> Tensor:
-    """Call ``forward_func(inputs, *additional_forward_args)`` and return a tensor."""
-    return output_to_tensor(forward_func(inputs, *additional_forward_args))
+    """Call ``forward_func(inputs, *additional_forward_args)`` through Captum's
+    ``_run_forward`` and return the prediction tensor (Captum's would pass a
+    Hugging Face ``ModelOutput`` through; every caller here wants its logits)."""
+    return output_to_tensor(
+        _run_forward(
+            forward_func, inputs, additional_forward_args=additional_forward_args
+        )
+    )
 
 
 def forward_with_layer_output(

@@ -8,8 +8,12 @@ that is what users of text classifiers explain.
 from typing import List, Optional, Sequence, Union
 
 import torch
+from captum._utils.common import _select_targets
 from torch import Tensor
 
+# Narrower than Captum's TargetType: a classifier has one class per example, so
+# Captum's tuple targets (indices into multi-dimensional outputs) do not apply,
+# and None means the predicted class rather than "the output is a score".
 TargetType = Union[None, int, Sequence[int], Tensor]
 
 
@@ -81,7 +85,7 @@ def _as_long_tensor(target: TargetType, batch: int) -> Tensor:
 
 
 def select_target(output: Tensor, target: Optional[Tensor]) -> Tensor:
-    """Pick each row's target score: (rows, classes) -> (rows,)."""
-    if target is None:
-        return output
-    return output.gather(1, target.unsqueeze(1)).squeeze(1)
+    """Pick each row's target score: (rows, classes) -> (rows,), with Captum's
+    selection. ``target`` is what :func:`resolve_target` returned, so Captum's
+    many target forms (and their assertion errors) never reach it."""
+    return _select_targets(output, target)

@@ -2,6 +2,7 @@
 
 from typing import Any, Tuple
 
+from captum._utils.common import _format_additional_forward_args
 from torch import Tensor
 
 
@@ -49,12 +50,11 @@ def match_inputs_format(inputs: Any, attributions: Tensor) -> Any:
 
 
 def format_additional_forward_args(additional_forward_args: Any) -> Tuple:
-    """Captum's convention: None, one object, or a tuple of positional arguments."""
-    if additional_forward_args is None:
-        return ()
-    if isinstance(additional_forward_args, tuple):
-        return additional_forward_args
-    return (additional_forward_args,)
+    """Captum's convention: None, one object, or a tuple of positional arguments.
+
+    Captum's own formatter, with None as the empty tuple so that callers can
+    always unpack it."""
+    return _format_additional_forward_args(additional_forward_args) or ()
 
 
 def check_int(name: str, value: Any, minimum: int) -> int:

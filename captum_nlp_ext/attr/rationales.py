@@ -1,4 +1,4 @@
-"""Hard rationales from soft scores: the top-k units, the top fraction of units,
+"""Hard rationales from soft scores: the top-k units, the top percent of units,
 or the units above a threshold.
 
 Rationale extraction methods such as MaRC (Brinner and Zarriess, 2023) output a
@@ -14,6 +14,7 @@ from typing import Any, Iterable, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
+from captum_nlp_ext._utils.deprecation import warn_renamed
 from captum_nlp_ext._utils.units import build_units, Units
 from captum_nlp_ext._utils.validation import check_float
 from captum_nlp_ext.metrics._ranking import select_words
@@ -22,6 +23,7 @@ __all__ = [
     "mean_rationale_length",
     "threshold_rationale",
     "top_fraction_rationale",
+    "top_percent_rationale",
     "top_k_rationale",
 ]
 
@@ -52,26 +54,40 @@ def top_k_rationale(
     return _select(units, scores, counts)
 
 
-def top_fraction_rationale(
+def top_percent_rationale(
     attributions: Tensor,
-    fraction: float,
+    percent: float,
     feature_mask: Optional[Tensor] = None,
 ) -> Tensor:
-    """The highest-scoring ``fraction`` of each example's units.
+    """The highest-scoring ``percent`` % of each example's units.
 
     Args:
         attributions (Tensor): (batch, tokens) scores, tokens of a unit sharing
                     its score.
-        fraction (float): Share of units to select, in (0, 1]; an example with
-                    ``n`` units gets ``fraction * n`` of them rounded half up
-                    (as ``k`` of :func:`captum_nlp_ext.metrics.token_f1`), which
-                    can be 0.
+        percent (float): Share of units to select, in (0, 100], in percent as
+                    every share of words in this package; an example with ``n``
+                    units gets ``percent / 100 * n`` of them rounded half up (as
+                    a float ``k`` of :func:`captum_nlp_ext.metrics.token_f1`),
+                    which can be 0.
         feature_mask (Tensor, optional): Unit ids, negative = excluded.
                     Default: None (every token is a unit)
 
     Returns:
         (batch, tokens) bool: True on the tokens of the selected units.
     """
+    percent = check_float("percent", percent, 0.0, 100.0)
+    units, scores = _unit_scores(attributions, feature_mask)
+    return _select(units, scores, percent / 100)
+
+
+def top_fraction_rationale(
+    attributions: Tensor,
+    fraction: float,
+    feature_mask: Optional[Tensor] = None,
+) -> Tensor:
+    """Deprecated: :func:`top_percent_rationale` with ``percent = 100 *
+    fraction`` (shares of words are percent package-wide)."""
+    warn_renamed("top_fraction_rationale", "top_percent_rationale(percent=...)")
     fraction = check_float("fraction", fraction, 0.0, 1.0)
     units, scores = _unit_scores(attributions, feature_mask)
     return _select(units, scores, fraction)
@@ -102,20 +118,25 @@ def threshold_rationale(
 def mean_rationale_length(
     rationales: Iterable[Union[Sequence[bool], Sequence[int], Tensor]],
     relative: bool = False,
+    percent: bool = False,
 ) -> float:
     """Mean size of gold rationales, e.g. of a training split, to set ``k``.
 
     Args:
         rationales (iterable): One 0/1 (or bool) sequence per document, one entry
                     per word (or token).
-        relative (bool): Return the mean share of words in the rationale (for
-                    :func:`top_fraction_rationale`) instead of the mean number of
-                    words (for :func:`top_k_rationale`).
+        relative (bool): Deprecated: the mean share as a fraction in [0, 1];
+                    use ``percent``. Default: False
+        percent (bool): Return the mean share of words in the rationale, in
+                    percent (for :func:`top_percent_rationale`), instead of the
+                    mean number of words (for :func:`top_k_rationale`).
                     Default: False
 
     Returns:
         The mean number (or share) of rationale words per document.
     """
+    if relative:
+        warn_renamed("relative=True", "percent=True (a share in percent)")
     sizes = []
     for i, rationale in enumerate(rationales):
         values = torch.as_tensor(rationale)
@@ -127,7 +148,8 @@ def mean_rationale_length(
         if not bool(((values == 0) | (values == 1)).all()):
             raise ValueError(f"`rationales`[{i}] must hold only 0/1 values.")
         size = float(values.float().sum())
-        sizes.append(size / values.numel() if relative else size)
+        share = size / values.numel()
+        sizes.append(100 * share if percent else share if relative else size)
     if not sizes:
         raise ValueError("`rationales` is empty.")
     return sum(sizes) / len(sizes)

@@ -221,7 +221,9 @@ def _plausibility(
             for r, m in zip(batch.rationales or [], batch.feature_mask)
         ]
         extra = {"k": batch.k} if uses_k else {}
-        result = function(batch.attributions, gold, batch.feature_mask, **extra)
+        result = function(
+            batch.attributions, gold, feature_mask=batch.feature_mask, **extra
+        )
         return MetricValues(_values(result))
 
     return compute
@@ -232,7 +234,9 @@ def _word_scores(batch: MetricBatch) -> MetricValues:
         s if s is not None else [float("nan")] * int((m >= 0).sum())
         for s, m in zip(batch.word_scores or [], batch.feature_mask)
     ]
-    result = word_score_correlation(batch.attributions, gold, batch.feature_mask)
+    result = word_score_correlation(
+        batch.attributions, gold, feature_mask=batch.feature_mask
+    )
     return MetricValues(_values(result))
 
 

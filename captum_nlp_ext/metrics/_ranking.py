@@ -116,12 +116,17 @@ def select_words(scores: Tensor, valid: Tensor, k: KType, gold: Tensor) -> Tenso
             raise ValueError(f"`k` as a string must be 'positive'; got {k!r}.")
         return (scores > 0) & valid
     n = resolve_k(k, valid.sum(dim=1), gold.sum(dim=1))
-    order = torch.where(valid, scores, -torch.inf).argsort(
-        dim=1, descending=True, stable=True
-    )
-    positions = torch.arange(scores.shape[1], device=scores.device)
-    rank = torch.empty_like(order).scatter_(1, order, positions.expand_as(order))
-    return (rank < n.unsqueeze(1)) & valid
+    return (word_ranks(scores, valid) < n.unsqueeze(1)) & valid
+
+
+def word_ranks(scores: Tensor, valid: Tensor) -> Tensor:
+    """(batch, max_words) rank of each word, 0 = highest score; ties go to the
+    earlier word (a stable sort) and empty slots rank last. The one ranking of
+    words in every metric and rationale."""
+    keyed = torch.where(valid, scores, torch.full_like(scores, -torch.inf))
+    order = keyed.argsort(dim=1, descending=True, stable=True)
+    positions = torch.arange(order.shape[1], device=order.device)
+    return torch.empty_like(order).scatter_(1, order, positions.expand_as(order))
 
 
 def spans(selected: Tensor) -> Tuple[Tensor, Tensor]:

@@ -18,10 +18,14 @@ RationaleType = Union[Tensor, Sequence[Sequence[Union[int, bool]]]]
 WordValuesType = Union[Tensor, Sequence[Sequence[float]]]
 
 
-def check_attributions(attributions: Any, name: str = "attributions") -> Tensor:
+def check_attributions(
+    attributions: Any, name: str = "attributions", like: Optional[Tensor] = None
+) -> Tensor:
     """(batch, tokens) token scores, or (batch, tokens, hidden) layer attributions
     summed over the hidden dimension; a one-element tuple (what Captum returns for
-    one input) is unwrapped."""
+    one input) is unwrapped. With ``like`` (the token ids), the first two
+    dimensions must be its shape. The one check of attributions in every
+    metric."""
     if isinstance(attributions, tuple) and len(attributions) == 1:
         attributions = attributions[0]
     if not isinstance(attributions, Tensor):
@@ -31,6 +35,14 @@ def check_attributions(attributions: Any, name: str = "attributions") -> Tensor:
         )
     if not attributions.is_floating_point():
         raise TypeError(f"`{name}` must be floating point; got {attributions.dtype}.")
+    if like is not None and (
+        attributions.dim() not in (2, 3) or attributions.shape[:2] != like.shape
+    ):
+        raise ValueError(
+            f"`{name}` must have shape {tuple(like.shape)} or "
+            f"{tuple(like.shape)} + (hidden,) to match `inputs`; got "
+            f"{tuple(attributions.shape)}."
+        )
     if attributions.dim() == 3:
         attributions = attributions.sum(-1)
     elif attributions.dim() != 2:

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from captum_nlp_ext._utils.batching import row_chunks
+from captum_nlp_ext._utils.deprecation import keyword_only_after
 from captum_nlp_ext._utils.units import build_units
 from captum_nlp_ext._utils.validation import (
     check_inputs,
@@ -37,10 +38,12 @@ from captum_nlp_ext.metrics._stats import masked_spearman
 from captum_nlp_ext.metrics._words import word_scores
 
 
+@keyword_only_after(3)
 def rationale_consistency(
     forward_funcs: Sequence[Callable[..., Any]],
     inputs: Tensor,
     attributions: Sequence[Tensor],
+    *,
     additional_forward_args: Any = None,
     feature_mask: Optional[Tensor] = None,
     layers: Optional[Sequence[str]] = None,
@@ -148,11 +151,13 @@ def rationale_consistency(
     )
 
 
+@keyword_only_after(4)
 def dataset_consistency(
     forward_func: Callable[..., Any],
     inputs: Tensor,
     attributions: Tensor,
     pairs: Tensor,
+    *,
     additional_forward_args: Any = None,
     feature_mask: Optional[Tensor] = None,
     layers: Optional[Sequence[str]] = None,
@@ -257,10 +262,12 @@ def dataset_consistency(
     )
 
 
+@keyword_only_after(3)
 def consistency_pairs(
     inputs: Tensor,
     labels: Tensor,
     n_pairs: int,
+    *,
     feature_mask: Optional[Tensor] = None,
     seed: int = 0,
 ) -> Tensor:

@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional, Sequence
 import torch
 from torch import Tensor
 
+from captum_nlp_ext._utils.deprecation import keyword_only_after
 from captum_nlp_ext._utils.hooks import run_forward
 from captum_nlp_ext._utils.outputs import logits_to_probabilities
 from captum_nlp_ext._utils.targets import resolve_target, select_target, TargetType
@@ -29,9 +30,11 @@ from captum_nlp_ext.metrics.plausibility import auprc
 OUTPUTS = ("logits", "probs")
 
 
+@keyword_only_after(2)
 def human_agreement(
     attributions: Tensor,
     rationale: RationaleType,
+    *,
     feature_mask: Optional[Tensor] = None,
     pool: str = "auto",
     absolute: bool = False,
@@ -59,14 +62,22 @@ def human_agreement(
     Returns:
         MetricResult named ``"human_agreement_map"`` (higher is better).
     """
-    result = auprc(attributions, rationale, feature_mask, pool, absolute)
+    result = auprc(
+        attributions,
+        rationale,
+        feature_mask=feature_mask,
+        pool=pool,
+        absolute=absolute,
+    )
     return dataclasses.replace(result, name="human_agreement_map")
 
 
+@keyword_only_after(3)
 def confidence_indication(
     forward_func: Callable[..., Any],
     inputs: Tensor,
     attributions: Sequence[Tensor],
+    *,
     additional_forward_args: Any = None,
     feature_mask: Optional[Tensor] = None,
     target: TargetType = None,

@@ -17,6 +17,7 @@ from typing import Any, Optional
 import torch
 from torch import Tensor
 
+from captum_nlp_ext._utils.deprecation import keyword_only_after
 from captum_nlp_ext._utils.validation import check_choice, check_float
 from captum_nlp_ext.metrics._ranking import (
     average_precision,
@@ -38,9 +39,11 @@ from captum_nlp_ext.metrics._words import (
 AUPRC_METHODS = ("average_precision", "trapezoid")
 
 
+@keyword_only_after(2)
 def auprc(
     attributions: Tensor,
     rationale: RationaleType,
+    *,
     feature_mask: Optional[Tensor] = None,
     pool: str = "auto",
     absolute: bool = False,
@@ -100,9 +103,11 @@ def auprc(
     )
 
 
+@keyword_only_after(2)
 def token_f1(
     attributions: Tensor,
     rationale: RationaleType,
+    *,
     feature_mask: Optional[Tensor] = None,
     k: KType = None,
     pool: str = "auto",
@@ -167,9 +172,11 @@ def token_f1(
     )
 
 
+@keyword_only_after(2)
 def iou_f1(
     attributions: Tensor,
     rationale: RationaleType,
+    *,
     feature_mask: Optional[Tensor] = None,
     k: KType = None,
     threshold: float = 0.5,
@@ -237,9 +244,11 @@ def iou_f1(
     )
 
 
+@keyword_only_after(2)
 def word_score_correlation(
     attributions: Tensor,
     word_scores_gold: WordValuesType,
+    *,
     feature_mask: Optional[Tensor] = None,
     pool: str = "auto",
     absolute: bool = True,

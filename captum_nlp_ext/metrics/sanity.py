@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 from torch.nn import Module
 
+from captum_nlp_ext._utils.deprecation import keyword_only_after
 from captum_nlp_ext._utils.validation import check_choice
 from captum_nlp_ext.metrics._modules import randomization_stages
 from captum_nlp_ext.metrics._result import MetricResult, summarize
@@ -22,9 +23,11 @@ REINITS = ("moments", "reset_parameters")
 Stages = Sequence[Tuple[str, Sequence[str]]]
 
 
+@keyword_only_after(2)
 def model_randomization(
     model: Module,
     explain: Callable[[Module], Tensor],
+    *,
     feature_mask: Optional[Tensor] = None,
     stages: Optional[Stages] = None,
     mode: str = "cascading",

@@ -6,6 +6,7 @@ from captum_nlp_ext.attr.rationales import (
     threshold_rationale,
     top_fraction_rationale,
     top_k_rationale,
+    top_percent_rationale,
 )
 
 # Two examples: [CLS] w0 w0 w1 w2 [SEP] (w0 has two tokens) and
@@ -40,17 +41,24 @@ def test_top_k_breaks_ties_towards_earlier_units():
     assert torch.equal(selected, tokens([1, 1, 0]))
 
 
-def test_top_fraction_rounds_half_up_per_example():
-    # 3 units each: 0.2 * 3 = 0.6 -> 1 unit, 0.6 * 3 = 1.8 -> 2, 0.1 * 3 -> 0.
+def test_top_percent_rounds_half_up_per_example():
+    # 3 units each: 20% of 3 = 0.6 -> 1 unit, 60% -> 1.8 -> 2, 10% -> 0.3 -> 0.
     assert torch.equal(
-        top_fraction_rationale(SCORES, 0.2, UNITS),
+        top_percent_rationale(SCORES, 20, UNITS),
         tokens([0, 1, 1, 0, 0, 0], [0, 0, 0, 1, 0, 0]),
     )
     assert torch.equal(
-        top_fraction_rationale(SCORES, 0.6, UNITS),
+        top_percent_rationale(SCORES, 60, UNITS),
         top_k_rationale(SCORES, 2, UNITS),
     )
-    assert not top_fraction_rationale(SCORES, 0.1, UNITS).any()
+    assert not top_percent_rationale(SCORES, 10, UNITS).any()
+
+
+def test_top_fraction_rationale_is_deprecated_and_equal():
+    for percent in (10, 20, 60, 100):
+        with pytest.warns(FutureWarning, match="top_percent_rationale"):
+            old = top_fraction_rationale(SCORES, percent / 100, UNITS)
+        assert torch.equal(old, top_percent_rationale(SCORES, percent, UNITS))
 
 
 def test_threshold():
@@ -63,7 +71,9 @@ def test_threshold():
 def test_mean_rationale_length():
     gold = [[0, 1, 1, 0], torch.tensor([True, False]), [1, 1, 1, 1, 0, 0, 0, 0]]
     assert mean_rationale_length(gold) == pytest.approx((2 + 1 + 4) / 3)
-    assert mean_rationale_length(gold, relative=True) == pytest.approx(0.5)
+    assert mean_rationale_length(gold, percent=True) == pytest.approx(50.0)
+    with pytest.warns(FutureWarning, match="percent=True"):
+        assert mean_rationale_length(gold, relative=True) == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize(
@@ -72,8 +82,8 @@ def test_mean_rationale_length():
         (lambda: top_k_rationale(SCORES, -1, UNITS), ValueError, "`k`"),
         (lambda: top_k_rationale(SCORES, [1, 2, 3], UNITS), ValueError, "`k`"),
         (lambda: top_k_rationale(SCORES, 1.5, UNITS), ValueError, "`k`"),
-        (lambda: top_fraction_rationale(SCORES, 1.5, UNITS), ValueError, "fraction"),
-        (lambda: top_fraction_rationale(SCORES, 0.0, UNITS), ValueError, "fraction"),
+        (lambda: top_percent_rationale(SCORES, 150, UNITS), ValueError, "percent"),
+        (lambda: top_percent_rationale(SCORES, 0.0, UNITS), ValueError, "percent"),
         (lambda: threshold_rationale(SCORES, "high", UNITS), TypeError, "threshold"),
         (lambda: top_k_rationale(SCORES[0], 1), ValueError, "attributions"),
         (lambda: top_k_rationale(SCORES, 1, UNITS[:, :3]), ValueError, "feature"),

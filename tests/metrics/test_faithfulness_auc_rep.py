@@ -111,8 +111,8 @@ def test_bad_arguments():
         run(ids, attention, words, attributions, mask_token_id=None)
     with pytest.raises(ValueError, match="same vocabulary|vocabulary"):
         run(ids, attention, words, attributions, mlm=ToyMLM(PREFERENCES[:6]))
-    with pytest.raises(ValueError, match="`fraction`"):
-        run(ids, attention, words, attributions, fraction=0)
+    with pytest.raises(ValueError, match="`percent`"):
+        run(ids, attention, words, attributions, percent=0)
     with pytest.raises(ValueError, match="`mlm` must return"):
         auc_rep(
             MODEL,
@@ -142,3 +142,13 @@ def test_deprecated_names_still_work():
             feature_mask=words,
             additional_forward_args=attention,
         )
+
+
+def test_fraction_is_deprecated_for_percent():
+    ids, attention, words = sentence(5, 6, 7, 5, 6, 7, length=8)
+    attributions = torch.tensor([[0, 3.0, 2.0, 1.0, 4.0, 0.5, 0.2, 0]])
+    expected = run(ids, attention, words, attributions, percent=60)
+    with pytest.warns(FutureWarning, match="`fraction` is deprecated"):
+        old = run(ids, attention, words, attributions, fraction=0.6)
+    assert old.mean == expected.mean
+    assert old.details["steps"] == expected.details["steps"]

@@ -50,13 +50,13 @@ def test_auprc_pools_sub_tokens_into_words_and_skips_excluded_tokens():
     attributions = one_row(9.0, 0.1, 0.5, 0.4, 0.7, 9.0)
     feature_mask = torch.tensor([[-1, 0, 0, 1, 2, -1]])
     rationale = torch.tensor([[1, 0, 1, 0, 0, 1]])  # word 0, via its 2nd token
-    result = auprc(attributions, rationale, feature_mask)
+    result = auprc(attributions, rationale, feature_mask=feature_mask)
     # Ranking: word 2 (neg, 0.7), word 0 (pos, 0.6), word 1 (neg).
     assert result.mean == pytest.approx(0.5)
-    by_words = auprc(attributions, [[1, 0, 0]], feature_mask)
+    by_words = auprc(attributions, [[1, 0, 0]], feature_mask=feature_mask)
     assert by_words.mean == pytest.approx(0.5)
     # Mean pooling: word 0 = 0.3 falls below word 1 = 0.4: the hit comes last.
-    mean_pooled = auprc(attributions, rationale, feature_mask, pool="mean")
+    mean_pooled = auprc(attributions, rationale, feature_mask=feature_mask, pool="mean")
     assert mean_pooled.mean == pytest.approx(1 / 3)
 
 
@@ -282,7 +282,7 @@ def test_word_score_correlation_edge_cases():
     tokens = torch.tensor([[0.1, 0.3, 0.5, 0.9]])
     mask = torch.tensor([[0, 0, 1, 2]])
     pooled = word_score_correlation(
-        one_row(0.2, 0.2, 0.5, 0.9), tokens, mask, pool="mean"
+        one_row(0.2, 0.2, 0.5, 0.9), tokens, feature_mask=mask, pool="mean"
     )
     assert pooled.mean == pytest.approx(1.0)
     with pytest.raises(ValueError, match="`word_scores_gold` must be a float tensor"):
@@ -300,21 +300,21 @@ def test_perfect_attributions_score_best_and_random_ones_near_chance(make_task):
     perfect = task.evidence.double()
     generator = torch.Generator().manual_seed(0)
     random = torch.rand(perfect.shape, generator=generator, dtype=torch.float64)
-    args = (task.evidence, task.feature_mask)
+    gold, words = task.evidence, {"feature_mask": task.feature_mask}
 
-    best, chance = auprc(perfect, *args), auprc(random, *args)
+    best, chance = auprc(perfect, gold, **words), auprc(random, gold, **words)
     assert best.mean == 1.0 and best.n == len(task)
     assert chance.mean == pytest.approx(chance.details["chance"], abs=0.03)
     assert chance.ci_high < 0.9
 
-    best, chance = token_f1(perfect, *args), token_f1(random, *args)
+    best, chance = token_f1(perfect, gold, **words), token_f1(random, gold, **words)
     assert best.mean == 1.0
     assert chance.mean == pytest.approx(chance.details["chance"], abs=0.03)
 
     # IOU F1 has no closed-form chance level: other random draws give it.
-    best, chance = iou_f1(perfect, *args), iou_f1(random, *args)
+    best, chance = iou_f1(perfect, gold, **words), iou_f1(random, gold, **words)
     draws = [
-        iou_f1(torch.rand(perfect.shape, generator=generator), *args).mean
+        iou_f1(torch.rand(perfect.shape, generator=generator), gold, **words).mean
         for _ in range(5)
     ]
     assert best.mean == 1.0
@@ -322,8 +322,8 @@ def test_perfect_attributions_score_best_and_random_ones_near_chance(make_task):
     assert chance.mean < 0.5
 
     gold = [row[mask >= 0].tolist() for row, mask in zip(perfect, task.feature_mask)]
-    best = word_score_correlation(perfect, gold, task.feature_mask)
-    chance = word_score_correlation(random, gold, task.feature_mask)
+    best = word_score_correlation(perfect, gold, feature_mask=task.feature_mask)
+    chance = word_score_correlation(random, gold, feature_mask=task.feature_mask)
     assert best.mean == pytest.approx(1.0)
     assert abs(chance.mean) < 0.05 and chance.ci_low < 0 < chance.ci_high
 
@@ -364,16 +364,18 @@ def test_sst_word_sentiment_protocol_with_the_real_model(models_dir, data_dir):
         n_steps=8,
     )
     # Per-word gold lists line up with the tokenizer's words.
-    explained = word_score_correlation(attributions, gold, mask)
+    explained = word_score_correlation(attributions, gold, feature_mask=mask)
     units = build_units(mask, len(trees), mask.shape[1], mask.device)
     padded = torch.zeros(len(trees), units.max_units, dtype=torch.float64)
     for row, values in enumerate(gold):
         padded[row, : len(values)] = torch.tensor(values)
-    perfect = word_score_correlation(units.to_tokens(padded), gold, mask, pool="mean")
+    perfect = word_score_correlation(
+        units.to_tokens(padded), gold, feature_mask=mask, pool="mean"
+    )
     noise = torch.rand(
         attributions.shape[:2], generator=torch.Generator().manual_seed(0)
     )
-    random = word_score_correlation(noise, gold, mask)
+    random = word_score_correlation(noise, gold, feature_mask=mask)
     assert perfect.mean == pytest.approx(1.0) and perfect.n == explained.n >= 12
     # Integrated gradients track word sentiment far better than chance (0.41
     # against -0.05 when this test was written).

@@ -83,3 +83,19 @@ def test_noise_tunnel_still_reaches_the_renamed_method(setup):
         seed=0,
     )
     assert smooth.shape == ids.shape
+
+
+def test_options_passed_by_position_still_work_with_a_warning():
+    from captum_nlp_ext.metrics import auprc, dataset_consistency, token_f1
+
+    scores = torch.tensor([[0.9, 0.1, 0.5, 0.2]])
+    rationale = torch.tensor([[1, 0, 1, 0]])
+    words = torch.tensor([[0, 1, 2, -1]])
+    expected = token_f1(scores, rationale, feature_mask=words, k=1)
+    with pytest.warns(FutureWarning, match="`feature_mask`, `k` by position"):
+        old = token_f1(scores, rationale, words, 1)
+    assert old.per_example.tolist() == expected.per_example.tolist()
+    with pytest.raises(TypeError, match="`feature_mask` twice"):
+        auprc(scores, rationale, words, feature_mask=words)
+    with pytest.raises(TypeError, match="positional arguments"):
+        dataset_consistency(*range(20))

@@ -285,7 +285,7 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
             ...     feature_mask=word_feature_mask(enc),
             ...     seed=0,
             ... )
-            >>> rationale = top_fraction_rationale(attributions, 0.1, mask)
+            >>> rationale = top_percent_rationale(attributions, 10, mask)
         """
         given_inputs = inputs
         inputs = check_inputs(inputs)

@@ -1,6 +1,6 @@
 """NLGP: Normalized Linear Gaussian Perturbations of a model's embedding layer."""
 
-from typing import Any, Callable, List, Optional, Tuple, Union
+from typing import Any, Callable, List, Literal, Optional, overload, Tuple, Union
 
 import torch
 from captum.attr import LayerAttribution, PerturbationAttribution
@@ -18,6 +18,7 @@ from captum_nlp_ext._utils.deprecation import renamed_arguments
 from captum_nlp_ext._utils.hooks import forward_with_layer_output
 from captum_nlp_ext._utils.random import example_generator, normal_at
 from captum_nlp_ext._utils.targets import resolve_target, TargetType
+from captum_nlp_ext._utils.types import InputsT
 from captum_nlp_ext._utils.units import build_units, Units
 from captum_nlp_ext._utils.validation import (
     check_choice,
@@ -105,11 +106,54 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
     def has_convergence_delta(self) -> bool:
         return True
 
+    # The overloads tell type checkers what comes back, as Captum's
+    # layer_integrated_gradients.py does: the delta only when asked for.
+    @overload
+    def attribute(
+        self,
+        inputs: InputsT,
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+        feature_mask: Optional[Tensor] = None,
+        n_samples: int = 256,
+        stdevs: float = 0.5,
+        perturbation: str = "scale",
+        p_perturb: float = 1.0,
+        ridge: float = 1e-3,
+        baselines: Union[None, int, Tensor] = None,
+        kernel_width: Optional[float] = None,
+        internal_batch_size: Optional[int] = None,
+        show_progress: bool = False,
+        seed: Optional[int] = None,
+        *,
+        return_convergence_delta: Literal[True],
+    ) -> Tuple[InputsT, Tensor]: ...
+
+    @overload
+    def attribute(
+        self,
+        inputs: InputsT,
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+        feature_mask: Optional[Tensor] = None,
+        n_samples: int = 256,
+        stdevs: float = 0.5,
+        perturbation: str = "scale",
+        p_perturb: float = 1.0,
+        ridge: float = 1e-3,
+        baselines: Union[None, int, Tensor] = None,
+        kernel_width: Optional[float] = None,
+        internal_batch_size: Optional[int] = None,
+        show_progress: bool = False,
+        seed: Optional[int] = None,
+        return_convergence_delta: Literal[False] = False,
+    ) -> InputsT: ...
+
     @log_usage()
     @renamed_arguments(reference="baselines", sigma="stdevs")
     def attribute(
         self,
-        inputs: Tensor,
+        inputs: Union[Tensor, Tuple[Tensor]],
         target: TargetType = None,
         additional_forward_args: Any = None,
         feature_mask: Optional[Tensor] = None,
@@ -124,7 +168,7 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
         show_progress: bool = False,
         seed: Optional[int] = None,
         return_convergence_delta: bool = False,
-    ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+    ) -> Union[Tensor, Tuple[Tensor], Tuple[Any, Tensor]]:
         r"""
         Args:
             inputs (Tensor or tuple[Tensor]): Token ids (batch, tokens), or

@@ -42,7 +42,9 @@ from captum_nlp_ext._utils.validation import (
     check_optional_int,
     format_additional_forward_args,
 )
+from captum_nlp_ext.metrics._ranking import word_ranks
 from captum_nlp_ext.metrics._removal import as_removal, evaluate_removed, Removal
+from captum_nlp_ext.metrics._words import check_attributions
 
 ERASER_PERCENTS = (1.0, 5.0, 10.0, 20.0, 50.0)
 FERRET_PERCENTS = tuple(float(k) for k in range(10, 101, 10))
@@ -56,43 +58,6 @@ def check_token_ids(inputs: Any) -> Tensor:
             f"metrics remove words from them; got shape {tuple(inputs.shape)}."
         )
     return inputs
-
-
-def check_attributions(attributions: Any, inputs: Tensor) -> Tensor:
-    """(batch, tokens) float attributions; (batch, tokens, hidden) is summed."""
-    if not isinstance(attributions, Tensor):
-        raise TypeError(
-            "`attributions` must be a tensor of shape (batch, tokens) or (batch, "
-            f"tokens, hidden); got {type(attributions).__name__}."
-        )
-    if attributions.dim() not in (2, 3) or attributions.shape[:2] != inputs.shape:
-        raise ValueError(
-            f"`attributions` must have shape {tuple(inputs.shape)} or "
-            f"{tuple(inputs.shape)} + (hidden,) to match `inputs`; got "
-            f"{tuple(attributions.shape)}."
-        )
-    attributions = attributions.detach().to(inputs.device).float()
-    if attributions.dim() == 3:
-        attributions = attributions.sum(dim=-1)
-    if not bool(torch.isfinite(attributions).all()):
-        raise ValueError("`attributions` contains NaN or infinite values.")
-    return attributions
-
-
-def word_scores(attributions: Tensor, units: Units, pool: str) -> Tensor:
-    """(batch, max_units) word scores; see the module docstring for ``pool``."""
-    check_choice("pool", pool, POOLS)
-    return units.pool(attributions, pool)
-
-
-def attribution_ranks(scores: Tensor, units: Units) -> Tensor:
-    """(batch, max_units) rank of each word, 0 = highest score; empty slots
-    rank last."""
-    keyed = torch.where(units.valid, scores, torch.full_like(scores, -float("inf")))
-    order = torch.sort(keyed, dim=1, descending=True, stable=True).indices
-    ranks = torch.empty_like(order)
-    slots = torch.arange(order.shape[1], device=order.device).expand_as(order)
-    return ranks.scatter_(1, order, slots)
 
 
 def words_for_percent(percent: float, count: Tensor) -> Tensor:
@@ -225,7 +190,11 @@ def prepare_erasure(
     check_optional_int("internal_batch_size", internal_batch_size, 1)
     check_choice("pool", pool, POOLS)
     removal_ = None if removal is None else as_removal(removal)
-    scores = None if attributions is None else check_attributions(attributions, inputs)
+    scores = (
+        None
+        if attributions is None
+        else check_attributions(attributions, like=inputs).to(inputs.device).float()
+    )
     batch, tokens = inputs.shape
     units = build_units(feature_mask, batch, tokens, inputs.device)
     check_choice("output", output, OUTPUTS)
@@ -247,8 +216,8 @@ def prepare_erasure(
         show_progress,
     )
     if scores is not None:
-        erasure.scores = word_scores(scores, units, pool)
-        erasure.ranks = attribution_ranks(erasure.scores, units)
+        erasure.scores = units.pool(scores, pool)
+        erasure.ranks = word_ranks(erasure.scores, units.valid)
     return erasure
 
 

@@ -137,6 +137,7 @@ def _replacement_run(
     apply_softmax=("output", softmax_flag),
     mask_id="mask_token_id",
     banned_ids="special_token_ids",
+    fraction=("percent", lambda fraction: 100 * fraction),
 )
 @document
 def auc_rep(
@@ -148,7 +149,7 @@ def auc_rep(
     mask_token_id: Optional[int] = None,
     tokenizer: Any = None,
     special_token_ids: Optional[Sequence[int]] = None,
-    fraction: float = 0.2,
+    percent: float = 20.0,
     min_steps: int = 2,
     feature_mask: Optional[Tensor] = None,
     target: TargetType = None,
@@ -180,8 +181,9 @@ def auc_rep(
                     replacements, besides ``mask_token_id`` and the
                     tokenizer's special ids (deprecated name: ``banned_ids``).
                     Default: None
-        fraction (float): Steps are ``max(min_steps, ceil(fraction *
-                    (words - 1)))``, at most the number of words. Default: 0.2
+        percent (float): Steps are ``max(min_steps, ceil(percent / 100 *
+                    (words - 1)))``, at most the number of words (deprecated
+                    name: ``fraction``, a share in [0, 1]). Default: 20.0
         min_steps (int): The fewest steps. Default: 2
         {tail_args}
         {run_args}
@@ -190,7 +192,7 @@ def auc_rep(
         MetricResult ``auc_rep``; ``details["steps"]`` holds each example's
         number of steps.
     """
-    check_float("fraction", fraction, 0.0, 1.0)
+    check_float("percent", percent, 0.0, 100.0)
     check_int("min_steps", min_steps, 1)
     mask_id = token_id("mask_token_id", mask_token_id, tokenizer=tokenizer)
     if mask_id is None:
@@ -213,7 +215,7 @@ def auc_rep(
         internal_batch_size=internal_batch_size,
         show_progress=show_progress,
     )
-    steps = replacement_steps(erasure.units.count, fraction, min_steps)
+    steps = replacement_steps(erasure.units.count, percent / 100, min_steps)
     predict = _TopTwoPredictions(
         mlm, mask_id, torch.tensor(sorted(banned), dtype=torch.long)
     )
@@ -228,7 +230,7 @@ def auc_rep(
         **erasure.details(
             removal="mlm-replacement",
             mask_token_id=mask_id,
-            fraction=fraction,
+            percent=percent,
             steps=steps.tolist(),
             higher_is_better=False,
         ),

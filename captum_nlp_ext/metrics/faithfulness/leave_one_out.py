@@ -15,12 +15,11 @@ from captum_nlp_ext._utils.deprecation import renamed_arguments, softmax_flag
 from captum_nlp_ext._utils.targets import TargetType
 from captum_nlp_ext.metrics._removal import Removal
 from captum_nlp_ext.metrics._result import MetricResult, summarize
+from captum_nlp_ext.metrics._words import check_attributions
 from captum_nlp_ext.metrics.faithfulness._erasure import (
-    check_attributions,
     document,
     Erasure,
     prepare_erasure,
-    word_scores,
 )
 
 
@@ -166,8 +165,9 @@ def kendall_tau_loo(
     if loo is None:
         reference = _loo_word_scores(erasure)
     else:
-        loo_ = check_attributions(loo, erasure.inputs)
-        reference = word_scores(loo_, erasure.units, "mean")
+        loo_ = check_attributions(loo, "loo", like=erasure.inputs)
+        loo_ = loo_.to(erasure.inputs.device).float()
+        reference = erasure.units.pool(loo_, "mean")
     values = kendall_tau_b(erasure.scores, reference, erasure.units.valid)
     return summarize(
         "kendall_tau_loo",
