@@ -64,7 +64,7 @@ def explain_texts(
         :func:`~captum_nlp_ext.attr.visualization.render_html`; classes by name
         where the model's config has ``id2label``.
     """
-    methods = check_methods(methods)
+    methods = check_methods(methods, model)
     # Whitespace words are the units: they match the datasets' word-level gold
     # (PTB tokens in SST, whitespace tokens in ERASER) one to one.
     encoding = tokenizer(

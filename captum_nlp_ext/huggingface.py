@@ -36,6 +36,10 @@ __all__ = [
 def load_classifier(path: Union[str, "os.PathLike[str]"]) -> Tuple[Module, Any]:
     """A local Hugging Face sequence classifier and its tokenizer, in eval mode.
 
+    A folder saved by :meth:`~captum_nlp_ext.attr.VMaskClassifier.save` (it
+    holds ``vmask.safetensors``) loads as that
+    :class:`~captum_nlp_ext.attr.VMaskClassifier`, its word masks applied.
+
     Args:
         path (str or PathLike): The model's folder (``save_pretrained``);
                     nothing is downloaded.
@@ -51,6 +55,10 @@ def load_classifier(path: Union[str, "os.PathLike[str]"]) -> Tuple[Module, Any]:
         raise FileNotFoundError(f"No model folder at {path}.")
     tokenizer = AutoTokenizer.from_pretrained(str(path))
     model = AutoModelForSequenceClassification.from_pretrained(str(path)).eval()
+    from captum_nlp_ext.attr._core.vmask_classifier import MASK_FILE, VMaskClassifier
+
+    if (Path(path) / MASK_FILE).is_file():
+        return VMaskClassifier.load(path, model=model, tokenizer=tokenizer), tokenizer
     return model, tokenizer
 
 

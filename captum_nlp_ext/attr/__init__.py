@@ -8,8 +8,12 @@ from captum_nlp_ext.attr._core.layer_lafa import LayerLAFA
 from captum_nlp_ext.attr._core.layer_mask_optimization import LayerMaskOptimization
 from captum_nlp_ext.attr._core.layer_nlgp import LayerNLGP
 from captum_nlp_ext.attr._core.reference_index import Neighbours, ReferenceIndex
+from captum_nlp_ext.attr._core.vmask import VMask
+from captum_nlp_ext.attr._core.vmask_classifier import VMaskClassifier
+from captum_nlp_ext.attr._utils.vmask import BetaSchedule
 
 __all__ = [
+    "BetaSchedule",
     "EmbeddingNoiseTunnel",
     "LayerInputMarginalization",
     "LayerLAFA",
@@ -17,4 +21,6 @@ __all__ = [
     "LayerNLGP",
     "Neighbours",
     "ReferenceIndex",
+    "VMask",
+    "VMaskClassifier",
 ]

@@ -1,15 +1,18 @@
 """Our methods and the random floor in the registry."""
 
-from typing import Any, Dict
+from typing import Any, cast, Dict
 
 import torch
 from torch import Tensor
+from torch.nn import Module
 
 from captum_nlp_ext.attr import (
     LayerInputMarginalization,
     LayerLAFA,
     LayerMaskOptimization,
     LayerNLGP,
+    VMask,
+    VMaskClassifier,
 )
 from captum_nlp_ext.benchmark._captum_methods import per_example
 from captum_nlp_ext.benchmark._registry import (
@@ -88,6 +91,26 @@ def _marc(ctx: MethodContext, settings: Dict[str, Any]) -> Tensor:
     )
 
 
+def _vmask(ctx: MethodContext, settings: Dict[str, Any]) -> Tensor:
+    _has_vmask(ctx.model)
+    return VMask(cast(VMaskClassifier, ctx.model)).attribute(
+        ctx.input_ids,
+        target=ctx.target,
+        additional_forward_args=ctx.additional_forward_args,
+        feature_mask=ctx.feature_mask,
+    )
+
+
+def _has_vmask(model: Module) -> None:
+    if not isinstance(model, VMaskClassifier):
+        raise ValueError(
+            "it reads the keep probabilities of a model trained with a VMASK layer, "
+            f"and this {type(model).__name__} has none: train one with "
+            "VMaskClassifier.fit and save it (VMaskClassifier.save), then pass its "
+            "folder as the model (recipe: benchmarks/vmask/train_minilm_vmask_sst2.py)"
+        )
+
+
 def _random(ctx: MethodContext, settings: Dict[str, Any]) -> Tensor:
     # One generator per example, seeded by (seed, example index): scores do not
     # depend on the batch, and differ between examples.
@@ -147,6 +170,18 @@ register_method(
         "ours",
         "gradient",
         {"max_steps": 300, "early_stopping": True},
+    ),
+)
+register_method(
+    "vmask",
+    MethodSpec(
+        _vmask,
+        "VMASK: the keep probabilities of a model trained with variational word "
+        "masks (unsigned; VMASK models only)",
+        "ours",
+        "learned",
+        windows=False,
+        check_model=_has_vmask,
     ),
 )
 register_method(

@@ -16,7 +16,7 @@ from captum_nlp_ext.huggingface import (
 )
 
 FAMILIES = ("ours", "captum", "baseline")
-KINDS = ("perturbation", "gradient", "random")
+KINDS = ("perturbation", "gradient", "learned", "random")
 RESOURCES = ("mlm", "reference_index")
 
 
@@ -139,7 +139,8 @@ class MethodSpec:
                     :attr:`defaults` updated with the context's options.
         description (str): One line for listings and reports.
         family (str): ``"ours"``, ``"captum"`` or ``"baseline"``.
-        kind (str): ``"perturbation"``, ``"gradient"`` or ``"random"``.
+        kind (str): ``"perturbation"``, ``"gradient"``, ``"learned"`` (read
+                    from a model trained to explain itself) or ``"random"``.
         defaults (dict): The method's settings (recorded in ``run.json``).
         budget_rule (str): How the shared budget sets the method's number of
                     model evaluations (recorded); empty when it does not.
@@ -147,6 +148,9 @@ class MethodSpec:
         windows (bool): Whether it runs through a windowed classifier (long
                     documents); methods that need the whole input within the
                     model's length do not.
+        check_model (Callable, optional): ``model -> None`` that raises a
+                    ValueError, with what the method needs, for a model it
+                    cannot explain; run before any example. Default: None
     """
 
     run: Callable[[MethodContext, Dict[str, Any]], Tensor]
@@ -157,6 +161,7 @@ class MethodSpec:
     budget_rule: str = ""
     needs: Tuple[str, ...] = ()
     windows: bool = True
+    check_model: Optional[Callable[[Module], None]] = None
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -217,8 +222,9 @@ def register_method(name: str, spec: MethodSpec) -> None:
     METHODS[name] = spec
 
 
-def check_methods(names: Any) -> List[str]:
-    """Validate a list of method names against :data:`METHODS`."""
+def check_methods(names: Any, model: Optional[Module] = None) -> List[str]:
+    """Validate a list of method names against :data:`METHODS`, and, with
+    ``model``, that each method can explain it (its spec's ``check_model``)."""
     names = list(names)
     unknown = [m for m in names if m not in METHODS]
     if unknown or not names:
@@ -227,4 +233,11 @@ def check_methods(names: Any) -> List[str]:
             if unknown
             else "`methods` is empty."
         )
+    for name in names:
+        check = METHODS[name].check_model
+        if model is not None and check is not None:
+            try:
+                check(model)
+            except ValueError as error:
+                raise ValueError(f"method {name!r}: {error}") from None
     return names

@@ -175,6 +175,7 @@ def run_benchmark(
     model, tokenizer, model_label, model_path = _classifier(
         model, tokenizer, model_name
     )
+    check_methods(methods, model)
     limit = position_limit(model)
     if max_length is None and window is None:
         max_length = 128 if limit is None else min(128, limit)

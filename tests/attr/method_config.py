@@ -16,6 +16,8 @@ from captum_nlp_ext.attr import (
     LayerMaskOptimization,
     LayerNLGP,
     ReferenceIndex,
+    VMask,
+    VMaskClassifier,
 )
 from captum_nlp_ext.huggingface import ClassifierForward, get_embedding_layer
 
@@ -29,6 +31,9 @@ class MethodCase:
     build: Callable[[Any, torch.Tensor, torch.Tensor], Any]
     kwargs: Dict[str, Any] = field(default_factory=dict)
     seeded: bool = True
+    # The call of forward_func that the error test makes fail: the second, so
+    # that a method is mid-way (hooks on, mode changed); 1 for single-pass ones.
+    fail_at_call: int = 2
 
 
 def _mlm(vocab_size: int) -> Any:
@@ -88,5 +93,11 @@ CASES = [
             LayerNLGP(ClassifierForward(m), get_embedding_layer(m))
         ),
         dict(nt_samples=2, stdevs=0.01, n_samples=16, seed=0),
+    ),
+    MethodCase(
+        "vmask",
+        lambda m, ids, mask: VMask(VMaskClassifier(m, special_token_ids=[0, 1, 2])),
+        seeded=False,  # deterministic
+        fail_at_call=1,  # one forward pass
     ),
 ]

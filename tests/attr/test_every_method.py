@@ -102,7 +102,7 @@ def test_hooks_mode_and_gradients_are_restored_even_on_errors(case, toy):
 
     def failing(*args, **kwargs):
         calls.append(1)
-        if len(calls) > 1:
+        if len(calls) >= case.fail_at_call:
             raise RuntimeError("boom")
         return original(*args, **kwargs)
 

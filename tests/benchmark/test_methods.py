@@ -2,6 +2,7 @@ import pytest
 import torch
 from benchmark_toys import make_examples
 
+from captum_nlp_ext.attr import VMaskClassifier
 from captum_nlp_ext.benchmark.methods import (
     build_resources,
     check_methods,
@@ -46,7 +47,18 @@ def batch(tiny_model, tiny_tokenizer, tiny_mlm):
 def _fast(ctx, name):
     # MaRC's default optimization is long; a few steps show the plumbing.
     options = {"max_steps": 5} if name == "marc" else {}
-    return MethodContext(**{**ctx.__dict__, "options": options})
+    model = ctx.model
+    if name == "vmask":  # it explains only models with the layer
+        model = VMaskClassifier(model, ctx.tokenizer)
+    return MethodContext(**{**ctx.__dict__, "options": options, "model": model})
+
+
+def test_vmask_is_refused_for_a_model_without_the_layer(batch, tiny_model):
+    with pytest.raises(ValueError, match="method 'vmask': .*has none"):
+        check_methods(["nlgp", "vmask"], tiny_model)
+    with pytest.raises(ValueError, match="VMASK layer"):
+        METHODS["vmask"].attribute(batch)
+    assert check_methods(["vmask"], VMaskClassifier(tiny_model)) == ["vmask"]
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))

@@ -7,13 +7,17 @@ from captum_nlp_ext.benchmark.methods import METHODS
 from captum_nlp_ext.benchmark.runner import run_benchmark
 from captum_nlp_ext.benchmark.store import load_run
 
+# Every method that explains any classifier (vmask needs a model trained with its
+# layer, refused for this one; tests/attr/test_vmask.py covers it).
+POST_HOC = [name for name, spec in METHODS.items() if spec.check_model is None]
+
 
 def test_four_sst2_sentences_with_every_method(models_dir, data_dir, tmp_path):
     folder = run_benchmark(
         models_dir / "minilm-sst2",
         "sst2",
         tmp_path,
-        methods=list(METHODS),
+        methods=POST_HOC,
         n=4,
         budget=16,
         batch_size=4,
@@ -29,7 +33,7 @@ def test_four_sst2_sentences_with_every_method(models_dir, data_dir, tmp_path):
         show_progress=False,
     )
     settings, records = load_run(folder)
-    assert len(records) == 4 * len(METHODS)
+    assert len(records) == 4 * len(POST_HOC)
     assert "the first 50 of sst2 train" in str(settings["method_settings"]["lafa"])
     for record in records:
         assert len(record["scores"]) == len(record["words"])

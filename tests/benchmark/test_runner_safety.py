@@ -12,6 +12,7 @@ import textwrap
 import pytest
 from benchmark_toys import make_examples
 
+from captum_nlp_ext.attr import VMaskClassifier
 from captum_nlp_ext.benchmark.methods import METHODS
 from captum_nlp_ext.benchmark.report import write_report
 from captum_nlp_ext.benchmark.runner import run_benchmark
@@ -138,7 +139,10 @@ def test_every_method_result_depends_only_on_the_example_settings_and_seed(
     tmp_path, tiny_model, tiny_tokenizer, tiny_mlm
 ):
     """Through the runner: another --n, another batch size and other methods
-    beside it leave each example's scores unchanged."""
+    beside it leave each example's scores unchanged. The model has a VMASK
+    layer, so that every method runs (it is an ordinary classifier to the
+    others)."""
+    tiny_model = VMaskClassifier(tiny_model, tiny_tokenizer)
     examples = make_examples(9, seed=7)
     pool = [" ".join(e.words) for e in make_examples(20, seed=8)]
     names = sorted(METHODS)

@@ -1,0 +1,518 @@
+"""A Hugging Face sequence classifier with a VMASK word-mask layer after its
+input embedding layer, trained with it (Chen and Ji, EMNLP 2020)."""
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import Module
+
+from captum_nlp_ext._utils.types import PathLike
+from captum_nlp_ext._utils.units import Units
+from captum_nlp_ext._utils.validation import check_choice, check_float, check_int
+from captum_nlp_ext.attr._utils.reference_pool import model_fingerprint
+from captum_nlp_ext.attr._utils.vmask import (
+    BetaSchedule,
+    check_batches,
+    continuation_table,
+    information_loss,
+    relaxed_bernoulli,
+    word_units,
+    WordMaskNet,
+)
+
+logger = logging.getLogger("captum_nlp_ext")
+
+#: The mask network's file in a saved VMASK model's folder.
+MASK_FILE = "vmask.safetensors"
+_FORMAT = "captum-nlp-ext/vmask/1"
+
+
+class VMaskClassifier(Module):
+    r"""VMASK (Chen and Ji, "Learning Variational Word Masks to Improve the
+    Interpretability of Neural Text Classifiers", EMNLP 2020): a word-mask layer
+    right after a classifier's input embedding layer, trained together with the
+    classifier under an information bottleneck so that it learns to rely on
+    few, task-specific words.
+
+    Each word :math:`i` gets a keep probability :math:`p_i = \sigma(m(e_i))`
+    from a small network :math:`m` of its embedding (the pieces of a word
+    share one: the mean of their logits), and its embeddings are multiplied by
+    a keep variable :math:`R_i`. In training :math:`R_i` is a Bernoulli sample
+    (relaxed with Gumbel-softmax for the gradient); in eval mode it is its
+    expectation :math:`p_i`, deterministically, and the :math:`p_i` are the
+    model's own word importances (:class:`~captum_nlp_ext.attr.VMask`).
+    Special tokens and padding are never masked.
+
+    The wrapped model is an ordinary classifier: it is called like the
+    original (``model(input_ids, attention_mask, ...)``, the same
+    ``ModelOutput``), and :func:`~captum_nlp_ext.huggingface.get_embedding_layer`
+    finds the original embedding layer, so Captum's methods and ours explain it
+    through that layer unchanged (the mask is part of the model after it).
+    With every keep probability at 1 it is the original model.
+
+    Args:
+        model (Module): A Hugging Face sequence classifier
+                    (``AutoModelForSequenceClassification``).
+        tokenizer (PreTrainedTokenizerBase, optional): Its tokenizer, for word
+                    units (WordPiece ``##`` pieces, or the word-start marks of
+                    SentencePiece and byte-level BPE) and its special ids.
+                    Default: None (every token is a word; no special tokens
+                    but those in ``special_token_ids``)
+        layer (Module, optional): The layer whose output is masked.
+                    Default: None (``get_embedding_layer(model)``, the token
+                    embedding table)
+        hidden_size (int, optional): Hidden units of the mask network.
+                    Default: None (the embedding size)
+        special_token_ids (sequence of int, optional): Ids never masked,
+                    besides the tokenizer's special ids. Default: None
+        seed (int): Seed of the mask network's initial weights. Default: 0
+    """
+
+    def __init__(
+        self,
+        model: Module,
+        tokenizer: Any = None,
+        layer: Optional[Module] = None,
+        hidden_size: Optional[int] = None,
+        special_token_ids: Optional[Sequence[int]] = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        from captum_nlp_ext.huggingface import get_embedding_layer
+
+        if not isinstance(model, Module):
+            raise TypeError(
+                "`model` must be a Hugging Face sequence classifier (a Module); got "
+                f"{type(model).__name__}."
+            )
+        self.model: Any = model
+        layer = get_embedding_layer(model) if layer is None else layer
+        self._layer_name = _module_name(model, layer)
+        embedding = getattr(layer, "embedding_dim", None) or getattr(
+            getattr(model, "config", None), "hidden_size", None
+        )
+        if not isinstance(embedding, int):
+            raise ValueError(
+                "cannot tell the embedding size of `layer`: pass a layer with "
+                "`embedding_dim` or a model whose config has `hidden_size`."
+            )
+        vocab_size = _vocab_size(model, layer)
+        check_int("seed", seed, 0)
+        hidden = embedding if hidden_size is None else hidden_size
+        check_int("hidden_size", hidden, 1)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.mask = WordMaskNet(embedding, hidden)
+        continuation = (
+            None if tokenizer is None else continuation_table(tokenizer, vocab_size)
+        )
+        special = torch.zeros(vocab_size, dtype=torch.bool)
+        ids = list(special_token_ids or [])
+        if tokenizer is not None:
+            ids += list(tokenizer.all_special_ids)
+        for i in ids:
+            if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < vocab_size:
+                raise ValueError(
+                    f"`special_token_ids` must be ids in [0, {vocab_size}); got {i!r}."
+                )
+        special[ids] = True
+        self.special: Tensor
+        self.register_buffer("special", special, persistent=False)
+        self.continuation: Optional[Tensor]
+        self.register_buffer("continuation", continuation, persistent=False)
+        self.tokenizer = tokenizer
+        self.to(next(model.parameters()).device)
+        self._temperature = 1.0
+        self._generator: Optional[torch.Generator] = None
+        self._recorded: Optional[Tuple[Tensor, Units]] = None
+
+    # What other code asks of a Hugging Face model.
+    @property
+    def config(self) -> Any:
+        return self.model.config
+
+    @property
+    def base_model(self) -> Module:
+        return self.model.base_model
+
+    @property
+    def layer(self) -> Module:
+        """The layer whose output is masked."""
+        return self.model.get_submodule(self._layer_name)
+
+    def get_input_embeddings(self) -> Module:
+        return self.model.get_input_embeddings()
+
+    def forward(
+        self,
+        input_ids: Optional[Tensor] = None,
+        attention_mask: Optional[Tensor] = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        """The classifier's forward with the word masks applied: sampled in
+        training mode, their expectation (the keep probabilities) in eval mode."""
+        with self._masking(input_ids, attention_mask):
+            return self.model(input_ids, attention_mask, *args, **kwargs)
+
+    @torch.no_grad()
+    def keep_probabilities(
+        self, input_ids: Tensor, attention_mask: Optional[Tensor] = None
+    ) -> Tuple[Tensor, Units]:
+        """(batch, tokens) keep probability of each token's word, 0 on special
+        tokens and padding, and the word units. Needs only the layer's output."""
+        embeddings = self.layer(input_ids)
+        logits, units = self._word_logits(embeddings, input_ids, attention_mask)
+        if units.max_units == 0:
+            return torch.zeros(input_ids.shape, device=input_ids.device), units
+        return units.to_tokens(torch.sigmoid(logits)), units
+
+    def fit(
+        self,
+        batches: Any,
+        epochs: int = 1,
+        lr: float = 2e-5,
+        mask_lr: float = 1e-3,
+        beta: Union[float, BetaSchedule] = BetaSchedule(),
+        prior: float = 0.5,
+        temperature: float = 1.0,
+        weight_decay: float = 0.01,
+        max_grad_norm: Optional[float] = 1.0,
+        lr_schedule: str = "constant",
+        show_progress: bool = False,
+        seed: int = 0,
+    ) -> List[Dict[str, float]]:
+        r"""Train the classifier and the mask network together: minimise
+        :math:`\mathrm{CE}(y, f(R \odot x)) + \beta\,\overline{KL}(q(R|x) \|
+        \mathrm{Bern}(\pi))` with AdamW (the paper's objective: the labels'
+        likelihood under sampled masks, minus beta times the information
+        term; ``beta`` annealed over epochs as in the authors' code).
+
+        Args:
+            batches (iterable of dict): Each a dict with ``input_ids``,
+                        ``attention_mask`` and ``labels`` (batch,) tensors;
+                        other entries (``token_type_ids``) go to the model. A
+                        list or DataLoader (read once an epoch).
+            epochs (int): Passes over ``batches``. Default: 1
+            lr (float): The classifier's learning rate. Default: 2e-5
+            mask_lr (float): The mask network's learning rate (it starts from
+                        random weights, so it learns faster than the
+                        pretrained classifier). Default: 1e-3
+            beta (float or BetaSchedule): The information term's weight: a
+                        constant, or per epoch. Default: BetaSchedule() (1.0,
+                        0.099 less each epoch, down to about 0.01)
+            prior (float): The prior keep probability :math:`\pi`, in (0, 1).
+                        Default: 0.5
+            temperature (float): The Gumbel-softmax temperature. Default: 1.0
+            weight_decay (float): AdamW's weight decay. Default: 0.01
+            max_grad_norm (float, optional): Gradient clipping. Default: 1.0
+            lr_schedule (str): ``"constant"``, or ``"linear"``: a warm-up over
+                        the first 6% of the steps, then a linear decay to 0
+                        (the usual BERT fine-tuning schedule; needs
+                        ``len(batches)``). Default: "constant"
+            show_progress (bool): A progress bar over steps. Default: False
+            seed (int): Seed of the masks' samples and of dropout.
+                        Default: 0
+
+        Returns:
+            One dict per epoch: ``beta`` and the mean ``loss``,
+            ``cross_entropy`` and ``information`` (the KL term) of its steps.
+        """
+        check_int("epochs", epochs, 1)
+        for name, value in (("lr", lr), ("mask_lr", mask_lr)):
+            check_float(name, value, 0.0)
+        check_float("prior", prior, 0.0, 1.0, high_inclusive=False)
+        check_float("temperature", temperature, 0.0)
+        check_float("weight_decay", weight_decay, 0.0, low_inclusive=True)
+        if max_grad_norm is not None:
+            check_float("max_grad_norm", max_grad_norm, 0.0)
+        check_int("seed", seed, 0)
+        check_choice("lr_schedule", lr_schedule, ("constant", "linear"))
+        schedule = beta if isinstance(beta, BetaSchedule) else _constant(beta)
+        batches = check_batches(batches, epochs)
+        optimizer = torch.optim.AdamW(
+            [
+                {"params": list(self.model.parameters()), "lr": lr},
+                {"params": list(self.mask.parameters()), "lr": mask_lr},
+            ],
+            weight_decay=weight_decay,
+        )
+        scheduler = _lr_scheduler(optimizer, lr_schedule, batches, epochs)
+        flags = [(module, module.training) for module in self.modules()]
+        history = []
+        device = self.special.device
+        try:
+            with torch.random.fork_rng(devices=_devices(device)):
+                torch.manual_seed(seed)
+                self._generator = torch.Generator(device).manual_seed(seed)
+                self._temperature = temperature
+                self.train()
+                for epoch in range(epochs):
+                    weight = schedule(epoch)
+                    totals = torch.zeros(3, dtype=torch.float64)
+                    steps = 0
+                    for batch in _progress(batches, show_progress, epoch, epochs):
+                        ids, mask, labels, extra = _check_batch(batch, device)
+                        output = self(ids, mask, **extra)
+                        logits = getattr(output, "logits", output)
+                        assert self._recorded is not None
+                        word_logits, units = self._recorded
+                        ce = F.cross_entropy(logits, labels)
+                        info = information_loss(word_logits, units.valid, prior)
+                        loss = ce + weight * info
+                        optimizer.zero_grad()
+                        loss.backward()
+                        if max_grad_norm is not None:
+                            torch.nn.utils.clip_grad_norm_(
+                                self.parameters(), max_grad_norm
+                            )
+                        optimizer.step()
+                        scheduler.step()
+                        totals += torch.tensor([loss.item(), ce.item(), info.item()])
+                        steps += 1
+                    if steps == 0:
+                        raise ValueError("`batches` is empty.")
+                    mean = (totals / steps).tolist()
+                    history.append(
+                        dict(
+                            epoch=epoch,
+                            beta=weight,
+                            loss=mean[0],
+                            cross_entropy=mean[1],
+                            information=mean[2],
+                        )
+                    )
+                    logger.info("VMASK epoch %d: %s", epoch, history[-1])
+        finally:
+            self._generator, self._recorded = None, None
+            for module, flag in flags:
+                module.training = flag
+        return history
+
+    def save(self, path: PathLike) -> None:
+        """Save the classifier (``save_pretrained``), its tokenizer when given,
+        and the mask network in ``vmask.safetensors`` beside them, with the
+        classifier's fingerprint."""
+        from safetensors.torch import save_file
+
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(str(folder))
+        if self.tokenizer is not None:
+            self.tokenizer.save_pretrained(str(folder))
+        tensors = {
+            f"mask.{k}": v.contiguous() for k, v in self.mask.state_dict().items()
+        }
+        tensors["special"] = self.special.to(torch.uint8)
+        if self.continuation is not None:
+            tensors["continuation"] = self.continuation.to(torch.uint8)
+        settings = {
+            "format": _FORMAT,
+            "layer": self._layer_name,
+            "hidden_size": self.mask.hidden.out_features,
+            "fingerprint": model_fingerprint(self.model),
+        }
+        save_file(
+            {k: v.cpu() for k, v in tensors.items()},
+            str(folder / MASK_FILE),
+            metadata={"settings": json.dumps(settings)},
+        )
+
+    @classmethod
+    def load(
+        cls, path: PathLike, model: Optional[Module] = None, tokenizer: Any = None
+    ) -> "VMaskClassifier":
+        """Load a folder written by :meth:`save`, in eval mode.
+
+        Args:
+            path (str or PathLike): The folder.
+            model (Module, optional): The classifier to put the mask on; it
+                        must be the one saved (same configuration and weights).
+                        Default: None (loaded from ``path``)
+            tokenizer (PreTrainedTokenizerBase, optional): Kept on the model.
+                        Default: None (loaded from ``path`` when it has one)
+
+        Raises:
+            FileNotFoundError: ``path`` has no ``vmask.safetensors``.
+            ValueError: the file is not a VMASK file, or was made for another
+                        model.
+        """
+        from safetensors import safe_open
+
+        folder = Path(path)
+        file = folder / MASK_FILE
+        if not file.is_file():
+            raise FileNotFoundError(
+                f"No {MASK_FILE} in {folder}: not a model saved by "
+                "VMaskClassifier.save."
+            )
+        with safe_open(str(file), framework="pt") as handle:
+            settings = json.loads((handle.metadata() or {}).get("settings", "{}"))
+            tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+        if settings.get("format") != _FORMAT:
+            raise ValueError(f"{file} is not a VMASK file (format {_FORMAT}).")
+        if model is None:
+            from transformers import AutoModelForSequenceClassification
+
+            model = AutoModelForSequenceClassification.from_pretrained(str(folder))
+        differs = [
+            part
+            for part in ("config", "weights")
+            if settings["fingerprint"][part] != model_fingerprint(model)[part]
+        ]
+        if differs:
+            raise ValueError(
+                f"The mask network in {file} was trained with another model (its "
+                f"{' and '.join(differs)} differ): load it with the classifier "
+                "saved beside it."
+            )
+        if tokenizer is None and (folder / "tokenizer_config.json").is_file():
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        vmask = cls(
+            model,
+            layer=model.get_submodule(settings["layer"]),
+            hidden_size=int(settings["hidden_size"]),
+        )
+        vmask.tokenizer = tokenizer
+        vmask.mask.load_state_dict(
+            {k[len("mask.") :]: v for k, v in tensors.items() if k.startswith("mask.")}
+        )
+        vmask.special = tensors["special"].bool().to(vmask.special.device)
+        if "continuation" in tensors:
+            vmask.continuation = tensors["continuation"].bool().to(vmask.special.device)
+        return vmask.eval()
+
+    def _word_logits(
+        self, embeddings: Tensor, input_ids: Optional[Tensor], attention_mask: Any
+    ) -> Tuple[Tensor, Units]:
+        if input_ids is None:  # inputs_embeds: tokens are words
+            ids = torch.zeros(embeddings.shape[:2], dtype=torch.long)
+            units = word_units(ids, None, torch.zeros(1, dtype=torch.bool), None)
+        else:
+            units = word_units(
+                input_ids, self.continuation, self.special, attention_mask
+            )
+        token_logits = self.mask(embeddings.float())
+        return units.pool(token_logits, "mean"), units
+
+    def _masking(self, input_ids: Optional[Tensor], attention_mask: Any) -> Any:
+        return _MaskHook(self, input_ids, attention_mask)
+
+
+class _MaskHook:
+    """Registers the mask on the layer for one forward pass; removed on exit,
+    on every path. Registered last, so that a method's own hook on the same
+    layer (Captum's, ours) changes the embeddings before they are masked."""
+
+    def __init__(
+        self, owner: VMaskClassifier, input_ids: Optional[Tensor], attention_mask: Any
+    ) -> None:
+        self.owner, self.ids, self.attention = owner, input_ids, attention_mask
+        self.handle: Any = None
+
+    def __enter__(self) -> None:
+        self.handle = self.owner.layer.register_forward_hook(self._hook)
+
+    def __exit__(self, *exc: Any) -> None:
+        self.handle.remove()
+
+    def _hook(self, module: Module, args: Any, output: Any) -> Any:
+        if not isinstance(output, Tensor):
+            return None
+        owner = self.owner
+        ids = (
+            self.ids
+            if self.ids is not None and self.ids.shape == output.shape[:2]
+            else None
+        )
+        logits, units = owner._word_logits(output, ids, self.attention)
+        if units.max_units == 0:  # only special tokens and padding: nothing to mask
+            return None
+        if owner.training:
+            owner._recorded = (logits, units)
+            keep = relaxed_bernoulli(logits, owner._temperature, owner._generator)
+        else:
+            keep = torch.sigmoid(logits)
+        tokens = units.to_tokens(keep)
+        tokens = torch.where(units.included, tokens, torch.ones_like(tokens))
+        return output * tokens.unsqueeze(-1).to(output.dtype)
+
+
+def _module_name(model: Module, layer: Module) -> str:
+    for name, module in model.named_modules():
+        if module is layer:
+            return name
+    raise ValueError("`layer` must be a module of `model`.")
+
+
+def _vocab_size(model: Module, layer: Module) -> int:
+    size = getattr(layer, "num_embeddings", None) or getattr(
+        getattr(model, "config", None), "vocab_size", None
+    )
+    if not isinstance(size, int):
+        raise ValueError("cannot tell the vocabulary size of `model`.")
+    return size
+
+
+def _constant(beta: Any) -> BetaSchedule:
+    check_float("beta", beta, 0.0, low_inclusive=True)
+    return BetaSchedule(start=float(beta), step=0.0, floor=float(beta))
+
+
+def _lr_scheduler(optimizer: Any, kind: str, batches: Any, epochs: int) -> Any:
+    if kind == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    if not hasattr(batches, "__len__"):
+        raise ValueError("`lr_schedule='linear'` needs `batches` with a length.")
+    total = max(1, epochs * len(batches))
+    warmup = max(1.0, 0.06 * total)
+
+    def factor(step: int) -> float:
+        return min(1.0, (step + 1) / warmup) * max(0.0, (total - step) / total)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _devices(device: torch.device) -> List[Any]:
+    return [device] if device.type == "cuda" else []
+
+
+def _check_batch(
+    batch: Any, device: torch.device
+) -> Tuple[Tensor, Tensor, Tensor, Dict[str, Any]]:
+    if not isinstance(batch, Mapping):
+        raise TypeError(
+            "each of `batches` must be a dict with `input_ids`, `attention_mask` "
+            f"and `labels`; got {type(batch).__name__}."
+        )
+    missing = [k for k in ("input_ids", "attention_mask", "labels") if k not in batch]
+    if missing:
+        raise ValueError(f"a batch of `batches` lacks {missing}.")
+    ids, mask, labels = (batch[k] for k in ("input_ids", "attention_mask", "labels"))
+    labels = torch.as_tensor(labels)
+    if labels.dim() != 1 or labels.shape[0] != ids.shape[0]:
+        raise ValueError(
+            f"a batch's `labels` must have shape ({ids.shape[0]},); got "
+            f"{tuple(labels.shape)}."
+        )
+    extra = {
+        k: v.to(device) if isinstance(v, Tensor) else v
+        for k, v in batch.items()
+        if k not in ("input_ids", "attention_mask", "labels")
+    }
+    return ids.to(device), mask.to(device), labels.to(device).long(), extra
+
+
+def _progress(batches: Any, show: bool, epoch: int, epochs: int) -> Iterator[Any]:
+    if not show:
+        return iter(batches)
+    from tqdm.auto import tqdm
+
+    return iter(tqdm(batches, desc=f"VMASK epoch {epoch + 1}/{epochs}", leave=False))
