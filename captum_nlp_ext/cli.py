@@ -81,7 +81,9 @@ def _explain(args: argparse.Namespace) -> int:
     texts = check_texts(args.text) if args.text else None
     folder = model_dir(args.model, args.models_dir)
     mlm = _mlm(args, methods)
-    needs_pool = any("reference_index" in METHODS[m].needs for m in methods)
+    needs_pool = any(
+        {"reference_index", "diffmask"} & set(METHODS[m].needs) for m in methods
+    )
     if texts is None or needs_pool:
         check_data_dir(args.data_dir)
     _LOG.info("loading the model %s", folder.name)
@@ -98,7 +100,8 @@ def _explain(args: argparse.Namespace) -> int:
     reference_texts = None
     if needs_pool:
         _LOG.info(
-            "building LAFA's reference index over %d SST-2 training sentences",
+            "building LAFA's index / DiffMask's probe over %d SST-2 training "
+            "sentences",
             args.reference_pool,
         )
         pool = load_sst2("train", data_dir=args.data_dir, limit=args.reference_pool)
@@ -272,7 +275,8 @@ def _add_common(parser: argparse.ArgumentParser, default_methods: str) -> None:
         "--reference-pool",
         type=positive_int,
         default=1000,
-        help="training examples in LAFA's reference index (default: 1000)",
+        help="training examples in LAFA's reference index and DiffMask's probe "
+        "(default: 1000)",
     )
 
 

@@ -1,5 +1,10 @@
 """Attribution methods of captum-nlp-ext, mirroring :mod:`captum.attr`."""
 
+from captum_nlp_ext.attr._core.diffmask import DiffMask
+from captum_nlp_ext.attr._core.diffmask_layers import (
+    diffmask_across_layers,
+    DiffMaskLayers,
+)
 from captum_nlp_ext.attr._core.embedding_noise_tunnel import EmbeddingNoiseTunnel
 from captum_nlp_ext.attr._core.layer_input_marginalization import (
     LayerInputMarginalization,
@@ -14,6 +19,9 @@ from captum_nlp_ext.attr._utils.vmask import BetaSchedule
 
 __all__ = [
     "BetaSchedule",
+    "DiffMask",
+    "DiffMaskLayers",
+    "diffmask_across_layers",
     "EmbeddingNoiseTunnel",
     "LayerInputMarginalization",
     "LayerLAFA",

@@ -91,6 +91,15 @@ def _marc(ctx: MethodContext, settings: Dict[str, Any]) -> Tensor:
     )
 
 
+def _diffmask(ctx: MethodContext, settings: Dict[str, Any]) -> Tensor:
+    return ctx.resources["diffmask"].attribute(
+        ctx.input_ids,
+        target=ctx.target,
+        additional_forward_args=ctx.additional_forward_args,
+        feature_mask=ctx.feature_mask,
+    )
+
+
 def _vmask(ctx: MethodContext, settings: Dict[str, Any]) -> Tensor:
     _has_vmask(ctx.model)
     return VMask(cast(VMaskClassifier, ctx.model)).attribute(
@@ -170,6 +179,19 @@ register_method(
         "ours",
         "gradient",
         {"max_steps": 300, "early_stopping": True},
+    ),
+)
+register_method(
+    "diffmask",
+    MethodSpec(
+        _diffmask,
+        "DiffMask: expected input gates from a probe fitted once on the training "
+        "split (unsigned)",
+        "ours",
+        "learned",
+        {"fit_epochs": 3, "fit_lr": 3e-4},
+        needs=("diffmask",),
+        windows=False,
     ),
 )
 register_method(

@@ -17,7 +17,7 @@ from captum_nlp_ext.huggingface import (
 
 FAMILIES = ("ours", "captum", "baseline")
 KINDS = ("perturbation", "gradient", "learned", "random")
-RESOURCES = ("mlm", "reference_index")
+RESOURCES = ("mlm", "reference_index", "diffmask")
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,12 @@
-"""The resources methods need (a masked language model, a reference index),
-built once per run."""
+"""The resources methods need (a masked language model, a reference index, a
+fitted DiffMask probe), built once per run."""
 
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
 from torch.nn import Module
 
-from captum_nlp_ext.attr import ReferenceIndex
+from captum_nlp_ext.attr import DiffMask, ReferenceIndex
 from captum_nlp_ext.benchmark._registry import METHODS
 
 
@@ -18,6 +18,8 @@ def build_resources(
     reference_texts: Optional[Sequence[str]] = None,
     cache_path: Optional[str] = None,
     show_progress: bool = False,
+    probe_path: Optional[str] = None,
+    method_options: Optional[Dict[str, Dict[str, Any]]] = None,
 ) -> Dict[str, Any]:
     """The resources the given methods need, by name.
 
@@ -32,7 +34,13 @@ def build_resources(
         cache_path (str, optional): Where the reference index is saved once
                     built and loaded from later (a run's folder). Default: None
         show_progress (bool): A progress bar while the reference index is
-                    built (on stderr). Default: False
+                    built or the probe fitted (on stderr). Default: False
+        probe_path (str, optional): Where the DiffMask probe (fitted on
+                    ``reference_texts``) is saved and loaded from later.
+                    Default: None
+        method_options (dict, optional): Settings by method name, for the
+                    probe's fit (``diffmask``'s ``fit_*`` settings).
+                    Default: None
 
     Raises:
         ValueError: A method needs a resource that was not given.
@@ -62,4 +70,51 @@ def build_resources(
             if cache_path is not None:
                 index.save(str(cache_path))
             resources["reference_index"] = index
+    if "diffmask" in needed:
+        if probe_path is not None and Path(probe_path).is_file():
+            resources["diffmask"] = DiffMask.load(probe_path, model)
+        else:
+            if not reference_texts:
+                raise ValueError(
+                    "method `diffmask` needs training texts to fit its probe: pass "
+                    "`reference_texts`."
+                )
+            settings = METHODS["diffmask"].settings(
+                (method_options or {}).get("diffmask")
+            )
+            probe = fit_probe(
+                model, tokenizer, reference_texts, settings, show_progress
+            )
+            if probe_path is not None:
+                probe.save(probe_path)
+            resources["diffmask"] = probe
     return resources
+
+
+def fit_probe(
+    model: Module,
+    tokenizer: Any,
+    texts: Sequence[str],
+    settings: Dict[str, Any],
+    show_progress: bool = False,
+) -> DiffMask:
+    """DiffMask's input-gate probe for ``model``, fitted on ``texts`` (batches
+    of 32, at most 128 tokens) with the spec's ``fit_epochs`` and ``fit_lr``."""
+    batches = []
+    for start in range(0, len(texts), 32):
+        enc = tokenizer(
+            list(texts[start : start + 32]),
+            padding=True,
+            truncation=True,
+            max_length=128,
+            return_tensors="pt",
+        )
+        batches.append(dict(enc))
+    probe = DiffMask(model)
+    probe.fit(
+        batches,
+        epochs=int(settings["fit_epochs"]),
+        lr=float(settings["fit_lr"]),
+        show_progress=show_progress,
+    )
+    return probe

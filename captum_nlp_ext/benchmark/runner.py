@@ -208,7 +208,7 @@ def run_benchmark(
     # What a method needs (its spec's `needs`) is recorded with its settings.
     needs = {need for name in methods for need in METHODS[name].needs}
     pool = ""
-    if "reference_index" in needs:
+    if needs & {"reference_index", "diffmask"}:
         if reference_texts is None:
             reference_texts = data.reference_texts(reference_pool)
             pool = f"the first {len(reference_texts)} of {data.name} "
@@ -216,10 +216,11 @@ def run_benchmark(
         else:
             reference_texts = list(reference_texts)
             pool = f"{len(reference_texts)} given texts"
-    resource_labels = {"mlm": _label(mlm), "reference_index": pool}
+    resource_labels = {"mlm": _label(mlm), "reference_index": pool, "diffmask": pool}
+    keys = {"reference_index": "reference_pool", "diffmask": "fit_texts"}
     for name in methods:
         for need in METHODS[name].needs:
-            key = "reference_pool" if need == "reference_index" else need
+            key = keys.get(need, need)
             method_settings[name]["settings"][key] = resource_labels[need]
     settings = {
         "schema": SCHEMA,
@@ -245,7 +246,7 @@ def run_benchmark(
     settings["model_path"] = model_path
     settings["classes"] = class_names(model)
     with RunStore(out_dir, settings, overwrite=overwrite) as store:
-        if "reference_index" in needs:
+        if needs & {"reference_index", "diffmask"}:
             _LOG.info(
                 "reference index: %d texts (%s)", len(reference_texts or ()), pool
             )
@@ -259,6 +260,17 @@ def run_benchmark(
                 store.cache_path(_index_file_name(model, reference_texts or []))
             ),
             show_progress=show_progress,
+            probe_path=str(
+                store.cache_path(
+                    _index_file_name(
+                        model,
+                        reference_texts or [],
+                        "diffmask",
+                        METHODS["diffmask"].settings(options.get("diffmask")),
+                    )
+                )
+            ),
+            method_options=options,
         )
         _LOG.info(
             "explaining %d examples of %s %s with %s",
@@ -320,15 +332,22 @@ def _classifier(
     return loaded, tokenizer or loaded_tokenizer, label, str(model)
 
 
-def _index_file_name(model: Module, texts: Sequence[str]) -> str:
-    """The reference index's cache file, named by what builds it (the model
-    and the pool), so that another pool or model never reuses it."""
+def _index_file_name(
+    model: Module,
+    texts: Sequence[str],
+    kind: str = "reference_index",
+    settings: Optional[Dict[str, Any]] = None,
+) -> str:
+    """A resource's cache file (the reference index, the DiffMask probe),
+    named by what builds it (the model, the texts, the settings), so that
+    another pool, model or setting never reuses it."""
     from captum_nlp_ext.attr._utils.reference_pool import model_fingerprint
 
-    digest = hashlib.sha256(
-        json.dumps([model_fingerprint(model), list(texts)]).encode()
-    ).hexdigest()[:16]
-    return f"reference_index-{digest}.safetensors"
+    key: List[Any] = [model_fingerprint(model), list(texts)]
+    if settings is not None:
+        key.append(sorted(settings.items()))
+    digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
+    return f"{kind}-{digest}.safetensors"
 
 
 def _label(thing: Any) -> Optional[str]:
@@ -451,13 +470,15 @@ class _Data:
     def reference_texts(self, pool: int) -> List[str]:
         if self.spec.train_split is None:
             raise ValueError(
-                "a reference index (method `lafa`) needs a training split for its "
-                "pool; "
+                "methods `lafa` and `diffmask` need a training split (the reference "
+                "pool, the probe's texts); "
                 f"{self.name} has none."
             )
         train = self.spec.load(self.spec.train_split, self.data_dir, pool)
         if any(e.text_pair_words is not None for e in train):
-            raise ValueError("a reference index (`lafa`) does not support text pairs.")
+            raise ValueError(
+                "`lafa` and `diffmask` do not support text pairs (training texts)."
+            )
         return [e.text for e in train]
 
     def batches(self, size: int) -> List[List[int]]:

@@ -10,6 +10,7 @@ import torch
 from transformers import BertConfig, BertForMaskedLM
 
 from captum_nlp_ext.attr import (
+    DiffMask,
     EmbeddingNoiseTunnel,
     LayerInputMarginalization,
     LayerLAFA,
@@ -97,6 +98,12 @@ CASES = [
     MethodCase(
         "vmask",
         lambda m, ids, mask: VMask(VMaskClassifier(m, special_token_ids=[0, 1, 2])),
+        seeded=False,  # deterministic
+        fail_at_call=1,  # one forward pass
+    ),
+    MethodCase(
+        "diffmask",
+        lambda m, ids, mask: DiffMask(m),  # an unfitted probe: gates still defined
         seeded=False,  # deterministic
         fail_at_call=1,  # one forward pass
     ),

@@ -10,6 +10,7 @@ from transformers import BertConfig, BertForMaskedLM
 
 from captum_nlp_ext._utils.checks import NonFiniteError
 from captum_nlp_ext.attr import (
+    DiffMask,
     EmbeddingNoiseTunnel,
     LayerInputMarginalization,
     LayerLAFA,
@@ -92,16 +93,18 @@ def explain(name, model, ids, mask, **kwargs):
             n_samples=8,
             seed=0,
         )
+    if name == "diffmask":
+        return DiffMask(model).attribute(ids, additional_forward_args=(mask,))
     if name == "vmask":
         method = VMask(VMaskClassifier(model, special_token_ids=[0, 1, 2]))
         return method.attribute(ids, additional_forward_args=(mask,))
     raise AssertionError(name)
 
 
-METHODS = ["nlgp", "im", "lafa", "marc", "noise_tunnel", "vmask"]
-# VMask always reads the model in eval mode (the masks' expectation), so
-# dropout left on cannot make it random.
-SAMPLED = [name for name in METHODS if name != "vmask"]
+METHODS = ["nlgp", "im", "lafa", "marc", "noise_tunnel", "vmask", "diffmask"]
+# VMask and DiffMask always read the model in eval mode (expected masks and
+# gates), so dropout left on cannot make them random.
+SAMPLED = [name for name in METHODS if name not in ("vmask", "diffmask")]
 
 
 @pytest.mark.parametrize("name", METHODS)

@@ -90,6 +90,44 @@ def test_the_reference_index_cache_is_keyed_by_its_pool_and_cleared_by_overwrite
     assert len(second) == 1 and second[0].name != first[0].name
 
 
+def test_the_diffmask_probe_is_fitted_once_per_run_and_reused_on_resume(
+    tmp_path, tiny_model, tiny_tokenizer, monkeypatch
+):
+    import captum_nlp_ext.benchmark._resources as resources
+
+    examples = make_examples(4, seed=1)
+    pool = [" ".join(e.words) for e in make_examples(12, seed=2)]
+    fits = []
+    original = resources.fit_probe
+
+    def counting(*args, **kwargs):
+        fits.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(resources, "fit_probe", counting)
+    options = dict(methods=["diffmask"], reference_texts=pool)
+    run(tmp_path, tiny_model, tiny_tokenizer, examples, **options)
+    probes = sorted((tmp_path / "cache").iterdir())
+    assert len(fits) == 1 and probes[0].name.startswith("diffmask-")
+    # resumed: the cached probe is loaded, not fitted again
+    folder = run(tmp_path, tiny_model, tiny_tokenizer, examples, **options)
+    assert len(fits) == 1 and len(load_run(folder)[1]) == 4
+    settings = load_run(folder)[0]["method_settings"]["diffmask"]["settings"]
+    assert settings["fit_texts"] == "12 given texts" and settings["fit_epochs"] == 3
+    # another fit setting is another probe (and another run: --overwrite)
+    run(
+        tmp_path,
+        tiny_model,
+        tiny_tokenizer,
+        examples,
+        overwrite=True,
+        method_options={"diffmask": {"fit_epochs": 1}},
+        **options,
+    )
+    assert len(fits) == 2
+    assert sorted((tmp_path / "cache").iterdir())[0].name != probes[0].name
+
+
 def test_a_nan_example_is_recorded_as_failed_and_the_run_goes_on(
     tmp_path, tiny_model, tiny_tokenizer
 ):

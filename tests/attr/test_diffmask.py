@@ -1,0 +1,196 @@
+"""DiffMask (De Cao et al., EMNLP 2020): Hard Concrete gates, the probe's
+training under the KL constraint, and the expected gates as attributions."""
+
+import pytest
+import torch
+
+from captum_nlp_ext.attr import DiffMask
+from captum_nlp_ext.attr._utils.diffmask import (
+    expected_gate,
+    hard_concrete_sample,
+    log_expected_l0,
+)
+from captum_nlp_ext.testing import (
+    keyword_conjunction_task,
+    planted_keyword_task,
+    tiny_bert_classifier,
+    train_classifier,
+)
+
+
+def _batches(task, steps=120, batch_size=32, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(steps):
+        rows = torch.randint(0, len(task), (batch_size,), generator=generator)
+        out.append(
+            dict(
+                input_ids=task.input_ids[rows], attention_mask=task.attention_mask[rows]
+            )
+        )
+    return out
+
+
+def _gates(diffmask, task):
+    return diffmask.attribute(
+        task.input_ids,
+        additional_forward_args=(task.attention_mask,),
+        feature_mask=task.feature_mask,
+    )
+
+
+@pytest.fixture(scope="module")
+def keyword():
+    task = planted_keyword_task(n=600, seed=0)
+    train, test = task.split(500)
+    model = tiny_bert_classifier(task.vocab_size, seed=0)
+    train_classifier(model, train, steps=120)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    diffmask = DiffMask(model)
+    history = diffmask.fit(_batches(train))  # the defaults
+    return model, before, diffmask, test, history
+
+
+def test_the_keyword_has_the_highest_gate_at_the_defaults(keyword):
+    _, _, diffmask, test, history = keyword
+    gates = _gates(diffmask, test)
+    assert test.evidence_ranked_first(gates) >= 0.9
+    # the constraint holds after fit: the masked prediction stays close
+    assert history[-1]["kl"] <= 0.1
+    assert float(diffmask.divergence(test.input_ids, test.attention_mask).mean()) <= 0.1
+    assert history[-1]["l0"] < 0.5  # and most tokens can be dropped
+    assert bool(((gates >= 0) & (gates <= 1)).all())
+    assert bool((gates[test.feature_mask < 0] == 0).all())
+
+
+def test_the_model_is_never_updated_and_its_state_is_restored(keyword):
+    model, before, diffmask, test, _ = keyword
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, before[name]), name
+    assert all(p.requires_grad for p in model.parameters())
+    assert not model.training
+    model.train()
+    try:
+        diffmask.fit(_batches(test, steps=1))
+        assert model.training
+    finally:
+        model.eval()
+
+
+def test_a_known_rule_keeps_exactly_the_positions_that_decide():
+    # Class 1 iff both keywords occur: only the keyword positions matter.
+    task = keyword_conjunction_task(n=700, seed=0)
+    train, test = task.split(600)
+    model = tiny_bert_classifier(task.vocab_size, seed=0)
+    assert train_classifier(model, train, steps=300) > 0.95
+    diffmask = DiffMask(model)
+    # A larger learning rate than the default (the paper's 3e-4, over hundreds
+    # of epochs): the gates must close within 600 steps here.
+    history = diffmask.fit(_batches(train, steps=200), epochs=3, lr=3e-3)
+    assert history[-1]["multiplier"] > 0  # the constraint was binding
+    kept = _gates(diffmask, test) > 0.5
+    words = test.feature_mask >= 0
+    evidence = test.evidence & words
+    precision = (kept & evidence).sum() / kept[words].sum().clamp_min(1)
+    recall = (kept & evidence).sum() / evidence.sum()
+    assert float(precision) >= 0.9 and float(recall) >= 0.9
+    # and the masked prediction stays within the margin on held-out sentences
+    kl = diffmask.divergence(test.input_ids, test.attention_mask)
+    assert float(kl.mean()) <= 0.1
+
+
+def test_hard_concrete_sampling_matches_its_closed_forms():
+    logits = torch.tensor([-3.0, -0.5, 0.0, 2.0]).repeat(20000, 1)
+    samples = hard_concrete_sample(logits, torch.Generator().manual_seed(0))
+    assert bool(((samples >= 0) & (samples <= 1)).all())
+    nonzero = (samples > 0).float().mean(0)
+    closed = log_expected_l0(logits[0]).exp()
+    torch.testing.assert_close(nonzero, closed, atol=0.01, rtol=0)
+    # exact zeros and ones both occur: the stretch and the rectification
+    assert bool((samples == 0).any()) and bool((samples == 1).any())
+    torch.testing.assert_close(
+        samples.mean(0), expected_gate(logits[0]), atol=0.01, rtol=0
+    )
+
+
+def test_hidden_state_gates_at_a_layer(keyword):
+    model, _, _, test, _ = keyword
+    diffmask = DiffMask(model, gate="hidden", layer=1)
+    history = diffmask.fit(_batches(test, steps=3))
+    gates = _gates(diffmask, test)
+    assert gates.shape == test.input_ids.shape and len(history) == 1
+    assert bool(torch.isfinite(gates).all())
+
+
+def test_save_and_load_round_trip_and_refuse_another_model(keyword, tmp_path):
+    model, _, diffmask, test, _ = keyword
+    diffmask.save(tmp_path / "probe.safetensors")
+    loaded = DiffMask.load(tmp_path / "probe.safetensors", model)
+    torch.testing.assert_close(_gates(loaded, test), _gates(diffmask, test))
+    assert (loaded.gate, loaded.layer_index) == (diffmask.gate, diffmask.layer_index)
+    other = tiny_bert_classifier(test.vocab_size, seed=9)
+    with pytest.raises(ValueError, match="another model"):
+        DiffMask.load(tmp_path / "probe.safetensors", other)
+    with pytest.raises(FileNotFoundError):
+        DiffMask.load(tmp_path / "missing.safetensors", model)
+
+
+def test_the_same_seed_gives_the_same_probe(keyword):
+    model, _, _, test, _ = keyword
+    runs = []
+    for _ in range(2):
+        diffmask = DiffMask(model, seed=1)
+        diffmask.fit(_batches(test, steps=4), seed=3)
+        runs.append(_gates(diffmask, test))
+    torch.testing.assert_close(runs[0], runs[1], rtol=0, atol=0)
+
+
+def test_bad_inputs_name_the_argument(keyword):
+    model, _, diffmask, test, _ = keyword
+    for kwargs, error, match in [
+        (dict(gate="output"), ValueError, "`gate`"),
+        (dict(gate="hidden"), ValueError, "`layer`"),
+        (dict(layer=7), ValueError, "`layer` must be at most 2"),
+        (dict(gate="hidden", layer=0), ValueError, "`layer`"),
+    ]:
+        with pytest.raises(error, match=match):
+            DiffMask(model, **kwargs)
+    with pytest.raises(TypeError, match="`model`"):
+        DiffMask("bert")
+    batches = _batches(test, steps=1)
+    for kwargs, match in [
+        (dict(epochs=0), "`epochs`"),
+        (dict(margin=-1.0), "`margin`"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            diffmask.fit(batches, **kwargs)
+    with pytest.raises(TypeError, match="`batches`"):
+        diffmask.fit([test.input_ids])
+    with pytest.raises(ValueError, match="`target`"):
+        diffmask.attribute(
+            test.input_ids[:2],
+            target=5,
+            additional_forward_args=test.attention_mask[:2],
+        )
+
+
+def test_probes_across_layers_and_their_figure(keyword, tmp_path):
+    from captum_nlp_ext.attr import diffmask_across_layers
+
+    model, _, _, test, _ = keyword
+    sweep = diffmask_across_layers(
+        model, _batches(test, steps=4), test.input_ids[:3], test.attention_mask[:3]
+    )
+    assert sweep.layers == [0, 1, 2] and sweep.gates.shape == (3, 3, 14)
+    assert sweep.kept.shape == (3,) and bool(
+        ((sweep.kept >= 0) & (sweep.kept <= 1)).all()
+    )
+    figure = sweep.plot(example=1)
+    figure.savefig(tmp_path / "layers.png")
+    assert (tmp_path / "layers.png").stat().st_size > 0
+    hidden = diffmask_across_layers(
+        model, _batches(test, steps=2), test.input_ids[:2], gate="hidden"
+    )
+    assert hidden.layers == [1, 2]
+    with pytest.raises(ValueError, match="`example`"):
+        sweep.plot(example=9)
