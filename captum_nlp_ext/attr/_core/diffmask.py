@@ -36,6 +36,7 @@ from captum_nlp_ext.attr._utils.diffmask import (
     recording,
 )
 from captum_nlp_ext.attr._utils.reference_pool import model_fingerprint
+from captum_nlp_ext.attr._utils.training import check_batches, module_name, progress
 
 logger = logging.getLogger("captum_nlp_ext")
 
@@ -115,7 +116,7 @@ class DiffMask(Attribution):
         if depth > len(layers):
             raise ValueError(f"`layer` must be at most {len(layers)} (L); got {depth}.")
         self.gate, self.layer_index = gate, depth
-        self._names = [_module_name(model, m) for m in [embeddings, *layers]]
+        self._names = [module_name(model, m, "layers") for m in [embeddings, *layers]]
         self._read = [embeddings, *layers[:depth]]
         self._gated = embeddings if gate == "input" else layers[depth - 1]
         hidden = _hidden_size(model, embeddings)
@@ -168,8 +169,6 @@ class DiffMask(Attribution):
             One dict per epoch with the means of ``kl``, ``l0`` (the expected
             share of tokens kept) and the final ``multiplier``.
         """
-        from captum_nlp_ext.attr._utils.vmask import check_batches
-
         check_int("epochs", epochs, 1)
         for name, value in (
             ("lr", lr),
@@ -195,7 +194,8 @@ class DiffMask(Attribution):
         with eval_mode(self.model), frozen_parameters(self.model):
             for epoch in range(epochs):
                 totals, steps = torch.zeros(2, dtype=torch.float64), 0
-                for batch in _progress(batches, show_progress, epoch, epochs):
+                desc = f"DiffMask epoch {epoch + 1}/{epochs}"
+                for batch in progress(batches, show_progress, desc):
                     ids, args = _batch_args(batch, device)
                     kl, l0 = self._step(ids, args, generator, margin)
                     probe_optimizer.zero_grad()
@@ -408,13 +408,6 @@ def _batch_args(batch: Any, device: torch.device) -> Tuple[Tensor, Tuple]:
     return ids, args
 
 
-def _module_name(model: Module, module: Module) -> str:
-    for name, candidate in model.named_modules():
-        if candidate is module:
-            return name
-    raise ValueError("`embeddings` and `layers` must be modules of `model`.")
-
-
 def _hidden_size(model: Module, embeddings: Module) -> int:
     size = getattr(getattr(model, "config", None), "hidden_size", None)
     if not isinstance(size, int):
@@ -422,11 +415,3 @@ def _hidden_size(model: Module, embeddings: Module) -> int:
     if not isinstance(size, int):
         raise ValueError("cannot tell the hidden size: `model.config.hidden_size`.")
     return size
-
-
-def _progress(batches: Any, show: bool, epoch: int, epochs: int) -> Any:
-    if not show:
-        return batches
-    from tqdm.auto import tqdm
-
-    return tqdm(batches, desc=f"DiffMask epoch {epoch + 1}/{epochs}", leave=False)

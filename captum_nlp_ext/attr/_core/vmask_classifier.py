@@ -4,7 +4,7 @@ input embedding layer, trained with it (Chen and Ji, EMNLP 2020)."""
 import json
 import logging
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -15,11 +15,13 @@ from captum_nlp_ext._utils.types import PathLike
 from captum_nlp_ext._utils.units import Units
 from captum_nlp_ext._utils.validation import check_choice, check_float, check_int
 from captum_nlp_ext.attr._utils.reference_pool import model_fingerprint
+from captum_nlp_ext.attr._utils.training import check_batches, module_name, progress
 from captum_nlp_ext.attr._utils.vmask import (
     BetaSchedule,
-    check_batches,
+    check_batch,
     continuation_table,
     information_loss,
+    lr_scheduler,
     relaxed_bernoulli,
     word_units,
     WordMaskNet,
@@ -92,7 +94,7 @@ class VMaskClassifier(Module):
             )
         self.model: Any = model
         layer = get_embedding_layer(model) if layer is None else layer
-        self._layer_name = _module_name(model, layer)
+        self._layer_name = module_name(model, layer, "layer")
         embedding = getattr(layer, "embedding_dim", None) or getattr(
             getattr(model, "config", None), "hidden_size", None
         )
@@ -242,7 +244,7 @@ class VMaskClassifier(Module):
             ],
             weight_decay=weight_decay,
         )
-        scheduler = _lr_scheduler(optimizer, lr_schedule, batches, epochs)
+        scheduler = lr_scheduler(optimizer, lr_schedule, batches, epochs)
         flags = [(module, module.training) for module in self.modules()]
         history = []
         device = self.special.device
@@ -256,8 +258,9 @@ class VMaskClassifier(Module):
                     weight = schedule(epoch)
                     totals = torch.zeros(3, dtype=torch.float64)
                     steps = 0
-                    for batch in _progress(batches, show_progress, epoch, epochs):
-                        ids, mask, labels, extra = _check_batch(batch, device)
+                    desc = f"VMASK epoch {epoch + 1}/{epochs}"
+                    for batch in progress(batches, show_progress, desc):
+                        ids, mask, labels, extra = check_batch(batch, device)
                         output = self(ids, mask, **extra)
                         logits = getattr(output, "logits", output)
                         assert self._recorded is not None
@@ -445,13 +448,6 @@ class _MaskHook:
         return output * tokens.unsqueeze(-1).to(output.dtype)
 
 
-def _module_name(model: Module, layer: Module) -> str:
-    for name, module in model.named_modules():
-        if module is layer:
-            return name
-    raise ValueError("`layer` must be a module of `model`.")
-
-
 def _vocab_size(model: Module, layer: Module) -> int:
     size = getattr(layer, "num_embeddings", None) or getattr(
         getattr(model, "config", None), "vocab_size", None
@@ -466,53 +462,5 @@ def _constant(beta: Any) -> BetaSchedule:
     return BetaSchedule(start=float(beta), step=0.0, floor=float(beta))
 
 
-def _lr_scheduler(optimizer: Any, kind: str, batches: Any, epochs: int) -> Any:
-    if kind == "constant":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-    if not hasattr(batches, "__len__"):
-        raise ValueError("`lr_schedule='linear'` needs `batches` with a length.")
-    total = max(1, epochs * len(batches))
-    warmup = max(1.0, 0.06 * total)
-
-    def factor(step: int) -> float:
-        return min(1.0, (step + 1) / warmup) * max(0.0, (total - step) / total)
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
 def _devices(device: torch.device) -> List[Any]:
     return [device] if device.type == "cuda" else []
-
-
-def _check_batch(
-    batch: Any, device: torch.device
-) -> Tuple[Tensor, Tensor, Tensor, Dict[str, Any]]:
-    if not isinstance(batch, Mapping):
-        raise TypeError(
-            "each of `batches` must be a dict with `input_ids`, `attention_mask` "
-            f"and `labels`; got {type(batch).__name__}."
-        )
-    missing = [k for k in ("input_ids", "attention_mask", "labels") if k not in batch]
-    if missing:
-        raise ValueError(f"a batch of `batches` lacks {missing}.")
-    ids, mask, labels = (batch[k] for k in ("input_ids", "attention_mask", "labels"))
-    labels = torch.as_tensor(labels)
-    if labels.dim() != 1 or labels.shape[0] != ids.shape[0]:
-        raise ValueError(
-            f"a batch's `labels` must have shape ({ids.shape[0]},); got "
-            f"{tuple(labels.shape)}."
-        )
-    extra = {
-        k: v.to(device) if isinstance(v, Tensor) else v
-        for k, v in batch.items()
-        if k not in ("input_ids", "attention_mask", "labels")
-    }
-    return ids.to(device), mask.to(device), labels.to(device).long(), extra
-
-
-def _progress(batches: Any, show: bool, epoch: int, epochs: int) -> Iterator[Any]:
-    if not show:
-        return iter(batches)
-    from tqdm.auto import tqdm
-
-    return iter(tqdm(batches, desc=f"VMASK epoch {epoch + 1}/{epochs}", leave=False))

@@ -9,7 +9,7 @@ classifier, its training, saving and loading) and
 """
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -136,17 +136,41 @@ class BetaSchedule:
         return max(min(self.floor, self.start), self.start - epoch * self.step)
 
 
-def check_batches(batches: Any, epochs: int) -> Iterable[Any]:
-    """Batches for :meth:`VMaskClassifier.fit`: re-iterable when there is more
-    than one epoch."""
-    if isinstance(batches, (str, bytes)) or not hasattr(batches, "__iter__"):
+def lr_scheduler(optimizer: Any, kind: str, batches: Any, epochs: int) -> Any:
+    if kind == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    if not hasattr(batches, "__len__"):
+        raise ValueError("`lr_schedule='linear'` needs `batches` with a length.")
+    total = max(1, epochs * len(batches))
+    warmup = max(1.0, 0.06 * total)
+
+    def factor(step: int) -> float:
+        return min(1.0, (step + 1) / warmup) * max(0.0, (total - step) / total)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def check_batch(
+    batch: Any, device: torch.device
+) -> Tuple[Tensor, Tensor, Tensor, Dict[str, Any]]:
+    if not isinstance(batch, Mapping):
         raise TypeError(
-            "`batches` must be an iterable of dicts with `input_ids`, "
-            f"`attention_mask` and `labels`; got {type(batches).__name__}."
+            "each of `batches` must be a dict with `input_ids`, `attention_mask` "
+            f"and `labels`; got {type(batch).__name__}."
         )
-    if epochs > 1 and iter(batches) is batches:
+    missing = [k for k in ("input_ids", "attention_mask", "labels") if k not in batch]
+    if missing:
+        raise ValueError(f"a batch of `batches` lacks {missing}.")
+    ids, mask, labels = (batch[k] for k in ("input_ids", "attention_mask", "labels"))
+    labels = torch.as_tensor(labels)
+    if labels.dim() != 1 or labels.shape[0] != ids.shape[0]:
         raise ValueError(
-            "`batches` is a one-pass iterator, but `epochs` > 1: pass a list or a "
-            "DataLoader, which can be read once an epoch."
+            f"a batch's `labels` must have shape ({ids.shape[0]},); got "
+            f"{tuple(labels.shape)}."
         )
-    return batches
+    extra = {
+        k: v.to(device) if isinstance(v, Tensor) else v
+        for k, v in batch.items()
+        if k not in ("input_ids", "attention_mask", "labels")
+    }
+    return ids.to(device), mask.to(device), labels.to(device).long(), extra
