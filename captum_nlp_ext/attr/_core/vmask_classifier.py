@@ -136,10 +136,12 @@ class VMaskClassifier(Module):
     # What other code asks of a Hugging Face model.
     @property
     def config(self) -> Any:
+        """The wrapped classifier's configuration."""
         return self.model.config
 
     @property
     def base_model(self) -> Module:
+        """The wrapped classifier's encoder (``model.base_model``)."""
         return self.model.base_model
 
     @property
@@ -148,6 +150,8 @@ class VMaskClassifier(Module):
         return self.model.get_submodule(self._layer_name)
 
     def get_input_embeddings(self) -> Module:
+        """The wrapped classifier's token embedding table (not masked itself:
+        the mask acts on its output)."""
         return self.model.get_input_embeddings()
 
     def forward(
