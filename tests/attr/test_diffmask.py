@@ -194,3 +194,37 @@ def test_probes_across_layers_and_their_figure(keyword, tmp_path):
     assert hidden.layers == [1, 2]
     with pytest.raises(ValueError, match="`example`"):
         sweep.plot(example=9)
+
+
+class _Bag(torch.nn.Module):
+    """Not a Hugging Face model: embeddings, two layers, mean pooling."""
+
+    def __init__(self, vocab):
+        super().__init__()
+        self.embed = torch.nn.Embedding(vocab, 8)
+        self.blocks = torch.nn.ModuleList(
+            [torch.nn.Linear(8, 8), torch.nn.Linear(8, 8)]
+        )
+        self.head = torch.nn.Linear(8, 2)
+
+    def forward(self, ids, mask):
+        hidden = self.embed(ids)
+        for layer in self.blocks:
+            hidden = torch.tanh(layer(hidden))
+        pooled = (hidden * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)
+        return self.head(pooled)
+
+
+def test_any_model_whose_layers_are_given():
+    task = planted_keyword_task(n=64, seed=4)
+    model = _Bag(task.vocab_size).eval()
+    with pytest.raises(ValueError, match="pass `layers`"):
+        DiffMask(model, embeddings=model.embed)
+    with pytest.raises(ValueError, match="pass `embeddings`"):
+        DiffMask(model, layers=model.blocks)
+    diffmask = DiffMask(model, embeddings=model.embed, layers=list(model.blocks))
+    history = diffmask.fit(_batches(task, steps=3))
+    gates = _gates(diffmask, task)
+    assert gates.shape == task.input_ids.shape and history[0]["l0"] > 0
+    hidden = DiffMask(model, "hidden", 2, embeddings=model.embed, layers=model.blocks)
+    assert _gates(hidden, task).shape == task.input_ids.shape

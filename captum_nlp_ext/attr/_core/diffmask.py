@@ -103,9 +103,14 @@ class DiffMask(Attribution):
         super().__init__(model)
         self.model = model
         check_choice("gate", gate, GATES)
-        embeddings = (
-            get_embedding_layer(model, "full") if embeddings is None else embeddings
-        )
+        if embeddings is None:
+            try:
+                embeddings = get_embedding_layer(model, "full")
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"cannot find the embedding block of {type(model).__name__}: "
+                    "pass `embeddings` (and `layers`)."
+                ) from None
         layers = encoder_layers(model) if layers is None else list(layers)
         if not layers or not all(isinstance(m, Module) for m in [embeddings, *layers]):
             raise TypeError("`embeddings` and `layers` must be modules of `model`.")
