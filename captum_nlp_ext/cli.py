@@ -72,7 +72,11 @@ def _mlm(args: argparse.Namespace, methods: Sequence[str]) -> Optional[Path]:
 
 def _explain(args: argparse.Namespace) -> int:
     from captum_nlp_ext.attr.visualization import save_html
-    from captum_nlp_ext.benchmark.methods import build_resources, METHODS
+    from captum_nlp_ext.benchmark.methods import (
+        build_resources,
+        METHODS,
+        TEXT_RESOURCES,
+    )
     from captum_nlp_ext.datasets import load_sst2
     from captum_nlp_ext.explain import explain_texts
     from captum_nlp_ext.huggingface import load_classifier, split_words
@@ -81,9 +85,7 @@ def _explain(args: argparse.Namespace) -> int:
     texts = check_texts(args.text) if args.text else None
     folder = model_dir(args.model, args.models_dir)
     mlm = _mlm(args, methods)
-    needs_pool = any(
-        {"reference_index", "diffmask"} & set(METHODS[m].needs) for m in methods
-    )
+    needs_pool = any(TEXT_RESOURCES & set(METHODS[m].needs) for m in methods)
     if texts is None or needs_pool:
         check_data_dir(args.data_dir)
     _LOG.info("loading the model %s", folder.name)

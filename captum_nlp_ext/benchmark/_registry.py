@@ -18,6 +18,8 @@ from captum_nlp_ext.huggingface import (
 FAMILIES = ("ours", "captum", "baseline")
 KINDS = ("perturbation", "gradient", "learned", "random")
 RESOURCES = ("mlm", "reference_index", "diffmask")
+#: The resources built from a data set's training texts (``--reference-pool``).
+TEXT_RESOURCES = frozenset({"reference_index", "diffmask"})
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,15 @@
 """The resources methods need (a masked language model, a reference index, a
 fitted DiffMask probe), built once per run."""
 
+import hashlib
+import json
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from torch.nn import Module
 
 from captum_nlp_ext.attr import DiffMask, ReferenceIndex
+from captum_nlp_ext.attr._utils.reference_pool import model_fingerprint
 from captum_nlp_ext.benchmark._registry import METHODS
 
 
@@ -16,9 +19,8 @@ def build_resources(
     tokenizer: Any,
     mlm: Any = None,
     reference_texts: Optional[Sequence[str]] = None,
-    cache_path: Optional[str] = None,
+    cache: Optional[Callable[[str], Path]] = None,
     show_progress: bool = False,
-    probe_path: Optional[str] = None,
     method_options: Optional[Dict[str, Dict[str, Any]]] = None,
 ) -> Dict[str, Any]:
     """The resources the given methods need, by name.
@@ -31,13 +33,12 @@ def build_resources(
                     its folder. Default: None
         reference_texts (list of str, optional): The reference pool of
                     ``lafa`` (e.g. training texts). Default: None
-        cache_path (str, optional): Where the reference index is saved once
-                    built and loaded from later (a run's folder). Default: None
+        cache (Callable, optional): ``name -> path`` of a run's cache folder
+                    (``RunStore.cache_path``): built resources (the reference
+                    index, the DiffMask probe) are saved there, named by what
+                    built them, and loaded from there later. Default: None
         show_progress (bool): A progress bar while the reference index is
                     built or the probe fitted (on stderr). Default: False
-        probe_path (str, optional): Where the DiffMask probe (fitted on
-                    ``reference_texts``) is saved and loaded from later.
-                    Default: None
         method_options (dict, optional): Settings by method name, for the
                     probe's fit (``diffmask``'s ``fit_*`` settings).
                     Default: None
@@ -56,7 +57,8 @@ def build_resources(
             mlm = AutoModelForMaskedLM.from_pretrained(str(mlm)).eval()
         resources["mlm"] = mlm
     if "reference_index" in needed:
-        if cache_path is not None and Path(cache_path).is_file():
+        cache_path = _cached(cache, "reference_index", model, reference_texts)
+        if cache_path is not None and cache_path.is_file():
             resources["reference_index"] = ReferenceIndex.load(str(cache_path), model)
         else:
             if not reference_texts:
@@ -71,7 +73,9 @@ def build_resources(
                 index.save(str(cache_path))
             resources["reference_index"] = index
     if "diffmask" in needed:
-        if probe_path is not None and Path(probe_path).is_file():
+        settings = METHODS["diffmask"].settings((method_options or {}).get("diffmask"))
+        probe_path = _cached(cache, "diffmask", model, reference_texts, settings)
+        if probe_path is not None and probe_path.is_file():
             resources["diffmask"] = DiffMask.load(probe_path, model)
         else:
             if not reference_texts:
@@ -79,9 +83,6 @@ def build_resources(
                     "method `diffmask` needs training texts to fit its probe: pass "
                     "`reference_texts`."
                 )
-            settings = METHODS["diffmask"].settings(
-                (method_options or {}).get("diffmask")
-            )
             probe = fit_probe(
                 model, tokenizer, reference_texts, settings, show_progress
             )
@@ -89,6 +90,24 @@ def build_resources(
                 probe.save(probe_path)
             resources["diffmask"] = probe
     return resources
+
+
+def _cached(
+    cache: Optional[Callable[[str], Path]],
+    kind: str,
+    model: Module,
+    texts: Optional[Sequence[str]],
+    settings: Optional[Dict[str, Any]] = None,
+) -> Optional[Path]:
+    """A resource's cache file, named by what builds it (the model, the texts,
+    the settings), so that another pool, model or setting never reuses it."""
+    if cache is None:
+        return None
+    key: List[Any] = [model_fingerprint(model), list(texts or [])]
+    if settings is not None:
+        key.append(sorted(settings.items()))
+    digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
+    return Path(cache(f"{kind}-{digest}.safetensors"))
 
 
 def fit_probe(

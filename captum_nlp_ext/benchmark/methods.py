@@ -38,6 +38,7 @@ from captum_nlp_ext.benchmark._registry import (
     MethodSpec,
     register_method,
     RESOURCES,
+    TEXT_RESOURCES,
 )
 from captum_nlp_ext.benchmark._resources import build_resources
 from captum_nlp_ext.benchmark._surrogate import WeightedLeastSquares
@@ -49,6 +50,7 @@ __all__ = [
     "MethodContext",
     "MethodSpec",
     "RESOURCES",
+    "TEXT_RESOURCES",
     "WeightedLeastSquares",
     "build_resources",
     "check_methods",

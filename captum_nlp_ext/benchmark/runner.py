@@ -7,8 +7,6 @@ line per (example, method) to ``results.jsonl`` (schema in
 """
 
 import datetime
-import hashlib
-import json
 import logging
 import os
 import platform
@@ -24,7 +22,12 @@ from captum_nlp_ext._utils.types import PathLike
 from captum_nlp_ext._utils.validation import check_int
 from captum_nlp_ext.attr.rationales import mean_rationale_length
 from captum_nlp_ext.benchmark._batch import Explainer
-from captum_nlp_ext.benchmark.methods import build_resources, check_methods, METHODS
+from captum_nlp_ext.benchmark.methods import (
+    build_resources,
+    check_methods,
+    METHODS,
+    TEXT_RESOURCES,
+)
 from captum_nlp_ext.benchmark.metrics import (
     check_metrics,
     default_metrics,
@@ -208,7 +211,7 @@ def run_benchmark(
     # What a method needs (its spec's `needs`) is recorded with its settings.
     needs = {need for name in methods for need in METHODS[name].needs}
     pool = ""
-    if needs & {"reference_index", "diffmask"}:
+    if needs & TEXT_RESOURCES:
         if reference_texts is None:
             reference_texts = data.reference_texts(reference_pool)
             pool = f"the first {len(reference_texts)} of {data.name} "
@@ -246,7 +249,7 @@ def run_benchmark(
     settings["model_path"] = model_path
     settings["classes"] = class_names(model)
     with RunStore(out_dir, settings, overwrite=overwrite) as store:
-        if needs & {"reference_index", "diffmask"}:
+        if needs & TEXT_RESOURCES:
             _LOG.info(
                 "reference index: %d texts (%s)", len(reference_texts or ()), pool
             )
@@ -256,20 +259,7 @@ def run_benchmark(
             tokenizer,
             mlm=mlm,
             reference_texts=reference_texts,
-            cache_path=str(
-                store.cache_path(_index_file_name(model, reference_texts or []))
-            ),
-            show_progress=show_progress,
-            probe_path=str(
-                store.cache_path(
-                    _index_file_name(
-                        model,
-                        reference_texts or [],
-                        "diffmask",
-                        METHODS["diffmask"].settings(options.get("diffmask")),
-                    )
-                )
-            ),
+            cache=store.cache_path,
             method_options=options,
         )
         _LOG.info(
@@ -330,24 +320,6 @@ def _classifier(
     loaded, loaded_tokenizer = load_classifier(Path(model))
     label = model_name or Path(model).resolve().name
     return loaded, tokenizer or loaded_tokenizer, label, str(model)
-
-
-def _index_file_name(
-    model: Module,
-    texts: Sequence[str],
-    kind: str = "reference_index",
-    settings: Optional[Dict[str, Any]] = None,
-) -> str:
-    """A resource's cache file (the reference index, the DiffMask probe),
-    named by what builds it (the model, the texts, the settings), so that
-    another pool, model or setting never reuses it."""
-    from captum_nlp_ext.attr._utils.reference_pool import model_fingerprint
-
-    key: List[Any] = [model_fingerprint(model), list(texts)]
-    if settings is not None:
-        key.append(sorted(settings.items()))
-    digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
-    return f"{kind}-{digest}.safetensors"
 
 
 def _label(thing: Any) -> Optional[str]:
