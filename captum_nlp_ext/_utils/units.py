@@ -165,3 +165,12 @@ def build_units(
         )
     index = torch.where(included, inverse - first[:-1].unsqueeze(1), -1)
     return Units(index, count)
+
+
+def unit_means(token_values: Tensor, feature_mask: Tensor) -> Tensor:
+    """(batch, tokens) values made one per unit of ``feature_mask``: each
+    token gets its unit's mean, excluded tokens 0 (for methods whose scores
+    are per token and whose users group them into words)."""
+    batch, tokens = token_values.shape
+    units = build_units(feature_mask, batch, tokens, token_values.device)
+    return units.to_tokens(units.pool(token_values, "mean"))

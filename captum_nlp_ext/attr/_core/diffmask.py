@@ -17,7 +17,7 @@ from captum_nlp_ext._utils.hooks import eval_mode, frozen_parameters, run_forwar
 from captum_nlp_ext._utils.outputs import logits_to_probabilities
 from captum_nlp_ext._utils.targets import resolve_target, TargetType
 from captum_nlp_ext._utils.types import PathLike
-from captum_nlp_ext._utils.units import build_units
+from captum_nlp_ext._utils.units import unit_means
 from captum_nlp_ext._utils.validation import (
     check_choice,
     check_float,
@@ -202,7 +202,7 @@ class DiffMask(Attribution):
                 desc = f"DiffMask epoch {epoch + 1}/{epochs}"
                 for batch in progress(batches, show_progress, desc):
                     ids, args = _batch_args(batch, device)
-                    kl, l0 = self._step(ids, args, generator, margin)
+                    kl, l0 = self._step(ids, args, generator)
                     probe_optimizer.zero_grad()
                     multiplier_optimizer.zero_grad()
                     loss = (l0 + self.multiplier * (kl - margin)).mean()
@@ -227,7 +227,7 @@ class DiffMask(Attribution):
         return history
 
     def _step(
-        self, ids: Tensor, args: Tuple, generator: torch.Generator, margin: float
+        self, ids: Tensor, args: Tuple, generator: torch.Generator
     ) -> Tuple[Tensor, Tensor]:
         with torch.no_grad(), recording(self._read) as states:
             original = run_forward(self.model, ids, args)
@@ -281,9 +281,7 @@ class DiffMask(Attribution):
             gates = expected_gate(self.probe(_present(states))).prod(-1)
             gates = gates * _attended(inputs, args)
             if feature_mask is not None:
-                batch, tokens = inputs.shape[:2]
-                units = build_units(feature_mask, batch, tokens, inputs.device)
-                gates = units.to_tokens(units.pool(gates, "mean"))
+                gates = unit_means(gates, feature_mask)
         return match_inputs_format(given_inputs, gates.float())
 
     def divergence(self, inputs: Tensor, additional_forward_args: Any = None) -> Tensor:

@@ -11,7 +11,7 @@ from torch import Tensor
 from captum_nlp_ext._utils.checks import check_finite, check_model_call
 from captum_nlp_ext._utils.hooks import eval_mode, run_forward
 from captum_nlp_ext._utils.targets import resolve_target, TargetType
-from captum_nlp_ext._utils.units import build_units
+from captum_nlp_ext._utils.units import unit_means
 from captum_nlp_ext._utils.validation import (
     check_inputs,
     format_additional_forward_args,
@@ -104,7 +104,5 @@ class VMask(Attribution):
             resolve_target(target, output)
             keep, words = self.model.keep_probabilities(inputs, attention)
             if feature_mask is not None:
-                batch, tokens = inputs.shape[:2]
-                units = build_units(feature_mask, batch, tokens, inputs.device)
-                keep = units.to_tokens(units.pool(keep, "mean"))
+                keep = unit_means(keep, feature_mask)
         return match_inputs_format(given_inputs, keep)

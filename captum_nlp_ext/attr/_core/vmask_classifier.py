@@ -400,7 +400,9 @@ class VMaskClassifier(Module):
         self, embeddings: Tensor, input_ids: Optional[Tensor], attention_mask: Any
     ) -> Tuple[Tensor, Units]:
         if input_ids is None:  # inputs_embeds: tokens are words
-            ids = torch.zeros(embeddings.shape[:2], dtype=torch.long)
+            ids = torch.zeros(
+                embeddings.shape[:2], dtype=torch.long, device=embeddings.device
+            )
             units = word_units(ids, None, torch.zeros(1, dtype=torch.bool), None)
         else:
             units = word_units(
