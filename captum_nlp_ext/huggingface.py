@@ -150,6 +150,11 @@ class ClassifierForward:
                     Default: "logits"
     """
 
+    # The attention mask is the first additional argument, and the model
+    # masks padding out: passes may drop the padding columns
+    # (captum_nlp_ext._utils.batching.attended_lengths).
+    attention_mask_arg = 0
+
     def __init__(self, model: Module, output: str = "logits") -> None:
         self.model = model
         self.output = check_choice("output", output, ("logits", "probs"))

@@ -54,6 +54,77 @@ def row_chunks(
         yield torch.arange(start, min(start + size, n_rows), device=device)
 
 
+def attended_lengths(
+    forward_func: Callable[..., Any], inputs: Tensor, additional_forward_args: Tuple
+) -> Optional[Tensor]:
+    """(batch,) columns each example needs, up to its last attended token, when
+    ``forward_func`` says which of its additional arguments is an attention
+    mask that it honours (attribute ``attention_mask_arg``, e.g.
+    :class:`~captum_nlp_ext.huggingface.ClassifierForward`); else None.
+
+    Columns past an example's last attended token are padding the model masks
+    out, so a pass of rows may drop the columns past its longest row: the
+    outputs are the same up to floating-point rounding.
+    """
+    position = getattr(forward_func, "attention_mask_arg", None)
+    if position is None or inputs.dim() < 2 or position >= len(additional_forward_args):
+        return None
+    mask = additional_forward_args[position]
+    if not isinstance(mask, Tensor) or mask.shape != inputs.shape[:2]:
+        return None
+    attended = mask != 0
+    tokens = attended.shape[1]
+    last = tokens - attended.flip(1).int().argmax(1)
+    return torch.where(attended.any(1), last, 1)
+
+
+def trim_columns(args: Tuple, tokens: int, width: int) -> Tuple:
+    """Every tensor argument with ``tokens`` columns (dimension 1) cut to its
+    first ``width``; anything else unchanged."""
+    if width == tokens:
+        return args
+    return tuple(
+        (
+            arg[:, :width]
+            if isinstance(arg, Tensor) and arg.dim() >= 2 and arg.shape[1] == tokens
+            else arg
+        )
+        for arg in args
+    )
+
+
+def packed_chunks(
+    row_example: Tensor,
+    lengths: Optional[Tensor],
+    internal_batch_size: Optional[int],
+    show_progress: bool,
+    desc: str,
+) -> Iterator[Tuple[Tensor, Optional[int]]]:
+    """Row indices in passes of ``internal_batch_size``, and the columns each
+    pass needs (its longest row's example length; None without ``lengths``).
+
+    With ``lengths`` the rows are taken in order of their example's length
+    (ties in row order), so that each pass holds rows of like length and is
+    padded only to its own longest: the rows of all examples of a call are
+    packed together. Without, consecutive rows, as :func:`row_chunks`.
+    """
+    device = row_example.device
+    if lengths is None:
+        for rows in row_chunks(
+            row_example.shape[0], internal_batch_size, show_progress, desc, device
+        ):
+            yield rows, None
+        return
+    lengths = lengths.to(device)
+    row_lengths = lengths[row_example]
+    order = torch.sort(row_lengths, stable=True).indices
+    for chunk in row_chunks(
+        row_example.shape[0], internal_batch_size, show_progress, desc, device
+    ):
+        rows = order[chunk]
+        yield rows, int(row_lengths[rows].max())
+
+
 def evaluate_rows(
     forward_func: Callable[..., Any],
     inputs: Tensor,
@@ -77,7 +148,11 @@ def evaluate_rows(
         row_example (Tensor): (rows,) long; the example each row belongs to.
         target (Tensor or None): (batch,) classes; when given, each row's output
                     is reduced to its example's target score.
-        internal_batch_size (int, optional): Rows per forward pass.
+        internal_batch_size (int, optional): Rows per forward pass. When
+                    ``forward_func`` names its attention mask
+                    (:func:`attended_lengths`), the rows of all examples are
+                    packed by length and each pass drops the padding past its
+                    longest row.
                     Default: None (64 rows)
         show_progress (bool): Show a tqdm bar over internal batches.
         desc (str): The bar's label.
@@ -91,25 +166,38 @@ def evaluate_rows(
         (rows,) scores when ``target`` is given or the model returns one score an
         example, else (rows, classes).
     """
-    batch = inputs.shape[0]
+    batch, tokens = inputs.shape[0], inputs.shape[1] if inputs.dim() > 1 else 1
     row_example = row_example.to(inputs.device)
-    outputs = []
-    for rows in row_chunks(
-        row_example.shape[0], internal_batch_size, show_progress, desc, inputs.device
+    lengths = attended_lengths(forward_func, inputs, additional_forward_args)
+    outputs, order = [], []
+    for rows, width in packed_chunks(
+        row_example, lengths, internal_batch_size, show_progress, desc
     ):
         example = row_example[rows]
         chunk_inputs = input_rows(rows) if input_rows is not None else inputs[example]
         chunk_args = index_additional_forward_args(
             additional_forward_args, example, batch
         )
-        if layer_rows is not None:
+        layer_output = layer_rows(rows) if layer_rows is not None else None
+        if width is not None:
+            chunk_inputs = chunk_inputs[:, :width]
+            chunk_args = trim_columns(chunk_args, tokens, width)
+            if layer_output is not None:
+                layer_output = layer_output[:, :width]
+        if layer_output is not None:
             assert layer is not None
             output = forward_with_layer_replaced(
-                forward_func, layer, chunk_inputs, chunk_args, layer_rows(rows)
+                forward_func, layer, chunk_inputs, chunk_args, layer_output
             )
         else:
             output = run_forward(forward_func, chunk_inputs, chunk_args)
         if target is not None:
             output = select_target(output, target[example])
         outputs.append(check_finite(output, "The model's output", example))
-    return torch.cat(outputs)
+        order.append(rows)
+    result = torch.cat(outputs)
+    if lengths is None:
+        return result
+    restored = torch.empty_like(result)
+    restored[torch.cat(order)] = result
+    return restored

@@ -5,7 +5,7 @@ from typing import Any, Callable, Dict, List
 import torch
 from torch import Tensor
 
-from captum_nlp_ext._utils.batching import is_batched
+from captum_nlp_ext._utils.batching import attended_lengths, is_batched
 
 
 class MemoizedForward:
@@ -29,6 +29,10 @@ class MemoizedForward:
 
     def __init__(self, forward_func: Callable[..., Tensor]) -> None:
         self.forward_func = forward_func
+        # Passes trimmed to their longest row (attended_lengths) cut rows of
+        # one text to different widths: such a row is keyed up to its last
+        # attended token, so it is found whatever its pass.
+        self.attention_mask_arg = getattr(forward_func, "attention_mask_arg", None)
         self.evaluated_rows = 0
         self.requested_rows = 0
         self._outputs: Dict[bytes, Tensor] = {}
@@ -41,7 +45,20 @@ class MemoizedForward:
         parts = [inputs.cpu().numpy()] + [
             a.cpu().numpy() for a, is_row in zip(args, aligned) if is_row
         ]
-        keys = [b"".join(p[row].tobytes() for p in parts) for row in range(batch)]
+        tokens = inputs.shape[1] if inputs.dim() > 1 else 0
+        lengths = attended_lengths(self, inputs, args)
+        widths = [tokens] * batch if lengths is None else lengths.tolist()
+        keys = [
+            b"".join(
+                (
+                    p[row, : widths[row]]
+                    if p.ndim > 1 and p.shape[1] == tokens
+                    else p[row]
+                ).tobytes()
+                for p in parts
+            )
+            for row in range(batch)
+        ]
         first_row: Dict[bytes, int] = {}
         for row, key in enumerate(keys):
             if key not in self._outputs:

@@ -278,4 +278,6 @@ def _per_example_cost(meter: CostMeter, size: int) -> Dict[str, Any]:
         "backward_rows": cost.backward_rows / size,
         "peak_memory_bytes": None if peak is None else peak / size,
         "memory_source": cost.memory_source,
+        "tokens": cost.tokens / size,
+        "padding_tokens": cost.padding_tokens / size,
     }

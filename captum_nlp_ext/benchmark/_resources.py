@@ -72,6 +72,8 @@ def build_resources(
             if cache_path is not None:
                 index.save(str(cache_path))
             resources["reference_index"] = index
+        if cache_path is not None:
+            resources["reference_index"].saved_at = cache_path
     if "diffmask" in needed:
         settings = METHODS["diffmask"].settings((method_options or {}).get("diffmask"))
         probe_path = _cached(cache, "diffmask", model, reference_texts, settings)
@@ -90,6 +92,22 @@ def build_resources(
                 probe.save(probe_path)
             resources["diffmask"] = probe
     return resources
+
+
+def keep_resources(resources: Dict[str, Any]) -> None:
+    """Save what the methods added to the run's resources: the base scores
+    LAFA kept in its reference index (another process of the run may have
+    saved others meanwhile; both are kept)."""
+    index = resources.get("reference_index")
+    path = getattr(index, "saved_at", None)
+    if index is None or path is None or not index.scores_changed:
+        return
+    if path.is_file():
+        saved = ReferenceIndex.load(str(path), index.model)
+        for setting, table in saved.score_tables.items():
+            mine = index.scores_for(setting)
+            mine.entries = {**table.entries, **mine.entries}
+    index.save(str(path))
 
 
 def _cached(

@@ -40,7 +40,7 @@ from captum_nlp_ext.benchmark._registry import (
     RESOURCES,
     TEXT_RESOURCES,
 )
-from captum_nlp_ext.benchmark._resources import build_resources
+from captum_nlp_ext.benchmark._resources import build_resources, keep_resources
 from captum_nlp_ext.benchmark._surrogate import WeightedLeastSquares
 
 __all__ = [
@@ -53,6 +53,7 @@ __all__ = [
     "TEXT_RESOURCES",
     "WeightedLeastSquares",
     "build_resources",
+    "keep_resources",
     "check_methods",
     "register_method",
     "seeded_global_rng",

@@ -25,6 +25,7 @@ from captum_nlp_ext.benchmark._batch import Explainer
 from captum_nlp_ext.benchmark.methods import (
     build_resources,
     check_methods,
+    keep_resources,
     METHODS,
     TEXT_RESOURCES,
 )
@@ -299,6 +300,7 @@ def run_benchmark(
                     )
                     store.append(run.records(batch, name, context, missing[name]))
                     progress.update(len(missing[name]))
+                keep_resources(resources)
         failed = store.failed
     if failed:
         _LOG.warning(

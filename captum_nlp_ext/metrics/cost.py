@@ -38,6 +38,12 @@ class Cost:
         memory_source (str): ``"cuda"`` (peak of ``torch.cuda`` allocations),
                     ``"rss"`` (the process's resident-set high-water mark,
                     Linux) or ``"unavailable"`` (then the peak is None).
+        tokens (int): Token positions through the counted forward calls
+                    (rows x columns of their ``input_ids`` or
+                    ``inputs_embeds``).
+        padding_tokens (int): Those the attention mask of the call masks out:
+                    computed and thrown away. ``padding_tokens / tokens`` is the
+                    padding waste.
     """
 
     seconds: float
@@ -47,6 +53,13 @@ class Cost:
     backward_rows: int
     peak_memory_bytes: Optional[int]
     memory_source: str
+    tokens: int = 0
+    padding_tokens: int = 0
+
+    @property
+    def padding_share(self) -> float:
+        """``padding_tokens / tokens`` (0 when no token was counted)."""
+        return self.padding_tokens / self.tokens if self.tokens else 0.0
 
 
 class CostMeter:
@@ -98,9 +111,11 @@ class CostMeter:
         return self._cost
 
     def __enter__(self) -> "CostMeter":
-        self._counts = [0, 0, 0, 0]
+        self._counts = [0, 0, 0, 0, 0, 0]
         if self.model is not None:
-            self._handle = self.model.register_forward_hook(self._count)
+            self._handle = self.model.register_forward_hook(
+                self._count, with_kwargs=True
+            )
         self._memory_source, self._memory_base = self._start_memory()
         self._start = time.perf_counter()
         return self
@@ -115,7 +130,7 @@ class CostMeter:
             if self._handle is not None:
                 self._handle.remove()
                 self._handle = None
-        calls, rows, backward_calls, backward_rows = self._counts
+        calls, rows, backward_calls, backward_rows, tokens, padding = self._counts
         self._cost = Cost(
             seconds,
             calls,
@@ -124,9 +139,12 @@ class CostMeter:
             backward_rows,
             peak,
             self._memory_source,
+            tokens,
+            padding,
         )
 
-    def _count(self, module: Module, args: Any, output: Any) -> None:
+    def _count(self, module: Module, args: Any, kwargs: Any, output: Any) -> None:
+        self._count_tokens(args, kwargs)
         try:
             logits = output_to_tensor(output)
         except TypeError:
@@ -142,6 +160,20 @@ class CostMeter:
                 self._counts[3] += rows
 
             logits.register_hook(backward)
+
+    def _count_tokens(self, args: Any, kwargs: Any) -> None:
+        inputs = kwargs.get("input_ids", kwargs.get("inputs_embeds"))
+        if inputs is None and args:
+            inputs = args[0]
+        if not isinstance(inputs, Tensor) or inputs.dim() < 2:
+            return
+        tokens = inputs.shape[0] * inputs.shape[1]
+        mask = kwargs.get("attention_mask", args[1] if len(args) > 1 else None)
+        attended = tokens
+        if isinstance(mask, Tensor) and mask.shape == inputs.shape[:2]:
+            attended = int((mask != 0).sum())
+        self._counts[4] += tokens
+        self._counts[5] += tokens - attended
 
     def _start_memory(self) -> "tuple[str, int]":
         if self.device.type == "cuda":

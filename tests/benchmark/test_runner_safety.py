@@ -90,6 +90,23 @@ def test_the_reference_index_cache_is_keyed_by_its_pool_and_cleared_by_overwrite
     assert len(second) == 1 and second[0].name != first[0].name
 
 
+def test_lafa_keeps_its_neighbours_scores_in_the_cached_index(
+    tmp_path, tiny_model, tiny_tokenizer
+):
+    from captum_nlp_ext.attr import ReferenceIndex
+
+    examples = make_examples(6, seed=1)
+    pool = [" ".join(e.words) for e in make_examples(12, seed=2)]
+    options = dict(methods=["lafa"], method_options={"lafa": {"n_samples": 2}})
+    run(tmp_path, tiny_model, tiny_tokenizer, examples, reference_texts=pool, **options)
+    (path,) = (tmp_path / "cache").iterdir()
+    index = ReferenceIndex.load(str(path), tiny_model)
+    (setting,) = index.score_tables
+    assert "seed=0" in setting and "n_samples=2" in setting
+    assert "forward=ClassifierForward(output=logits)" in setting
+    assert len(index.score_tables[setting]) > 0
+
+
 def test_the_diffmask_probe_is_fitted_once_per_run_and_reused_on_resume(
     tmp_path, tiny_model, tiny_tokenizer, monkeypatch
 ):

@@ -1,6 +1,6 @@
 """LAFA: Locally Aggregated Feature Attribution over a model's embedding layer."""
 
-from typing import Any, Callable, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 from captum.attr import GradientAttribution, LayerAttribution
@@ -41,6 +41,8 @@ from captum_nlp_ext.attr._utils.lafa import (
     normalized,
     reference_scores,
 )
+from captum_nlp_ext.attr._utils.reference_scores import ReferenceScores
+from captum_nlp_ext.huggingface import ClassifierForward
 
 BASES = ("saliency", "smoothgrad", "integrated_gradients")
 
@@ -201,6 +203,7 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
         model = model_of(forward_func)
         if model is not None:
             index.check_model(model)
+        self._local_scores: Dict[str, ReferenceScores] = {}
 
     @property
     def multiplies_by_inputs(self) -> bool:
@@ -351,6 +354,8 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
                     target_,
                     settings,
                     self.normalize,
+                    embeddings_needed=self.kernel != "indicator",
+                    kept=self._kept_scores(settings),
                 )
                 scores = aggregate(
                     scores,
@@ -364,6 +369,29 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
         attributions = units.to_tokens(units.pool(scores, "sum"))
         check_finite(attributions, "LAFA's gradients")
         return attributions.to(embeddings.dtype)
+
+    def _kept_scores(self, settings: BaseSettings) -> Optional[ReferenceScores]:
+        """Where the neighbours' base scores of this setting are kept: in the
+        index (saved with it) when the setting can be named, i.e. a seeded
+        base, the layer a module of the index's model and ``forward_func``
+        that model or its :class:`ClassifierForward`; in this object when only
+        the layer or the forward function cannot be named; nowhere without a
+        seed (each call draws new noise)."""
+        if settings.seed is None:
+            return None
+        parts = [f"base={settings.base}", f"seed={settings.seed}"]
+        if settings.base == "smoothgrad":
+            parts += [f"n_samples={settings.n_samples}", f"stdevs={settings.stdevs!r}"]
+        if settings.base == "integrated_gradients":
+            parts.append(f"n_steps={settings.n_steps}")
+        layer = next(
+            (n for n, m in self.index.model.named_modules() if m is self.layer), None
+        )
+        forward = _forward_name(self.forward_func, self.index.model)
+        if layer is None or forward is None:
+            return self._local_scores.setdefault(";".join(parts), ReferenceScores())
+        parts += [f"layer={layer}", f"forward={forward}"]
+        return self.index.scores_for(";".join(parts))
 
     def neighbours(
         self,
@@ -421,6 +449,16 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
             exclude_ids=inputs if self.exclude_duplicates else None,
             exclude_mask=attention_mask,
         )
+
+
+def _forward_name(forward_func: Callable[..., Any], model: Module) -> Optional[str]:
+    """A name for ``forward_func`` that says what it computes from ``model``,
+    or None when it cannot be told from the object."""
+    if forward_func is model:
+        return "model"
+    if isinstance(forward_func, ClassifierForward) and forward_func.model is model:
+        return f"ClassifierForward(output={forward_func.output})"
+    return None
 
 
 def _attended_spans(attention_mask: Tensor) -> List[slice]:

@@ -2,6 +2,8 @@
 searched for the nearest neighbours of a text (LAFA's reference texts)."""
 
 import json
+import os
+from pathlib import Path
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
@@ -29,6 +31,11 @@ from captum_nlp_ext.attr._utils.reference_pool import (
     pad_cat,
     sample_pair_distances,
     token_batches,
+)
+from captum_nlp_ext.attr._utils.reference_scores import (
+    ReferenceScores,
+    score_tensors,
+    SCORES_METADATA_KEY,
 )
 
 
@@ -97,6 +104,9 @@ class ReferenceIndex:
         self.settings = settings
         self.faiss_factory = faiss_factory
         self._faiss: Dict[Optional[int], Tuple[Any, Tensor]] = {}
+        self.score_tables: Dict[str, ReferenceScores] = {}
+        # Where a benchmark run keeps this index (its cache file), if anywhere.
+        self.saved_at: Optional[Path] = None
         if faiss_factory is not None:
             import_faiss()
 
@@ -237,7 +247,8 @@ class ReferenceIndex:
 
     def save(self, path: str) -> None:
         """Write the index to one ``.safetensors`` file (tensors, and the settings
-        as JSON in its header). The model is not saved: :meth:`load` takes it."""
+        as JSON in its header), with the base scores LAFA kept for its texts
+        (:meth:`scores_for`). The model is not saved: :meth:`load` takes it."""
         from safetensors.torch import save_file
 
         tensors = {
@@ -248,8 +259,23 @@ class ReferenceIndex:
             "predictions": self.predictions,
             "pair_distances": self.pair_distances,
         }
+        scores, names = score_tensors(self.score_tables)
+        tensors.update(scores)
         tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-        save_file(tensors, path, metadata={METADATA_KEY: json.dumps(self.settings)})
+        # Written beside and renamed over: a reader (another process of the
+        # run) never sees half a file.
+        partial = f"{path}.{os.getpid()}.partial"
+        save_file(
+            tensors,
+            partial,
+            metadata={
+                METADATA_KEY: json.dumps(self.settings),
+                SCORES_METADATA_KEY: names,
+            },
+        )
+        os.replace(partial, path)
+        for table in self.score_tables.values():
+            table.changed = False
 
     @classmethod
     def load(
@@ -277,6 +303,7 @@ class ReferenceIndex:
             num_labels=labels if isinstance(labels, int) else None,
             num_layers=count_layers(model),
         )
+        tables = settings.pop("reference_scores")
         index = cls(
             model,
             tensors["vectors"],
@@ -289,7 +316,20 @@ class ReferenceIndex:
             faiss_factory,
         )
         index.check_model(model)
+        index.score_tables = tables
         return index
+
+    def scores_for(self, setting: str) -> ReferenceScores:
+        """The kept base scores of the pool's texts for one base-method
+        setting (a string that names everything they depend on), created empty
+        on first use. :class:`~captum_nlp_ext.attr.LayerLAFA` fills and reads
+        it; :meth:`save` writes it."""
+        return self.score_tables.setdefault(setting, ReferenceScores())
+
+    @property
+    def scores_changed(self) -> bool:
+        """Whether base scores were kept since the index was loaded or saved."""
+        return any(table.changed for table in self.score_tables.values())
 
     def check_model(self, model: Module) -> None:
         """Raise a ValueError unless ``model`` is the model the index was built

@@ -9,11 +9,14 @@ import torch
 from captum.attr import IntegratedGradients, Saliency
 from torch import Tensor
 from torch.nn import Module
+from tqdm.auto import tqdm
 
 from captum_nlp_ext._utils.batching import (
     DEFAULT_INTERNAL_BATCH_SIZE,
     index_additional_forward_args,
+    packed_chunks,
     row_chunks,
+    trim_columns,
 )
 from captum_nlp_ext._utils.hooks import (
     forward_with_layer_output,
@@ -22,6 +25,7 @@ from captum_nlp_ext._utils.hooks import (
 from captum_nlp_ext._utils.random import normal_at
 from captum_nlp_ext._utils.validation import check_choice
 from captum_nlp_ext.attr._core.reference_index import ReferenceIndex
+from captum_nlp_ext.attr._utils.reference_scores import ReferenceScores
 
 KERNELS = ("indicator", "rbf", "cubic", "cosine", "laplacian", "l2")
 _CUBIC_SCALE = 7.0
@@ -108,32 +112,41 @@ def smoothgrad_gradients(
     low = embeddings.masked_fill(~attended, float("inf")).amin((1, 2))
     scale = settings.stdevs * (high - low)
     total = torch.zeros_like(embeddings)
-    for copies in row_chunks(
-        rows * settings.n_samples,
+    copy_example = torch.arange(rows * settings.n_samples, device=inputs.device)
+    copy_example = copy_example // settings.n_samples
+    # Copies of all examples are packed by length, each pass cut to the
+    # columns its longest text attends (the model masks the rest out).
+    last = tokens - attended[..., 0].flip(1).int().argmax(1)
+    lengths = torch.where(attended[..., 0].any(1), last, 1)
+    for copies, width in packed_chunks(
+        copy_example,
+        lengths,
         settings.internal_batch_size,
         settings.show_progress,
         "LAFA smoothgrad",
-        inputs.device,
     ):
-        example = copies // settings.n_samples
+        assert width is not None
+        example = copy_example[copies]
         seeds = (
             None
             if settings.seed is None
             else [settings.seed + 1 + s for s in (copies % settings.n_samples).tolist()]
         )
-        noise = normal_at(attended[example, :, 0], hidden, seeds, embeddings)
-        noisy = embeddings[example] + scale[example].view(-1, 1, 1) * noise
+        noise = normal_at(attended[example, :width, 0], hidden, seeds, embeddings)
+        noisy = embeddings[example, :width] + scale[example].view(-1, 1, 1) * noise
         noisy.requires_grad_()
         gradients = Saliency(forward).attribute(
             noisy,
             target=None if target is None else target[example],
             abs=False,
             additional_forward_args=(
-                inputs[example],
-                *index_additional_forward_args(args, example, rows),
+                inputs[example, :width],
+                *trim_columns(
+                    index_additional_forward_args(args, example, rows), tokens, width
+                ),
             ),
         )
-        total.index_add_(0, example, gradients)
+        total[:, :width].index_add_(0, example, gradients)
     return total / settings.n_samples
 
 
@@ -181,7 +194,7 @@ def aggregate(
     embeddings: Tensor,
     input_ids: Tensor,
     neighbour_scores: Tensor,
-    neighbour_embeddings: Tensor,
+    neighbour_embeddings: Optional[Tensor],
     neighbour_ids: Tensor,
     neighbour_words: Tensor,
     neighbour_valid: Tensor,
@@ -196,7 +209,8 @@ def aggregate(
         embeddings (Tensor): (batch, T, hidden) their embeddings.
         input_ids (Tensor): (batch, T) their token ids.
         neighbour_scores (Tensor): (batch, M, L) base scores of the neighbours.
-        neighbour_embeddings (Tensor): (batch, M, L, hidden).
+        neighbour_embeddings (Tensor, optional): (batch, M, L, hidden); None
+                    for the indicator kernel, which compares token ids.
         neighbour_ids (Tensor): (batch, M, L).
         neighbour_words (Tensor): (batch, M, L) bool; the tokens that count
                     (:math:`T_i` is their number).
@@ -213,14 +227,20 @@ def aggregate(
     lengths = words.sum(-1, keepdim=True).clamp_min(1).to(dtype)
     count = neighbour_valid.sum(-1).clamp_min(1).to(dtype).view(-1, 1, 1)
     weights = neighbour_scores * words.to(dtype) / lengths / count
-    similarity = kernel_matrix(
-        kernel,
-        embeddings,
-        neighbour_embeddings.flatten(1, 2),
-        input_ids,
-        neighbour_ids.flatten(1, 2),
-        length_scale,
-    )
+    key_ids = neighbour_ids.flatten(1, 2)
+    if kernel == "indicator":
+        similarity = (input_ids.unsqueeze(2) == key_ids.unsqueeze(1)).to(dtype)
+    else:
+        if neighbour_embeddings is None:
+            raise ValueError(f"the {kernel!r} kernel needs `neighbour_embeddings`.")
+        similarity = kernel_matrix(
+            kernel,
+            embeddings,
+            neighbour_embeddings.flatten(1, 2),
+            input_ids,
+            key_ids,
+            length_scale,
+        )
     expected = torch.einsum("btn,bn->bt", similarity, weights.flatten(1))
     return scores + lam * expected
 
@@ -240,15 +260,23 @@ def reference_scores(
     target: Optional[Tensor],
     settings: BaseSettings,
     normalize: bool,
-) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    embeddings_needed: bool = True,
+    kept: Optional[ReferenceScores] = None,
+) -> Tuple[Tensor, Optional[Tensor], Tensor, Tensor, Tensor]:
     """Base scores, embeddings, ids and word masks of every example's
     neighbours (``indices``, positions in ``index``), each distinct (text,
     target) pair computed once; with ``normalize`` each text's scores are
     divided by their sum over its words.
 
+    With ``kept``, the scores of pairs it holds are read from it and those
+    computed here are added to it; embeddings are computed only when
+    ``embeddings_needed`` (the kernel compares them), so a neighbour whose
+    scores are kept costs nothing.
+
     Returns:
-        (batch, M, L) scores, (batch, M, L, hidden) embeddings, (batch, M, L)
-        ids, (batch, M, L) word mask and (batch, M) validity.
+        (batch, M, L) scores, (batch, M, L, hidden) embeddings (None unless
+        needed), (batch, M, L) ids, (batch, M, L) word mask and (batch, M)
+        validity.
     """
     valid = indices >= 0
     classes = 1 if target is None else int(target.max()) + 1
@@ -262,51 +290,68 @@ def reference_scores(
     pool_rows, row_target = unique // classes, unique % classes
     ids, mask, words = index.gather(pool_rows.to(index.input_ids.device))
     ids, mask, words = (t.to(indices.device) for t in (ids, mask, words))
-    row_target = None if target is None else row_target.to(indices.device)
+    lengths = mask.sum(1).tolist()
     scores = torch.zeros(ids.shape, device=ids.device)
+    missing = torch.ones(ids.shape[0], dtype=torch.bool, device=ids.device)
+    if kept is not None:
+        found = kept.lookup(pool_rows.tolist(), row_target.tolist())
+        for row, values in enumerate(found):
+            if values is not None:
+                scores[row, : values.numel()] = values.to(scores.device)
+                missing[row] = False
+    row_target = None if target is None else row_target.to(indices.device)
     embeddings: Optional[Tensor] = None
-    # Texts of similar length share a pass, cut to the columns they attend:
-    # reference texts dominate LAFA's cost, and padding would waste it.
-    order = mask.sum(1).argsort()
+    work = torch.ones_like(missing) if embeddings_needed else missing
+    # Each text alone, cut to the columns it attends: its scores then do not
+    # depend on which other texts are computed with it (not even by
+    # floating-point rounding), so kept scores are exactly what a fresh
+    # computation gives, in any process. Its SmoothGrad copies fill the passes.
     quiet = replace(settings, show_progress=False)
-    for rows in row_chunks(
-        ids.shape[0],
-        settings.internal_batch_size,
-        settings.show_progress,
-        "LAFA references",
-        ids.device,
+    for row in tqdm(
+        work.nonzero().flatten().tolist(),
+        desc="LAFA references",
+        disable=not settings.show_progress,
+        leave=False,
     ):
-        rows = order[rows]
-        columns = mask[rows].any(0).nonzero().flatten()
+        columns = mask[row].nonzero().flatten()
         span = slice(int(columns[0]), int(columns[-1]) + 1)
-        chunk_ids, chunk_mask = ids[rows, span], mask[rows, span]
+        text_ids, text_mask = ids[row : row + 1, span], mask[row : row + 1, span]
         with torch.no_grad():
-            chunk_embeddings = forward_with_layer_output(
-                forward_func, layer, chunk_ids, (chunk_mask,)
+            text_embeddings = forward_with_layer_output(
+                forward_func, layer, text_ids, (text_mask,)
             )[1]
-        if embeddings is None:
-            embeddings = chunk_embeddings.new_zeros(
-                *ids.shape, chunk_embeddings.shape[-1]
-            )
-        embeddings[rows, span] = chunk_embeddings
-        scores[rows, span] = base_scores(
-            forward_func,
-            layer,
-            chunk_ids,
-            (chunk_mask,),
-            chunk_embeddings,
-            chunk_mask,
-            None if row_target is None else row_target[rows],
-            quiet,
-        ).to(scores.dtype)
-    assert embeddings is not None
+        if embeddings_needed:
+            if embeddings is None:
+                embeddings = text_embeddings.new_zeros(
+                    *ids.shape, text_embeddings.shape[-1]
+                )
+            embeddings[row, span] = text_embeddings[0]
+        if bool(missing[row]):
+            scores[row, span] = base_scores(
+                forward_func,
+                layer,
+                text_ids,
+                (text_mask,),
+                text_embeddings,
+                text_mask,
+                None if row_target is None else row_target[row : row + 1],
+                quiet,
+            )[0].to(scores.dtype)
+    if kept is not None and bool(missing.any()):
+        new = missing.nonzero().flatten()
+        kept.store(
+            pool_rows[new].tolist(),
+            (torch.zeros_like(new) if row_target is None else row_target[new]).tolist(),
+            scores[new],
+            [lengths[r] for r in new.tolist()],
+        )
     if normalize:
         scores = normalized(scores, words)
     slot = torch.zeros_like(indices)
     slot[valid] = inverse
     return (
         scores[slot],
-        embeddings[slot],
+        None if embeddings is None else embeddings[slot],
         ids[slot],
         words[slot] & valid.unsqueeze(-1),
         valid,

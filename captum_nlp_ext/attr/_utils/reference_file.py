@@ -8,6 +8,11 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 from torch import Tensor
 
+from captum_nlp_ext.attr._utils.reference_scores import (
+    read_score_tables,
+    SCORES_METADATA_KEY,
+)
+
 FORMAT = "captum_nlp_ext.reference_index/1"
 METADATA_KEY = "captum_nlp_ext.reference_index"
 POOLINGS = ("mean", "cls", "max")
@@ -24,7 +29,9 @@ TENSORS = (
 def read_index_file(
     path: str, num_labels: Optional[int] = None, num_layers: Optional[int] = None
 ) -> Tuple[Dict[str, Any], Dict[str, Tensor]]:
-    """The settings and tensors of a saved reference index, validated.
+    """The settings and tensors of a saved reference index, validated; the
+    kept base scores of its texts are in ``settings["reference_scores"]``
+    (setting -> :class:`ReferenceScores`).
 
     Args:
         path (str): The ``.safetensors`` file.
@@ -52,6 +59,7 @@ def read_index_file(
                     f"{path!r} is not a saved ReferenceIndex (its header has no "
                     f"{METADATA_KEY!r} entry)."
                 )
+            scores_header = (handle.metadata() or {}).get(SCORES_METADATA_KEY)
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}
     except FileNotFoundError as error:
         raise ValueError(f"No reference index file at {path!r}.") from error
@@ -73,6 +81,9 @@ def read_index_file(
         )
     _check_settings(settings, bad, num_layers)
     _check_tensors(tensors, bad, num_labels)
+    settings["reference_scores"] = read_score_tables(
+        scores_header, tensors, tensors["vectors"].shape[0], bad
+    )
     return settings, tensors
 
 
