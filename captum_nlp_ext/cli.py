@@ -162,7 +162,7 @@ def _max_length(max_length: Optional[int], model: Any) -> int:
 def _benchmark(args: argparse.Namespace) -> int:
     import torch
 
-    from captum_nlp_ext.benchmark.runner import run_benchmark
+    from captum_nlp_ext.benchmark.runner import PLAN_FILE, run_benchmark
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -194,7 +194,12 @@ def _benchmark(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         overwrite=args.overwrite,
         show_progress=not (args.no_progress or args.quiet),
+        jobs=args.jobs,
+        dry_run=args.dry_run,
     )
+    if args.dry_run:
+        print((out / PLAN_FILE).read_text(encoding="utf-8"), end="")
+        return 0
     print(f"wrote {out}")
     return 0
 
@@ -389,7 +394,22 @@ def _add_benchmark(commands: Any) -> None:
         "(settings are recorded in run.json; default: none)",
     )
     benchmark.add_argument(
-        "--threads", type=positive_int, help="torch threads (default: torch's)"
+        "--threads",
+        type=positive_int,
+        help="torch threads of each process (default: torch's)",
+    )
+    benchmark.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=1,
+        help="worker processes sharing the batches; this one writes the run "
+        "folder; results are the same as with one (default: 1)",
+    )
+    benchmark.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="do not run: calibrate on one batch and print each method's model "
+        "passes and estimated time (also in plan.txt; default: off)",
     )
     resume = benchmark.add_mutually_exclusive_group()
     resume.add_argument(

@@ -115,8 +115,10 @@ def main() -> None:
     steps = [args.every * (c + 1) for c in range(len(rows[0]["trace"]) - 1)]
     steps.append(args.steps)
     rules: Dict[str, Any] = {"paper": None}
-    for tolerance in (0.005, 0.01, 0.02, 0.03, 0.05):
+    for tolerance in (0.01, 0.02, 0.05, 0.1):
         rules[f"settled {tolerance}"] = tolerance
+    for rho in (0.9, 0.95, 0.98, 0.99):
+        rules[f"ranks {rho}"] = ("ranks", rho)
 
     def stop_index(row: Dict[str, Any], rule: str) -> int:
         trace = row["trace"]
@@ -130,6 +132,9 @@ def main() -> None:
                 mean = mean_mask(masks.unsqueeze(0), valid)
                 before = mean_mask(previous.unsqueeze(0), valid)
                 if bool(stopping_rule(mean, before, step)[0]):
+                    return c
+            elif isinstance(rules[rule], tuple):
+                if c > 0 and _spearman(masks, previous) >= rules[rule][1]:
                     return c
             elif float((masks - previous).abs().max()) < rules[rule]:
                 return c
@@ -196,6 +201,7 @@ def main() -> None:
     if args.out:
         with open(args.out, "w") as f:
             json.dump(results, f, indent=1)
+        torch.save([r["trace"] for r in rows], args.out + ".traces.pt")
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@ import datetime
 import logging
 import os
 import platform
+import time
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch.nn import Module
@@ -20,12 +21,20 @@ from tqdm.auto import tqdm
 from captum_nlp_ext._utils.checks import position_limit
 from captum_nlp_ext._utils.types import PathLike
 from captum_nlp_ext._utils.validation import check_int
-from captum_nlp_ext.attr.rationales import mean_rationale_length
+from captum_nlp_ext.attr._utils.reference_pool import model_fingerprint
 from captum_nlp_ext.benchmark._batch import Explainer
+from captum_nlp_ext.benchmark._data import RunData
+from captum_nlp_ext.benchmark._jobs import (
+    BatchWorker,
+    prepare_model,
+    run_in_processes,
+    Task,
+    WorkerSpec,
+)
+from captum_nlp_ext.benchmark._plan import calibrate, calibration_rows, plan_table
 from captum_nlp_ext.benchmark.methods import (
     build_resources,
     check_methods,
-    keep_resources,
     METHODS,
     TEXT_RESOURCES,
 )
@@ -33,20 +42,13 @@ from captum_nlp_ext.benchmark.metrics import (
     check_metrics,
     default_metrics,
     metric_settings,
-    METRICS,
 )
 from captum_nlp_ext.benchmark.store import RunStore, SCHEMA
 from captum_nlp_ext.datasets import TextExample
-from captum_nlp_ext.datasets.registry import DATASETS, DatasetSpec
-from captum_nlp_ext.huggingface import (
-    class_names,
-    kept_word_ids,
-    load_classifier,
-    WindowedClassifier,
-    word_feature_mask,
-)
+from captum_nlp_ext.huggingface import class_names, load_classifier
 
 _LOG = logging.getLogger("captum_nlp_ext")
+PLAN_FILE = "plan.txt"
 
 
 def run_benchmark(
@@ -74,6 +76,8 @@ def run_benchmark(
     model_name: Optional[str] = None,
     overwrite: bool = False,
     show_progress: bool = True,
+    jobs: int = 1,
+    dry_run: bool = False,
 ) -> Path:
     """Explain the first ``n`` examples with each method, score each explanation
     with each metric and write the run folder ``out_dir``.
@@ -139,6 +143,17 @@ def run_benchmark(
                     Default: False
         show_progress (bool): Show a progress bar over examples x methods.
                     Default: True
+        jobs (int): Worker processes on this machine, each with the torch
+                    threads of this one (``torch.set_num_threads``); the batches
+                    are shared out among them and this process writes the run
+                    folder. Every record is the same as with one process (only
+                    its cost differs). Default: 1 (this process explains)
+        dry_run (bool): Do not run: build the resources (kept in the run's
+                    cache for the run), explain a calibration sample of
+                    ``batch_size`` examples spread over the run's lengths with
+                    every method, and write the plan (model rows and seconds an
+                    example, estimated time of each method with ``jobs``) to
+                    ``plan.txt`` in the run folder. Default: False
 
     Returns:
         The run folder.
@@ -152,6 +167,7 @@ def run_benchmark(
     if max_length is not None:
         check_int("max_length", max_length, 2)
     for name, value in (
+        ("jobs", jobs),
         ("budget", budget),
         ("batch_size", batch_size),
         ("reference_pool", reference_pool),
@@ -190,18 +206,12 @@ def run_benchmark(
         )
     if window is not None and limit is not None and window > limit:
         raise ValueError(f"`window` {window} is past the model's {limit} positions.")
-    data = _Data.load(dataset, split, n, data_dir)
+    data = RunData.load(dataset, split, n, data_dir)
     data.report_truncation(tokenizer, max_length, window)
-    if window is not None:
-        if any(e.text_pair_words is not None for e in data.examples):
-            raise ValueError("`window` does not support text pairs.")
-        model = WindowedClassifier(
-            model,
-            tokenizer.all_special_ids,
-            window_size=window,
-            window_overlap=window_overlap,
-            pad_token_id=tokenizer.pad_token_id,
-        )
+    if window is not None and any(e.text_pair_words is not None for e in data.examples):
+        raise ValueError("`window` does not support text pairs.")
+    model_source, base_model = model_path, model
+    model = prepare_model(model, tokenizer, window, window_overlap)
     metrics = (
         default_metrics(data.spec.rationales, data.spec.word_scores)
         if metrics is None
@@ -254,6 +264,7 @@ def run_benchmark(
             _LOG.info(
                 "reference index: %d texts (%s)", len(reference_texts or ()), pool
             )
+        started = time.perf_counter()
         resources = build_resources(
             methods,
             model,
@@ -271,6 +282,20 @@ def run_benchmark(
             ", ".join(methods),
         )
         run = Explainer(model, tokenizer, data.examples, max_length, window, metrics, k)
+        worker = BatchWorker(
+            run, methods, resources, options, seed, budget, internal_batch_size
+        )
+        tasks: List[Task] = []
+        for rows in data.batches(batch_size):
+            missing = {
+                name: [i for i in rows if (i, name) not in store.done]
+                for name in methods
+            }
+            if any(missing.values()):
+                tasks.append((rows, missing))
+        if dry_run:
+            _write_plan(store, data, worker, tasks, batch_size, jobs, started)
+            return store.run_dir
         progress = tqdm(
             total=len(data.examples) * len(methods),
             initial=len(store.done),
@@ -278,35 +303,85 @@ def run_benchmark(
             unit="explanation",
             disable=not show_progress,
         )
+        if jobs == 1:
+            done: Iterable[List[Dict[str, Any]]] = (
+                worker(task, starting=progress.set_postfix_str) for task in tasks
+            )
+        else:
+            # Longest batches first: the run does not wait on one at its end.
+            done = run_in_processes(
+                WorkerSpec(
+                    model_source or _saved_copy(store, base_model, tokenizer),
+                    tokenizer,
+                    data.examples,
+                    max_length,
+                    window,
+                    window_overlap,
+                    metrics,
+                    k,
+                    methods,
+                    options,
+                    seed,
+                    budget,
+                    internal_batch_size,
+                    mlm,
+                    reference_texts,
+                    store.cache_dir,
+                    torch.get_num_threads(),
+                ),
+                tasks[::-1],
+                jobs,
+            )
         with progress:
-            for rows in data.batches(batch_size):
-                missing = {
-                    name: [i for i in rows if (i, name) not in store.done]
-                    for name in methods
-                }
-                if not any(missing.values()):
-                    continue
-                batch = run.batch(rows)
-                for name in methods:
-                    if not missing[name]:
-                        continue
-                    progress.set_postfix_str(name)
-                    context = dict(
-                        seed=seed,
-                        budget=budget,
-                        resources=resources,
-                        internal_batch_size=internal_batch_size,
-                        options=options[name],
-                    )
-                    store.append(run.records(batch, name, context, missing[name]))
-                    progress.update(len(missing[name]))
-                keep_resources(resources)
+            for records in done:
+                store.append(records)
+                progress.update(len(records))
         failed = store.failed
     if failed:
         _LOG.warning(
             "%d explanation(s) failed; results.jsonl and the report list them", failed
         )
     return store.run_dir
+
+
+def _saved_copy(store: RunStore, model: Module, tokenizer: Any) -> str:
+    """A folder the worker processes load a model given as a module from:
+    saved once in the run's cache (modules with hooks do not pickle)."""
+    # A VMaskClassifier saves with `save` (the classifier and its masks).
+    saver = getattr(model, "save_pretrained", None) or getattr(model, "save", None)
+    if saver is None or not hasattr(tokenizer, "save_pretrained"):
+        raise ValueError(
+            "`jobs` > 1 needs the model as a folder, or a Hugging Face model and "
+            f"tokenizer with `save_pretrained`; got {type(model).__name__}."
+        )
+    folder = store.cache_path("model-" + model_fingerprint(model)["weights"][:16])
+    if not (folder / "config.json").is_file():
+        partial = folder.with_name(folder.name + ".partial")
+        saver(str(partial))
+        tokenizer.save_pretrained(str(partial))
+        partial.replace(folder)
+    return str(folder)
+
+
+def _write_plan(
+    store: RunStore,
+    data: RunData,
+    worker: BatchWorker,
+    tasks: List[Task],
+    batch_size: int,
+    jobs: int,
+    started: float,
+) -> None:
+    resources_seconds = time.perf_counter() - started
+    remaining: Dict[str, int] = {}
+    for _, missing in tasks:
+        for name, wanted in missing.items():
+            remaining[name] = remaining.get(name, 0) + len(wanted)
+    sample = calibration_rows(data.length_order(), batch_size)
+    plans = calibrate(worker, sample, remaining, jobs)
+    table = plan_table(plans, resources_seconds, len(sample))
+    (store.run_dir / PLAN_FILE).write_text(table + "\n", encoding="utf-8")
+    _LOG.info("plan:\n%s", table)
 
 
 def _classifier(
@@ -328,144 +403,6 @@ def _label(thing: Any) -> Optional[str]:
     if thing is None or isinstance(thing, (str, os.PathLike)):
         return None if thing is None else str(thing)
     return type(thing).__name__
-
-
-class _Data:
-    """The examples of a run, their training split and their batches."""
-
-    def __init__(
-        self,
-        name: str,
-        spec: DatasetSpec,
-        split: str,
-        examples: List[TextExample],
-        data_dir: Optional[PathLike],
-    ) -> None:
-        self.name, self.spec, self.split = name, spec, split
-        self.examples, self.data_dir = examples, data_dir
-
-    @classmethod
-    def load(
-        cls,
-        dataset: Union[str, Sequence[TextExample]],
-        split: Optional[str],
-        n: Optional[int],
-        data_dir: Optional[PathLike],
-    ) -> "_Data":
-        if not isinstance(dataset, str):
-            examples = list(dataset)[:n]
-            if not examples or not all(isinstance(e, TextExample) for e in examples):
-                raise ValueError(
-                    "`dataset` must be a name or a non-empty sequence of TextExample."
-                )
-            spec = DatasetSpec(
-                lambda *a: examples,
-                (split or "custom",),
-                None,
-                rationales=any(e.rationale is not None for e in examples),
-                word_scores=any(e.word_scores is not None for e in examples),
-            )
-            return cls("custom", spec, split or "custom", examples, data_dir)
-        if dataset not in DATASETS:
-            raise ValueError(
-                f"`dataset` must be one of {sorted(DATASETS)}; got {dataset!r}."
-            )
-        spec = DATASETS[dataset]
-        split = split or spec.splits[0]
-        if split not in spec.splits:
-            raise ValueError(
-                f"`split` of {dataset} must be one of {list(spec.splits)}; "
-                f"got {split!r}."
-            )
-        return cls(dataset, spec, split, spec.load(split, data_dir, n), data_dir)
-
-    def rationale_k(
-        self, metrics: Sequence[str], tokenizer: Any, max_length: Optional[int]
-    ) -> Tuple[Optional[int], str]:
-        """Words of the hard rationale of token/IOU F1, and where it comes from:
-        the training split's mean rationale length, its documents truncated as
-        the examples are (a cut review holds fewer rationale words)."""
-        if not any(METRICS[m].uses_k for m in metrics):
-            return None, "unused"
-        if self.spec.train_split is None:
-            return None, "each example's own rationale length (no training split)"
-        train = [
-            e
-            for e in self.spec.load(self.spec.train_split, self.data_dir, None)
-            if e.rationale is not None
-        ]
-        rationales = [list(e.rationale or ()) for e in train]
-        source = f"mean rationale length of {self.name} {self.spec.train_split}"
-        if max_length is not None:
-            encoding = tokenizer(
-                [list(e.words) for e in train],
-                is_split_into_words=True,
-                truncation=True,
-                max_length=max_length,
-                padding=True,
-                return_tensors="pt",
-            )
-            kept = kept_word_ids(word_feature_mask(encoding))
-            rationales = [[r[u] for u in words] for r, words in zip(rationales, kept)]
-            source += f", documents truncated to {max_length} tokens"
-        k = max(1, round(mean_rationale_length(rationales)))
-        return k, source
-
-    def report_truncation(
-        self, tokenizer: Any, max_length: Optional[int], window: Optional[int]
-    ) -> None:
-        """Log how many examples ``max_length`` cuts (their words past it are
-        not explained)."""
-        if max_length is None:
-            return
-        pairs = [e.text_pair_words for e in self.examples]
-        has_pairs = any(p is not None for p in pairs)
-        lengths = [
-            len(ids)
-            for ids in tokenizer(
-                [list(e.words) for e in self.examples],
-                [list(p or ()) for p in pairs] if has_pairs else None,
-                is_split_into_words=True,
-            )["input_ids"]
-        ]
-        cut = sum(1 for length in lengths if length > max_length)
-        if cut:
-            advice = "" if window is not None else " or `window` (whole documents)"
-            _LOG.warning(
-                "%d of %d examples are longer than `max_length` (%d tokens; the "
-                "longest has %d) and are cut; raise `max_length`%s",
-                cut,
-                len(lengths),
-                max_length,
-                max(lengths),
-                advice,
-            )
-
-    def reference_texts(self, pool: int) -> List[str]:
-        if self.spec.train_split is None:
-            raise ValueError(
-                "methods `lafa` and `diffmask` need a training split (the reference "
-                "pool, the probe's texts); "
-                f"{self.name} has none."
-            )
-        train = self.spec.load(self.spec.train_split, self.data_dir, pool)
-        if any(e.text_pair_words is not None for e in train):
-            raise ValueError(
-                "`lafa` and `diffmask` do not support text pairs (training texts)."
-            )
-        return [e.text for e in train]
-
-    def batches(self, size: int) -> List[List[int]]:
-        """Example indices in batches of similar length (words)."""
-        order = sorted(
-            range(len(self.examples)),
-            key=lambda i: (_n_words(self.examples[i]), i),
-        )
-        return [order[s : s + size] for s in range(0, len(order), size)]
-
-
-def _n_words(example: TextExample) -> int:
-    return len(example.words) + len(example.text_pair_words or ())
 
 
 def _machine() -> str:

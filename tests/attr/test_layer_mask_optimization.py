@@ -142,6 +142,38 @@ def test_stopping_rule(mean, previous, step, stop):
     assert bool(result[0]) is stop
 
 
+def test_settled_rule_by_hand():
+    masks = torch.tensor([[0.5, 0.9, 0.0], [0.5, 0.9, 0.0], [0.2, 0.2, 0.2]])
+    previous = torch.tensor([[0.5, 0.9, 0.7], [0.5, 0.9, 0.0], [0.2, 0.2, 0.2]])
+    valid = torch.tensor([[True, True, False], [True, True, True], [True, True, True]])
+    previous[1, 1] = 0.9 + marc.SETTLED_MASK_CHANGE  # moved by the tolerance
+    previous[2, 0] = 0.2 + marc.SETTLED_MASK_CHANGE / 2
+    # An invalid slot (row 0) does not count.
+    assert marc.settled_rule(masks, previous, valid).tolist() == [True, False, True]
+
+
+def _steps(model, task, rows, **kwargs):
+    """Optimization steps taken (each one backward pass here)."""
+    from captum_nlp_ext.metrics import CostMeter
+
+    with CostMeter(model) as meter:
+        explain(model, task, rows, **kwargs)
+    return meter.cost.backward_calls
+
+
+def test_settled_masks_stop_where_the_papers_rule_runs_on(trained):
+    model, task = trained
+    rows = slice(0, 4)
+    settings = dict(max_steps=300, check_every=25, lr=0.03, width_weight=1.2)
+    settled = _steps(model, task, rows, **settings)
+    paper = _steps(model, task, rows, stopping_rule="paper", **settings)
+    off = _steps(model, task, rows, early_stopping=False, **settings)
+    assert off == 300
+    assert settled < paper <= off
+    with pytest.raises(ValueError, match="stopping_rule"):
+        explain(model, task, rows, stopping_rule="early")
+
+
 # The method on a model.
 
 
@@ -215,16 +247,16 @@ def test_internal_batch_size_accumulates_the_same_step(trained):
 
 def test_a_stopped_example_is_frozen_while_others_continue(trained, monkeypatch):
     model, task = trained
-    unpatched = marc.stopping_rule
+    unpatched = marc.settled_rule
 
-    def stop_the_first(mean, previous, step):
-        stop = torch.zeros_like(mean, dtype=torch.bool)
+    def stop_the_first(masks, previous, valid):
+        stop = torch.zeros(masks.shape[0], dtype=torch.bool)
         stop[0] = True
         return stop
 
-    monkeypatch.setattr(marc, "stopping_rule", stop_the_first)
+    monkeypatch.setattr(marc, "settled_rule", stop_the_first)
     batched = explain(model, task, slice(0, 2), max_steps=15, check_every=5)
-    monkeypatch.setattr(marc, "stopping_rule", unpatched)
+    monkeypatch.setattr(marc, "settled_rule", unpatched)
     first = explain(model, task, slice(0, 1), max_steps=5, early_stopping=False)
     second = explain(model, task, slice(1, 2), max_steps=15, early_stopping=False)
     assert torch.allclose(batched[0], first[0], atol=1e-5)

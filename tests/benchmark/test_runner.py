@@ -227,3 +227,41 @@ def test_long_documents_run_through_windows(tmp_path, tiny_model, tiny_tokenizer
         run(
             tmp_path, tiny_model, tiny_tokenizer, documents, methods=["lafa"], window=12
         )
+
+
+def test_jobs_give_the_records_of_one_process(tmp_path, tiny_model, tiny_tokenizer):
+    # A model folder: this process and the workers load the same model.
+    tiny_model.save_pretrained(str(tmp_path / "model"))
+    tiny_tokenizer.save_pretrained(str(tmp_path / "model"))
+    model, tokenizer = str(tmp_path / "model"), None
+    examples = make_examples(8, seed=7)
+    pool = [" ".join(e.words) for e in make_examples(12, seed=2)]
+    options = dict(
+        methods=["nlgp", "lime", "lafa", "marc", "random"],
+        method_options={"lafa": {"n_samples": 2}, "marc": {"max_steps": 6}},
+        reference_texts=pool,
+    )
+    one = run(tmp_path / "one", model, tokenizer, examples, **options)
+    two = run(tmp_path / "two", model, tokenizer, examples, jobs=2, **options)
+    assert without_cost(load_run(two)[1]) == without_cost(load_run(one)[1])
+    # A module is saved in the run's cache for the workers.
+    three = run(
+        tmp_path / "three", tiny_model, tiny_tokenizer, examples, jobs=2, **options
+    )
+    assert any(p.name.startswith("model-") for p in (three / "cache").iterdir())
+    assert len(load_run(three)[1]) == 8 * 5
+    # Resumed by one process: nothing is missing, nothing is added.
+    again = run(tmp_path / "two", model, tokenizer, examples, **options)
+    assert len(load_run(again)[1]) == 8 * 5
+
+
+def test_dry_run_plans_without_results(tmp_path, tiny_model, tiny_tokenizer, examples):
+    folder = run(tmp_path, tiny_model, tiny_tokenizer, examples, dry_run=True)
+    plan = (folder / "plan.txt").read_text()
+    for name in METHODS:
+        assert name in plan
+    assert "total" in plan and "calibration: 3 examples" in plan
+    assert load_run(folder)[1] == []
+    # The run itself then starts from nothing.
+    run(tmp_path, tiny_model, tiny_tokenizer, examples)
+    assert len(load_run(folder)[1]) == N * len(METHODS)

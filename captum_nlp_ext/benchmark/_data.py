@@ -1,0 +1,156 @@
+"""The examples of a benchmark run: its data set split, the training split
+behind LAFA's pool and the hard-rationale size, and the run's batches."""
+
+import logging
+from typing import Any, List, Optional, Sequence, Tuple, Union
+
+from captum_nlp_ext._utils.types import PathLike
+from captum_nlp_ext.attr.rationales import mean_rationale_length
+from captum_nlp_ext.benchmark.metrics import METRICS
+from captum_nlp_ext.datasets import TextExample
+from captum_nlp_ext.datasets.registry import DATASETS, DatasetSpec
+from captum_nlp_ext.huggingface import kept_word_ids, word_feature_mask
+
+_LOG = logging.getLogger("captum_nlp_ext")
+
+
+class RunData:
+    """The examples of a run, their training split and their batches."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: DatasetSpec,
+        split: str,
+        examples: List[TextExample],
+        data_dir: Optional[PathLike],
+    ) -> None:
+        self.name, self.spec, self.split = name, spec, split
+        self.examples, self.data_dir = examples, data_dir
+
+    @classmethod
+    def load(
+        cls,
+        dataset: Union[str, Sequence[TextExample]],
+        split: Optional[str],
+        n: Optional[int],
+        data_dir: Optional[PathLike],
+    ) -> "RunData":
+        if not isinstance(dataset, str):
+            examples = list(dataset)[:n]
+            if not examples or not all(isinstance(e, TextExample) for e in examples):
+                raise ValueError(
+                    "`dataset` must be a name or a non-empty sequence of TextExample."
+                )
+            spec = DatasetSpec(
+                lambda *a: examples,
+                (split or "custom",),
+                None,
+                rationales=any(e.rationale is not None for e in examples),
+                word_scores=any(e.word_scores is not None for e in examples),
+            )
+            return cls("custom", spec, split or "custom", examples, data_dir)
+        if dataset not in DATASETS:
+            raise ValueError(
+                f"`dataset` must be one of {sorted(DATASETS)}; got {dataset!r}."
+            )
+        spec = DATASETS[dataset]
+        split = split or spec.splits[0]
+        if split not in spec.splits:
+            raise ValueError(
+                f"`split` of {dataset} must be one of {list(spec.splits)}; "
+                f"got {split!r}."
+            )
+        return cls(dataset, spec, split, spec.load(split, data_dir, n), data_dir)
+
+    def rationale_k(
+        self, metrics: Sequence[str], tokenizer: Any, max_length: Optional[int]
+    ) -> Tuple[Optional[int], str]:
+        """Words of the hard rationale of token/IOU F1, and where it comes from:
+        the training split's mean rationale length, its documents truncated as
+        the examples are (a cut review holds fewer rationale words)."""
+        if not any(METRICS[m].uses_k for m in metrics):
+            return None, "unused"
+        if self.spec.train_split is None:
+            return None, "each example's own rationale length (no training split)"
+        train = [
+            e
+            for e in self.spec.load(self.spec.train_split, self.data_dir, None)
+            if e.rationale is not None
+        ]
+        rationales = [list(e.rationale or ()) for e in train]
+        source = f"mean rationale length of {self.name} {self.spec.train_split}"
+        if max_length is not None:
+            encoding = tokenizer(
+                [list(e.words) for e in train],
+                is_split_into_words=True,
+                truncation=True,
+                max_length=max_length,
+                padding=True,
+                return_tensors="pt",
+            )
+            kept = kept_word_ids(word_feature_mask(encoding))
+            rationales = [[r[u] for u in words] for r, words in zip(rationales, kept)]
+            source += f", documents truncated to {max_length} tokens"
+        k = max(1, round(mean_rationale_length(rationales)))
+        return k, source
+
+    def report_truncation(
+        self, tokenizer: Any, max_length: Optional[int], window: Optional[int]
+    ) -> None:
+        """Log how many examples ``max_length`` cuts (their words past it are
+        not explained)."""
+        if max_length is None:
+            return
+        pairs = [e.text_pair_words for e in self.examples]
+        has_pairs = any(p is not None for p in pairs)
+        lengths = [
+            len(ids)
+            for ids in tokenizer(
+                [list(e.words) for e in self.examples],
+                [list(p or ()) for p in pairs] if has_pairs else None,
+                is_split_into_words=True,
+            )["input_ids"]
+        ]
+        cut = sum(1 for length in lengths if length > max_length)
+        if cut:
+            advice = "" if window is not None else " or `window` (whole documents)"
+            _LOG.warning(
+                "%d of %d examples are longer than `max_length` (%d tokens; the "
+                "longest has %d) and are cut; raise `max_length`%s",
+                cut,
+                len(lengths),
+                max_length,
+                max(lengths),
+                advice,
+            )
+
+    def reference_texts(self, pool: int) -> List[str]:
+        if self.spec.train_split is None:
+            raise ValueError(
+                "methods `lafa` and `diffmask` need a training split (the reference "
+                "pool, the probe's texts); "
+                f"{self.name} has none."
+            )
+        train = self.spec.load(self.spec.train_split, self.data_dir, pool)
+        if any(e.text_pair_words is not None for e in train):
+            raise ValueError(
+                "`lafa` and `diffmask` do not support text pairs (training texts)."
+            )
+        return [e.text for e in train]
+
+    def length_order(self) -> List[int]:
+        """Example indices by length (words), ties in data set order."""
+        return sorted(
+            range(len(self.examples)),
+            key=lambda i: (_n_words(self.examples[i]), i),
+        )
+
+    def batches(self, size: int) -> List[List[int]]:
+        """Example indices in batches of similar length (words)."""
+        order = self.length_order()
+        return [order[s : s + size] for s in range(0, len(order), size)]
+
+
+def _n_words(example: TextExample) -> int:
+    return len(example.words) + len(example.text_pair_words or ())
