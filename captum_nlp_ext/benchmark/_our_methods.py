@@ -86,6 +86,7 @@ def _marc(ctx: MethodContext, settings: Dict[str, Any]) -> Tensor:
         feature_mask=ctx.feature_mask,
         max_steps=settings["max_steps"],
         early_stopping=settings["early_stopping"],
+        stopping_rule=settings["stopping_rule"],
         internal_batch_size=ctx.internal_batch_size,
         seed=ctx.seed,
     )
@@ -178,7 +179,7 @@ register_method(
         "MaRC: optimized soft word masks (sufficiency + comprehensiveness)",
         "ours",
         "gradient",
-        {"max_steps": 300, "early_stopping": True},
+        {"max_steps": 300, "early_stopping": True, "stopping_rule": "ranking"},
     ),
 )
 register_method(
