@@ -67,6 +67,14 @@ class Units:
         pooled = token_values.new_zeros(self.index.shape[0], self.max_units + 1)
         return pooled.scatter_add_(1, slot, token_values)[:, :-1]
 
+    def _scatter_extreme(self, token_values: Tensor, reduce: str) -> Tensor:
+        """(batch, max_units) highest or lowest token value of each unit (0 in
+        empty slots)."""
+        slot = torch.where(self.included, self.index, self.max_units)
+        out = token_values.new_zeros(self.index.shape[0], self.max_units + 1)
+        out.scatter_reduce_(1, slot, token_values, reduce=reduce, include_self=False)
+        return out[:, :-1]
+
     def pool(self, token_values: Tensor, reduce: str = "sum") -> Tensor:
         """Gather (batch, tokens) token values into (batch, max_units) unit values.
 
@@ -78,11 +86,14 @@ class Units:
         occlusion with a feature mask) and the sum otherwise. Empty slots are 0.
         """
         if reduce == "auto":
-            mean = self.pool(token_values, "mean")
-            spread = (token_values - self.to_tokens(mean)).abs() * self.included
-            shared = spread.amax(dim=1) == 0
+            # Shared means every token of a unit holds the same value, tested
+            # exactly (highest == lowest): a mean recomputed from the tokens
+            # can differ from that value by rounding.
+            high = self._scatter_extreme(token_values, "amax")
+            low = self._scatter_extreme(token_values, "amin")
+            shared = ((high == low) | ~self.valid).all(dim=1)
             summed = self._scatter_sum(token_values)
-            return torch.where(shared.unsqueeze(1), mean, summed)
+            return torch.where(shared.unsqueeze(1), high * self.valid, summed)
         if reduce == "sum":
             return self._scatter_sum(token_values)
         if reduce == "mean":

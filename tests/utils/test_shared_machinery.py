@@ -143,3 +143,19 @@ def test_pool_reductions_on_words_of_several_tokens():
     )
     # -4 has the largest magnitude of unit 1; 3 and -3 tie in unit 0.
     assert units.pool(tokens, "max_abs").tolist() == [[0.0, -4.0]]
+
+
+def test_auto_pooling_finds_a_shared_score_that_its_mean_misses():
+    from captum_nlp_ext._utils.units import build_units
+
+    # In float32, (v + v + v) / 3 != v for this v: a test against the mean
+    # took the word for token-level and summed it (three times its score).
+    v = 0.2143
+    values = torch.tensor([[v, v, v, 0.5, -0.25, 0.0]], dtype=torch.float32)
+    units = build_units(torch.tensor([[0, 0, 0, 1, 2, -1]]), 1, 6, values.device)
+    assert bool(units.pool(values, "mean")[0, 0] != values[0, 0])
+    auto = units.pool(values, "auto")
+    assert auto[0].tolist() == [values[0, 0].item(), 0.5, -0.25]
+    # Tokens of a word that differ: summed, as before.
+    values[0, 1] = 0.3
+    assert torch.allclose(units.pool(values, "auto"), units.pool(values, "sum"))
