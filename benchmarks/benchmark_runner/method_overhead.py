@@ -12,6 +12,9 @@ own base); MaRC's rows are its optimization steps.
 
     OMP_NUM_THREADS=1 python benchmarks/benchmark_runner/method_overhead.py \\
         --n 32 --methods nlgp,lafa,marc,lime,occlusion
+
+``--unpacked`` measures the padding as it was before packing (the methods that
+pack through the batching home; LAFA's and MaRC's own trimming stays).
 """
 
 import argparse
@@ -75,7 +78,15 @@ def main() -> None:
     parser.add_argument("--methods", default="nlgp,lafa,marc,lime,occlusion")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--budget", type=int, default=128)
+    parser.add_argument(
+        "--unpacked",
+        action="store_true",
+        help="as before packing: the forward function does not name its "
+        "attention mask, so passes keep the batch's padding",
+    )
     args = parser.parse_args()
+    if args.unpacked:
+        ClassifierForward.attention_mask_arg = None  # type: ignore[assignment]
     methods = args.methods.split(",")
     models = resolve_models_dir()
     model, tokenizer = load_classifier(models / "minilm-sst2")

@@ -69,24 +69,25 @@ class BatchWorker:
         self.options, self.seed, self.budget = options, seed, budget
         self.internal_batch_size = internal_batch_size
 
-    def __call__(
+    def __call__(self, task: Task) -> List[List[Record]]:
+        """The records of a task, one list per method."""
+        return list(self.records(task))
+
+    def records(
         self, task: Task, starting: Optional[Callable[[str], Any]] = None
-    ) -> List[Record]:
-        """The records of a task; ``starting(name)`` is called before each
-        method (the runner's progress bar shows it)."""
+    ) -> Iterator[List[Record]]:
+        """The records of a task, method by method, as each is done;
+        ``starting(name)`` is called before each method (the runner's progress
+        bar shows it)."""
         rows, missing = task
         batch = self.explainer.batch(rows)
-        records: List[Record] = []
         for name in self.methods:
             if not missing.get(name):
                 continue
             if starting is not None:
                 starting(name)
-            records += self.explainer.records(
-                batch, name, self.context(name), missing[name]
-            )
+            yield self.explainer.records(batch, name, self.context(name), missing[name])
         keep_resources(self.resources)
-        return records
 
     def context(self, name: str) -> Dict[str, Any]:
         """The run's settings of method ``name`` (MethodContext's)."""
@@ -162,16 +163,18 @@ def _start_worker(spec: WorkerSpec) -> None:
     )
 
 
-def _run_task(task: Task) -> List[Record]:
+def _run_task(task: Task) -> List[List[Record]]:
     return _WORKER["worker"](task)
 
 
 def run_in_processes(
     spec: WorkerSpec, tasks: Sequence[Task], jobs: int
 ) -> Iterator[List[Record]]:
-    """The records of every task, from ``jobs`` worker processes (started with
-    ``spawn``, so nothing of this process's state is shared), as each task is
-    done; tasks are handed out in the order given, one at a time."""
+    """The records of every task, one list per (batch, method), from ``jobs``
+    worker processes (started with ``spawn``, so nothing of this process's
+    state is shared), as each task is done; tasks are handed out in the order
+    given, one at a time."""
     context = multiprocessing.get_context("spawn")
     with context.Pool(jobs, initializer=_start_worker, initargs=(spec,)) as pool:
-        yield from pool.imap_unordered(_run_task, tasks)
+        for per_method in pool.imap_unordered(_run_task, tasks):
+            yield from per_method

@@ -305,7 +305,9 @@ def run_benchmark(
         )
         if jobs == 1:
             done: Iterable[List[Dict[str, Any]]] = (
-                worker(task, starting=progress.set_postfix_str) for task in tasks
+                records
+                for task in tasks
+                for records in worker.records(task, progress.set_postfix_str)
             )
         else:
             # Longest batches first: the run does not wait on one at its end.

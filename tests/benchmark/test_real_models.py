@@ -51,10 +51,10 @@ def test_eraser_k_counts_the_rationale_words_a_truncated_review_keeps(
 ):
     from transformers import AutoTokenizer
 
-    from captum_nlp_ext.benchmark.runner import _Data
+    from captum_nlp_ext.benchmark._data import RunData
 
     tokenizer = AutoTokenizer.from_pretrained(models_dir / "minilm-sst2")
-    data = _Data.load("movies", "val", 1, data_dir)
+    data = RunData.load("movies", "val", 1, data_dir)
     whole, whole_source = data.rationale_k(["token_f1"], tokenizer, None)
     cut, cut_source = data.rationale_k(["token_f1"], tokenizer, 128)
     assert "truncated to 128 tokens" in cut_source and "truncated" not in whole_source
