@@ -3,7 +3,7 @@ estimated from a short calibration on this machine."""
 
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Sequence
+from typing import Dict, List, Sequence
 
 from captum_nlp_ext.benchmark._jobs import BatchWorker
 
@@ -95,6 +95,3 @@ def _duration(seconds: float) -> str:
     minutes, secs = divmod(int(round(seconds)), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
-
-
-__all__: List[Any] = []

@@ -587,3 +587,25 @@ def test_missing_pad_token_id_is_explained(trained):
         )
     with pytest.raises(ValueError, match="pad_token_id"):
         LayerMaskOptimization(anonymous, get_embedding_layer(model), pad_token_id=-1)
+
+
+def test_passes_group_like_lengths_with_little_padding(trained):
+    from captum_nlp_ext.metrics import CostMeter
+
+    model, task = trained
+    rows = slice(0, 32)
+    costs = []
+    for steps in (3, 13):
+        with CostMeter(model) as meter:
+            explain(model, task, rows, max_steps=steps, early_stopping=False)
+        costs.append(meter.cost)
+    # The ten extra steps alone (the first forward passes are the batch's own).
+    tokens = costs[1].tokens - costs[0].tokens
+    padding = costs[1].padding_tokens - costs[0].padding_tokens
+    lengths = task.attention_mask[rows].sum(1)
+    # One pass of all 64 rows would pad every row to the longest.
+    one_pass = 1 - float(lengths.sum()) / (len(lengths) * int(lengths.max()))
+    assert one_pass > 0.15
+    # Passes of at least 16 rows: a little padding is left where the lengths
+    # of 8 examples spread (6% here), well under one pass's.
+    assert padding / tokens < one_pass / 2

@@ -47,6 +47,12 @@ MIN_RANKING_STEPS = 50
 CHECK_EVERY = {"ranking": 25, "paper": 50}
 
 
+# Passes of the running examples: padding past this share of a pass's tokens
+# starts a new pass, once the pass holds this many rows.
+MAX_PADDING = 0.05
+MIN_PASS_ROWS = 16
+
+
 # Widths are projected back above this after every step: the width prior
 # -log(s) is undefined at s <= 0, which one large Adam step could reach.
 MIN_WIDTH = 0.01
@@ -192,20 +198,30 @@ class MaskOptimizer:
     def _passes(self, running: List[int]) -> List[List[int]]:
         """Running examples grouped into passes of at most ``internal_batch_size``
         rows (each window of an example twice: kept part and complement), at
-        least one example a pass; several passes are of like lengths."""
+        least one example a pass, longest first. A pass of at least
+        :data:`MIN_PASS_ROWS` rows is also closed before an example whose
+        padding would take it past :data:`MAX_PADDING` of its tokens (fewer,
+        fuller passes cost less than padding only down to that size on CPU:
+        ``benchmarks/benchmark_runner/RESULTS.md``)."""
         budget = self.settings.internal_batch_size or DEFAULT_INTERNAL_BATCH_SIZE
-        rows = {i: 2 * len(self.rows_of[i]) for i in running}
-        if sum(rows.values()) > budget:
-            # Passes of like lengths carry little padding.
-            running = sorted(running, key=lambda i: -self.example_lengths[i])
+        running = sorted(running, key=lambda i: -self.example_lengths[i])
         passes: List[List[int]] = [[]]
-        used = 0
+        used = tokens = width = 0
         for i in running:
-            if passes[-1] and used + rows[i] > budget:
+            rows = 2 * len(self.rows_of[i])
+            real = 2 * sum(self.row_lengths[r] for r in self.rows_of[i])
+            padded = width * (used + rows)
+            too_padded = used >= MIN_PASS_ROWS and 1 - (tokens + real) / padded > (
+                MAX_PADDING
+            )
+            if passes[-1] and (used + rows > budget or too_padded):
                 passes.append([])
-                used = 0
+                used = tokens = 0
+            if not passes[-1]:
+                width = self.example_lengths[i]
             passes[-1].append(i)
-            used += rows[i]
+            used += rows
+            tokens += real
         return passes
 
     def _loss(self, examples: List[int], weight: Tensor, width: Tensor) -> Tensor:
