@@ -107,9 +107,13 @@ def _insights_attribution(visualizer, ids, mask, method, arguments):
 
 def _direct(method_class, model, ids, mask, **kwargs):
     """Our method on token ids, perturbing the word embeddings, one by one as
-    Insights runs examples."""
+    Insights runs examples, each at the batch's width as Insights' forward
+    function does (it does not name an attention mask, so its passes keep the
+    padding: ClassifierForward's would be cut, which moves NLGP's fit by more
+    than rounding where the model is sure)."""
+    forward = ClassifierForward(model)
     method = method_class(
-        ClassifierForward(model), get_embedding_layer(model, "tokens")
+        lambda *args: forward(*args), get_embedding_layer(model, "tokens")
     )
     return torch.cat(
         [
