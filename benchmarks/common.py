@@ -30,17 +30,23 @@ def sst2_model_and_sentences(n: int, split: str = "dev") -> Tuple[Any, Any, List
     return model, tokenizer, load_sst2(split, limit=n)
 
 
-def sst2_batch(n: int, split: str = "dev") -> Tuple[Any, Any, Any, Any, Any]:
-    """(model, tokenizer, input_ids, attention_mask, word feature mask) for the
-    first ``n`` SST-2 sentences, words being their PTB tokens."""
-    model, tokenizer, examples = sst2_model_and_sentences(n, split)
+def encode_words(tokenizer: Any, examples: List) -> Tuple[Any, Any]:
+    """The padded encoding of examples by their words, and its word feature
+    mask."""
     enc = tokenizer(
         [e.words for e in examples],
         is_split_into_words=True,
         padding=True,
         return_tensors="pt",
     )
-    units = word_feature_mask(enc)
+    return enc, word_feature_mask(enc)
+
+
+def sst2_batch(n: int, split: str = "dev") -> Tuple[Any, Any, Any, Any, Any]:
+    """(model, tokenizer, input_ids, attention_mask, word feature mask) for the
+    first ``n`` SST-2 sentences, words being their PTB tokens."""
+    model, tokenizer, examples = sst2_model_and_sentences(n, split)
+    enc, units = encode_words(tokenizer, examples)
     return model, tokenizer, enc["input_ids"], enc["attention_mask"], units
 
 

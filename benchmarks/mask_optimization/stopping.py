@@ -17,7 +17,7 @@ import json
 from typing import Any, Dict, List
 
 import torch
-from benchmarks.common import machine, sst2_model_and_sentences, today
+from benchmarks.common import encode_words, machine, sst2_model_and_sentences, today
 
 from captum_nlp_ext.attr import LayerMaskOptimization
 from captum_nlp_ext.attr._core import layer_mask_optimization as face
@@ -27,11 +27,7 @@ from captum_nlp_ext.attr._utils.mask_optimization import (
     mean_mask,
     stopping_rule,
 )
-from captum_nlp_ext.huggingface import (
-    ClassifierForward,
-    get_embedding_layer,
-    word_feature_mask,
-)
+from captum_nlp_ext.huggingface import ClassifierForward, get_embedding_layer
 from captum_nlp_ext.metrics import aopc_comprehensiveness, aopc_sufficiency, Removal
 
 ERASER = (1.0, 5.0, 10.0, 20.0, 50.0)
@@ -79,13 +75,7 @@ def main() -> None:
     rows: List[Dict[str, Any]] = []
     for start in range(0, len(order), 16):
         batch = [examples[i] for i in order[start : start + 16]]
-        enc = tokenizer(
-            [e.words for e in batch],
-            is_split_into_words=True,
-            padding=True,
-            return_tensors="pt",
-        )
-        units = word_feature_mask(enc)
+        enc, units = encode_words(tokenizer, batch)
         with torch.no_grad():
             target = forward(enc["input_ids"], enc["attention_mask"]).argmax(-1)
         valid = units.max(1).values + 1
