@@ -72,10 +72,14 @@ def attended_lengths(
     mask = additional_forward_args[position]
     if not isinstance(mask, Tensor) or mask.shape != inputs.shape[:2]:
         return None
-    attended = mask != 0
-    tokens = attended.shape[1]
-    last = tokens - attended.flip(1).int().argmax(1)
-    return torch.where(attended.any(1), last, 1)
+    return needed_columns(mask != 0)
+
+
+def needed_columns(needed: Tensor) -> Tensor:
+    """(rows,) columns each row of the (rows, tokens) bool ``needed`` takes: up
+    to its last True (at least 1)."""
+    last = needed.shape[1] - needed.flip(1).int().argmax(1)
+    return torch.where(needed.any(1), last, 1)
 
 
 def trim_columns(args: Tuple, tokens: int, width: int) -> Tuple:

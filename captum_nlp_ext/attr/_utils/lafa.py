@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from captum_nlp_ext._utils.batching import (
     DEFAULT_INTERNAL_BATCH_SIZE,
     index_additional_forward_args,
+    needed_columns,
     packed_chunks,
     row_chunks,
     trim_columns,
@@ -116,8 +117,7 @@ def smoothgrad_gradients(
     copy_example = copy_example // settings.n_samples
     # Copies of all examples are packed by length, each pass cut to the
     # columns its longest text attends (the model masks the rest out).
-    last = tokens - attended[..., 0].flip(1).int().argmax(1)
-    lengths = torch.where(attended[..., 0].any(1), last, 1)
+    lengths = needed_columns(attended[..., 0])
     for copies, width in packed_chunks(
         copy_example,
         lengths,

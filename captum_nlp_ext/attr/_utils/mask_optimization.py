@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from captum_nlp_ext._utils.batching import (
     DEFAULT_INTERNAL_BATCH_SIZE,
     index_additional_forward_args,
+    needed_columns,
 )
 from captum_nlp_ext._utils.hooks import replacing_layer_output, run_forward
 from captum_nlp_ext._utils.random import example_generator
@@ -435,9 +436,7 @@ def row_lengths(
     tokens = row_inputs.shape[1]
     if row_inputs.is_floating_point() or pad_token_id is None:
         return torch.full((row_inputs.shape[0],), tokens)
-    needed = (row_inputs != pad_token_id) | row_units.included
-    last = tokens - needed.flip(1).int().argmax(1)
-    return torch.where(needed.any(1), last, 1)
+    return needed_columns((row_inputs != pad_token_id) | row_units.included)
 
 
 def mean_mask(masks: Tensor, valid: Tensor) -> Tensor:
