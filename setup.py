@@ -41,6 +41,10 @@ TEST_REQUIRES = [
     "selenium>=4.10",
     "scipy>=1.10",
     "mypy==1.18.2",
+    # captum-nlp attribute's Parquet output, read back; a datasets folder in.
+    "pyarrow>=14",
+    "pandas>=2",
+    "datasets>=2.14",
 ]
 # tests/test_tutorials.py executes the notebooks with nbclient on ipykernel.
 TUTORIAL_REQUIRES = [
@@ -60,6 +64,8 @@ EXTRAS_REQUIRE = {
     "tutorials": TUTORIAL_REQUIRES,
     "benchmarks": BENCHMARK_REQUIRES,
     "docs": DOCS_REQUIRES,
+    # captum-nlp attribute: Parquet shards (pandas and datasets read them).
+    "corpus": ["pyarrow>=14"],
     # ReferenceIndex(faiss_factory=...): approximate search for large pools.
     "faiss": ["faiss-cpu>=1.7"],
     "dev": sorted(

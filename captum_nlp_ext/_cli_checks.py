@@ -6,8 +6,9 @@ line with exit status 2.
 """
 
 import argparse
+import ast
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 
 class CommandError(Exception):
@@ -116,3 +117,44 @@ def check_run_folders(folders: Sequence[str]) -> List[str]:
                 "with `captum-nlp benchmark --out DIR`."
             )
     return list(folders)
+
+
+def methods_of(args: argparse.Namespace) -> List[str]:
+    """``--methods`` and every ``--method``, in order, checked; the command's
+    default when neither is given."""
+    given = args.methods if args.methods or args.method else args.default_methods
+    names = [m.strip() for m in (given or "").split(",") if m.strip()]
+    return check_methods(names + [m for m in args.method or [] if m not in names])
+
+
+def mlm_of(args: argparse.Namespace, methods: Sequence[str]) -> Optional[Path]:
+    from captum_nlp_ext.benchmark.methods import METHODS
+
+    if not any("mlm" in METHODS[m].needs for m in methods):
+        return None
+    if args.mlm:
+        if not Path(args.mlm).is_dir():
+            raise CommandError(f"--mlm: no model folder at {args.mlm}.")
+        return Path(args.mlm)
+    return model_dir("minilm-mlm", args.models_dir, flag="--mlm")
+
+
+def method_options(assignments: Sequence[str]) -> Dict[str, Dict[str, Any]]:
+    """``["marc.max_steps=100", "lig.n_steps=20"]`` -> ``{"marc": {"max_steps":
+    100}, "lig": {"n_steps": 20}}``; values are read as Python literals (numbers,
+    booleans, quoted strings), else kept as text."""
+    options: Dict[str, Dict[str, Any]] = {}
+    for assignment in assignments:
+        key, equals, text = assignment.partition("=")
+        method, dot, name = key.partition(".")
+        if not (equals and dot and method and name):
+            raise CommandError(
+                "--set expects METHOD.SETTING=VALUE (e.g. marc.max_steps=100); "
+                f"got {assignment!r}"
+            )
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        options.setdefault(method.strip(), {})[name.strip()] = value
+    return options

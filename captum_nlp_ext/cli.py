@@ -7,26 +7,32 @@ and exit status 2 (``--debug`` shows the traceback instead).
 """
 
 import argparse
-import ast
 import logging
 import re
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Optional, Sequence
 
+from captum_nlp_ext._cli_attribute import (
+    add_attribute,
+    add_data_arguments,
+    file_fields,
+    FLAGS as _ATTRIBUTE_FLAGS,
+)
 from captum_nlp_ext._cli_checks import (
     check_data_dir,
-    check_methods,
     check_run_folders,
     check_texts,
     CommandError,
+    method_options,
+    methods_of,
+    mlm_of,
     model_dir,
     non_negative_int,
     positive_int,
     registered_methods,
 )
 from captum_nlp_ext._cli_output import print_records, token_counts
-from captum_nlp_ext.datasets.registry import DATASETS
 
 _LOG = logging.getLogger("captum_nlp_ext")
 # Library argument names -> the flags users type, for messages that reach them.
@@ -47,27 +53,8 @@ _FLAGS = {
     "reference_pool": "--reference-pool",
     "max_examples": "--max-examples",
     "seed": "--seed",
+    **_ATTRIBUTE_FLAGS,
 }
-
-
-def _methods(args: argparse.Namespace) -> List[str]:
-    """``--methods`` and every ``--method``, in order, checked; the command's
-    default when neither is given."""
-    given = args.methods if args.methods or args.method else args.default_methods
-    names = [m.strip() for m in (given or "").split(",") if m.strip()]
-    return check_methods(names + [m for m in args.method or [] if m not in names])
-
-
-def _mlm(args: argparse.Namespace, methods: Sequence[str]) -> Optional[Path]:
-    from captum_nlp_ext.benchmark.methods import METHODS
-
-    if not any("mlm" in METHODS[m].needs for m in methods):
-        return None
-    if args.mlm:
-        if not Path(args.mlm).is_dir():
-            raise CommandError(f"--mlm: no model folder at {args.mlm}.")
-        return Path(args.mlm)
-    return model_dir("minilm-mlm", args.models_dir, flag="--mlm")
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -81,10 +68,10 @@ def _explain(args: argparse.Namespace) -> int:
     from captum_nlp_ext.explain import explain_texts
     from captum_nlp_ext.huggingface import load_classifier, split_words
 
-    methods = _methods(args)
+    methods = methods_of(args)
     texts = check_texts(args.text) if args.text else None
     folder = model_dir(args.model, args.models_dir)
-    mlm = _mlm(args, methods)
+    mlm = mlm_of(args, methods)
     needs_pool = any(TEXT_RESOURCES & set(METHODS[m].needs) for m in methods)
     if texts is None or needs_pool:
         check_data_dir(args.data_dir)
@@ -166,9 +153,11 @@ def _benchmark(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    methods = _methods(args)
+    methods = methods_of(args)
     folder = model_dir(args.model, args.models_dir)
-    check_data_dir(args.data_dir)
+    fields = file_fields(args)
+    if fields is None:
+        check_data_dir(args.data_dir)
     metrics = (
         [m.strip() for m in args.metrics.split(",") if m.strip()]
         if args.metrics
@@ -188,41 +177,45 @@ def _benchmark(args: argparse.Namespace) -> int:
         max_length=args.max_length,
         window=args.window,
         window_overlap=args.window_overlap,
-        mlm=_mlm(args, methods),
+        mlm=mlm_of(args, methods),
         reference_pool=args.reference_pool,
-        method_options=_method_options(args.set or []),
+        method_options=method_options(args.set or []),
         data_dir=args.data_dir,
+        fields=fields,
+        skip_bad_rows=args.skip_bad_rows,
         overwrite=args.overwrite,
         show_progress=not (args.no_progress or args.quiet),
         jobs=args.jobs,
         dry_run=args.dry_run,
     )
+    if _rank() > 0:
+        return 0
     if args.dry_run:
         print((out / PLAN_FILE).read_text(encoding="utf-8"), end="")
         return 0
     print(f"wrote {out}")
+    if _world() > 1:
+        # A job on many machines ends with its page (rank 0, all ranks done).
+        from captum_nlp_ext.benchmark.report import write_report
+
+        print(f"wrote {write_report([str(out)], None, 20)}")
     return 0
 
 
-def _method_options(assignments: Sequence[str]) -> Dict[str, Dict[str, Any]]:
-    """``["marc.max_steps=100", "lig.n_steps=20"]`` -> ``{"marc": {"max_steps":
-    100}, "lig": {"n_steps": 20}}``; values are read as Python literals (numbers,
-    booleans, quoted strings), else kept as text."""
-    options: Dict[str, Dict[str, Any]] = {}
-    for assignment in assignments:
-        key, equals, text = assignment.partition("=")
-        method, dot, name = key.partition(".")
-        if not (equals and dot and method and name):
-            raise CommandError(
-                "--set expects METHOD.SETTING=VALUE (e.g. marc.max_steps=100); "
-                f"got {assignment!r}"
-            )
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            value = text
-        options.setdefault(method.strip(), {})[name.strip()] = value
-    return options
+def _rank() -> int:
+    """This process's rank under torchrun (0 alone)."""
+    return _env_int("RANK")
+
+
+def _world() -> int:
+    return _env_int("WORLD_SIZE") or 1
+
+
+def _env_int(name: str) -> int:
+    import os
+
+    value = os.environ.get(name, "")
+    return int(value) if value.isdigit() else 0
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -338,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output(explain)
     explain.set_defaults(run=_explain)
     _add_benchmark(commands)
+    add_attribute(commands, _add_common, _add_output)
     _add_report(commands)
     return parser
 
@@ -348,9 +342,7 @@ def _add_benchmark(commands: Any) -> None:
         help="methods x metrics x examples of a data set into a resumable run folder",
     )
     _add_common(benchmark, "nlgp,lig,random")
-    benchmark.add_argument(
-        "--dataset", required=True, choices=list(DATASETS), help="the data set"
-    )
+    add_data_arguments(benchmark)
     benchmark.add_argument(
         "--split", help="split (default: dev; movies val, imdb valid, mr all)"
     )
@@ -358,7 +350,12 @@ def _add_benchmark(commands: Any) -> None:
         "--metrics", help="comma-separated (default: all the data set supports)"
     )
     benchmark.add_argument(
-        "--n", type=positive_int, help="first N examples (default: all)"
+        "--n",
+        "--examples",
+        dest="n",
+        type=positive_int,
+        help="first N examples; under torchrun write --examples, which torchrun "
+        "does not mistake for one of its own flags (default: all)",
     )
     benchmark.add_argument("--out", required=True, help="run folder")
     benchmark.add_argument(
@@ -485,7 +482,8 @@ def _configure_logging(quiet: bool) -> logging.Handler:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = _configure_logging(args.quiet)
+    # Under torchrun only rank 0 tells what the job is doing.
+    handler = _configure_logging(args.quiet or _rank() > 0)
     try:
         return args.run(args)
     except KeyboardInterrupt:

@@ -47,7 +47,9 @@ class Explainer:
         self.max_length, self.window = max_length, window
         self.metrics, self.k = metrics, k
 
-    def batch(self, rows: List[int]) -> "_Batch":
+    def batch(self, rows: List[int], numbers: Optional[List[int]] = None) -> "_Batch":
+        """The examples ``rows`` encoded; ``numbers`` are their numbers in the
+        data set (their seeds; default: ``rows``)."""
         return _Batch(
             self.model,
             self.tokenizer,
@@ -55,6 +57,7 @@ class Explainer:
             rows,
             self.max_length,
             self.window,
+            numbers,
         )
 
     def records(
@@ -123,8 +126,10 @@ class _Batch:
         rows: List[int],
         max_length: Optional[int],
         window: Optional[int],
+        numbers: Optional[List[int]] = None,
     ) -> None:
         self.model, self.tokenizer, self.rows = model, tokenizer, rows
+        self.numbers = list(rows) if numbers is None else numbers
         self.windowed = window is not None
         examples = [examples[i] for i in rows]
         pairs = [e.text_pair_words for e in examples]
@@ -138,10 +143,13 @@ class _Batch:
             max_length=max_length,
             return_tensors="pt",
         )
-        self.input_ids = encoding["input_ids"]
-        self.attention_mask = encoding["attention_mask"]
+        device = _device(model)
+        self.input_ids = encoding["input_ids"].to(device)
+        self.attention_mask = encoding["attention_mask"].to(device)
         self.token_type_ids = encoding.get("token_type_ids") if has_pairs else None
-        self.feature_mask = word_feature_mask(encoding)
+        if self.token_type_ids is not None:
+            self.token_type_ids = self.token_type_ids.to(device)
+        self.feature_mask = word_feature_mask(encoding).to(device)
         self.forward = ClassifierForward(model)
         # Every method's removal metrics share the batch's distinct texts.
         self.metric_forward = MemoizedForward(self.forward)
@@ -172,7 +180,7 @@ class _Batch:
             self.feature_mask,
             self.target,
             token_type_ids=self.token_type_ids,
-            example_ids=torch.tensor(self.rows),
+            example_ids=torch.tensor(self.numbers),
             windowed=self.windowed,
             **kwargs,
         )
@@ -242,6 +250,11 @@ class _Batch:
                 }
             )
         return out
+
+
+def _device(model: Module) -> torch.device:
+    parameter = next(model.parameters(), None)
+    return torch.device("cpu") if parameter is None else parameter.device
 
 
 def _word_gold(example: TextExample, feature_mask: Tensor) -> Dict[str, Any]:

@@ -42,11 +42,11 @@ def seeded_global_rng(seed: int) -> Iterator[None]:
 
 def per_example(ctx: MethodContext, run: Callable[[MethodContext], Tensor]) -> Tensor:
     """Run ``run`` on each example alone (cut to its length, global generators
-    seeded with ``ctx.seed``) and pad the results back into a batch."""
+    seeded with the example's seed) and pad the results back into a batch."""
     out = torch.zeros(ctx.input_ids.shape, device=ctx.input_ids.device)
-    for row in range(ctx.input_ids.shape[0]):
+    for row, seed in enumerate(ctx.example_seeds):
         one = ctx.example(row)
-        with seeded_global_rng(ctx.seed):
+        with seeded_global_rng(seed):
             scores = run(one)
         if scores.dim() == 3:
             scores = scores.sum(-1)

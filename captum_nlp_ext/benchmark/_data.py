@@ -2,12 +2,15 @@
 behind LAFA's pool and the hard-rationale size, and the run's batches."""
 
 import logging
-from typing import Any, List, Optional, Sequence, Tuple, Union
+import os
+from pathlib import Path
+from typing import Any, cast, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from captum_nlp_ext._utils.types import PathLike
 from captum_nlp_ext.attr.rationales import mean_rationale_length
 from captum_nlp_ext.benchmark.metrics import METRICS
 from captum_nlp_ext.datasets import TextExample
+from captum_nlp_ext.datasets.files import DatasetFile, FORMATS
 from captum_nlp_ext.datasets.registry import DATASETS, DatasetSpec
 from captum_nlp_ext.huggingface import kept_word_ids, word_feature_mask
 
@@ -27,17 +30,27 @@ class RunData:
     ) -> None:
         self.name, self.spec, self.split = name, spec, split
         self.examples, self.data_dir = examples, data_dir
+        #: A file's fields, and the (line, problem) of each bad row left out.
+        self.fields: Optional[Dict[str, Optional[str]]] = None
+        self.skipped: List[Tuple[int, str]] = []
 
     @classmethod
     def load(
         cls,
-        dataset: Union[str, Sequence[TextExample]],
+        dataset: Union[str, PathLike, Sequence[TextExample]],
         split: Optional[str],
         n: Optional[int],
         data_dir: Optional[PathLike],
+        fields: Optional[Mapping[str, Optional[str]]] = None,
+        classes: Optional[Sequence[str]] = None,
+        skip_bad_rows: bool = False,
     ) -> "RunData":
+        if isinstance(dataset, (str, os.PathLike)) and str(dataset) not in DATASETS:
+            return cls._from_file(dataset, split, n, fields, classes, skip_bad_rows)
+        if fields:
+            raise ValueError(f"`fields` are for files; {dataset!r} is a data set.")
         if not isinstance(dataset, str):
-            examples = list(dataset)[:n]
+            examples = list(cast(Sequence[TextExample], dataset))[:n]
             if not examples or not all(isinstance(e, TextExample) for e in examples):
                 raise ValueError(
                     "`dataset` must be a name or a non-empty sequence of TextExample."
@@ -62,6 +75,45 @@ class RunData:
                 f"got {split!r}."
             )
         return cls(dataset, spec, split, spec.load(split, data_dir, n), data_dir)
+
+    @classmethod
+    def _from_file(
+        cls,
+        path: PathLike,
+        split: Optional[str],
+        n: Optional[int],
+        fields: Optional[Mapping[str, Optional[str]]],
+        classes: Optional[Sequence[str]],
+        skip_bad_rows: bool,
+    ) -> "RunData":
+        if Path(path).suffix.lower() not in FORMATS and not Path(path).is_dir():
+            raise ValueError(
+                f"`dataset` must be one of {sorted(DATASETS)}, or a .jsonl, .csv or "
+                f".tsv file or a datasets folder; got {str(path)!r}."
+            )
+        file = DatasetFile(
+            path,
+            classes=classes,
+            split=split,
+            skip_bad_rows=skip_bad_rows,
+            **dict(fields or {}),  # type: ignore[arg-type]
+        )
+        rows = list(file.rows(range(n) if n is not None else None))
+        examples = [r.example for r in rows if r.example is not None]
+        skipped = [(r.line, str(r.problem)) for r in rows if r.problem is not None]
+        for line, problem in skipped:
+            _LOG.warning("%s, line %d left out: %s", file.path, line, problem)
+        if not examples:
+            raise ValueError(f"`dataset` {file.path} holds no good rows.")
+        spec = DatasetSpec(
+            lambda *a: examples,
+            (file.split or "all",),
+            None,
+            rationales=any(e.rationale is not None for e in examples),
+        )
+        data = cls(file.name, spec, file.split or "all", examples, None)
+        data.fields, data.skipped = dict(file.fields), skipped
+        return data
 
     def rationale_k(
         self, metrics: Sequence[str], tokenizer: Any, max_length: Optional[int]

@@ -31,7 +31,7 @@ def _nlgp(ctx: MethodContext, settings: Dict[str, Any]) -> Tensor:
         feature_mask=ctx.feature_mask,
         n_samples=ctx.budget,
         internal_batch_size=ctx.internal_batch_size,
-        seed=ctx.seed,
+        seed=ctx.example_seeds,
     )
 
 
@@ -88,7 +88,7 @@ def _marc(ctx: MethodContext, settings: Dict[str, Any]) -> Tensor:
         early_stopping=settings["early_stopping"],
         stopping_rule=settings["stopping_rule"],
         internal_batch_size=ctx.internal_batch_size,
-        seed=ctx.seed,
+        seed=ctx.example_seeds,
     )
 
 
@@ -122,11 +122,9 @@ def _has_vmask(model: Module) -> None:
 
 
 def _random(ctx: MethodContext, settings: Dict[str, Any]) -> Tensor:
-    # One generator per example, seeded by (seed, example index): scores do not
-    # depend on the batch, and differ between examples.
     out = torch.zeros(ctx.input_ids.shape, device=ctx.input_ids.device)
-    for row, example in enumerate(ctx.example_ids_or_range().tolist()):
-        generator = torch.Generator().manual_seed(ctx.seed * 1_000_003 + example)
+    for row, seed in enumerate(ctx.example_seeds):
+        generator = torch.Generator().manual_seed(seed)
         units = ctx.feature_mask[row]
         scores = torch.rand(int(units.max()) + 1, generator=generator)
         out[row] = scores.to(out.device)[units.clamp(min=0)]

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 from torch.nn import Module
 
+from captum_nlp_ext._utils.random import example_seed
 from captum_nlp_ext._utils.tokens import token_id
 from captum_nlp_ext.huggingface import (
     ClassifierForward,
@@ -36,13 +37,15 @@ class MethodContext:
         feature_mask (Tensor): (batch, tokens) word ids, -1 for special tokens
                     and padding.
         target (Tensor): (batch,) the class explained.
-        seed (int): Seed of the sampling methods. Default: 0
+        seed (int): The run's seed; example ``i`` draws from
+                    ``example_seed(seed, example_ids[i])`` (:attr:`example_seeds`).
+                    Default: 0
         budget (int): Model evaluations per example of the perturbation
                     methods. Default: 128
         token_type_ids (Tensor, optional): (batch, tokens) segments of text
                     pairs. Default: None
-        example_ids (Tensor, optional): (batch,) the examples' indices in their
-                    data set (the random baseline's seeds). Default: None
+        example_ids (Tensor, optional): (batch,) the examples' numbers in
+                    their data set (with ``seed``, their seeds). Default: None
                     (0..batch-1)
         resources (Mapping): Built resources, by name (see :data:`RESOURCES`).
         internal_batch_size (int): Rows per model pass. Default: 64
@@ -123,6 +126,14 @@ class MethodContext:
             target=self.target[row : row + 1],
             example_ids=self.example_ids_or_range()[row : row + 1],
         )
+
+    @property
+    def example_seeds(self) -> List[int]:
+        """One seed per example, from the run's seed and the example's number:
+        an example's draws are the same whichever batch, process or machine
+        explains it."""
+        ids = self.example_ids_or_range().tolist()
+        return [example_seed(self.seed, i) for i in ids]
 
     def example_ids_or_range(self) -> Tensor:
         if self.example_ids is not None:

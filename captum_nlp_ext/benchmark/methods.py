@@ -17,10 +17,15 @@ Conventions shared by every spec:
   which must cover every token: the words are the features, and the special
   tokens and padding form one more feature whose baseline is itself (so it is
   never changed).
-- Sampling methods are seeded: ours take ``seed``; Captum's samplers draw from
-  torch's (and numpy's) global generators, which are seeded with ``seed`` for
-  each example and restored afterwards. Every example gets the same seed, the
-  convention of our methods, so an example's scores do not depend on its batch.
+- Sampling methods are seeded per example: example number ``i`` of a run
+  seeded ``seed`` draws from ``example_seed(seed, i)``
+  (:attr:`MethodContext.example_seeds`), so an example's scores depend on
+  neither its batch nor the process or machine that explains it, and
+  neighbouring examples draw unrelated perturbations. Ours take the seeds as
+  ``seed``; Captum's samplers draw from torch's (and numpy's) global
+  generators, seeded for each example and restored afterwards. LAFA takes the
+  run's seed itself: its reference texts' scores, shared by every example,
+  are drawn with it.
 - Methods whose cost depends on the example's number of words (Shapley
   sampling, input marginalization) and Captum's samplers run one example at a
   time, cut to its own length.

@@ -9,7 +9,6 @@ line per (example, method) to ``results.jsonl`` (schema in
 import datetime
 import logging
 import os
-import platform
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
@@ -19,6 +18,7 @@ from torch.nn import Module
 from tqdm.auto import tqdm
 
 from captum_nlp_ext._utils.checks import position_limit
+from captum_nlp_ext._utils.environment import machine, versions
 from captum_nlp_ext._utils.types import PathLike
 from captum_nlp_ext._utils.validation import check_int
 from captum_nlp_ext.attr._utils.reference_pool import model_fingerprint
@@ -32,6 +32,7 @@ from captum_nlp_ext.benchmark._jobs import (
     WorkerSpec,
 )
 from captum_nlp_ext.benchmark._plan import calibrate, calibration_rows, plan_table
+from captum_nlp_ext.benchmark._ranks import run_on_ranks
 from captum_nlp_ext.benchmark.methods import (
     build_resources,
     check_methods,
@@ -44,6 +45,7 @@ from captum_nlp_ext.benchmark.metrics import (
     metric_settings,
 )
 from captum_nlp_ext.benchmark.store import RunStore, SCHEMA
+from captum_nlp_ext.corpus._distributed import Ranks
 from captum_nlp_ext.datasets import TextExample
 from captum_nlp_ext.huggingface import class_names, load_classifier
 
@@ -73,6 +75,8 @@ def run_benchmark(
     method_options: Optional[Mapping[str, Mapping[str, Any]]] = None,
     internal_batch_size: int = 64,
     data_dir: Optional[PathLike] = None,
+    fields: Optional[Mapping[str, Optional[str]]] = None,
+    skip_bad_rows: bool = False,
     model_name: Optional[str] = None,
     overwrite: bool = False,
     show_progress: bool = True,
@@ -92,10 +96,14 @@ def run_benchmark(
     Args:
         model (Module or path): A Hugging Face sequence classifier, or its
                     folder (then its tokenizer is loaded from it too).
-        dataset (str or sequence of TextExample): ``"sst2"``, ``"sst"``,
-                    ``"movies"``, ``"esnli"``, ``"mr"``, ``"imdb"``
-                    (:data:`DATASETS`), or the examples themselves (recorded
-                    as ``"custom"``).
+        dataset (str, path or sequence of TextExample): ``"sst2"``,
+                    ``"sst"``, ``"movies"``, ``"esnli"``, ``"mr"``, ``"imdb"``
+                    (:data:`DATASETS`), a ``.jsonl``, ``.csv`` or ``.tsv`` file
+                    or a ``datasets`` folder
+                    (:class:`~captum_nlp_ext.datasets.files.DatasetFile`,
+                    recorded by its file name; its examples are held for the
+                    run), or the examples themselves (recorded as
+                    ``"custom"``).
         out_dir (path): The run folder.
         tokenizer (PreTrainedTokenizerFast, optional): The model's fast
                     tokenizer; required when ``model`` is a module.
@@ -137,13 +145,23 @@ def run_benchmark(
                     metrics. Default: 64
         data_dir (path, optional): The shared data folder. Default: None
                     (``CAPTUM_NLP_DATA`` or ``../shared/data``)
+        fields (Mapping, optional): A file's fields (``text_field``,
+                    ``label_field``, ``pair_field``, ``rationale_field``,
+                    ``id_field``: :class:`DatasetFile`'s arguments). Default:
+                    None (the text in ``"text"``)
+        skip_bad_rows (bool): Leave a file's bad rows out (each logged with
+                    its line, their lines recorded in ``run.json``) instead of
+                    stopping at the first. Default: False
         model_name (str, optional): What ``run.json`` records as the model.
                     Default: None (the folder, or the module's class name)
         overwrite (bool): Start afresh even if ``out_dir`` holds a run.
                     Default: False
         show_progress (bool): Show a progress bar over examples x methods.
                     Default: True
-        jobs (int): Worker processes on this machine, each with the torch
+        jobs (int): Worker processes on this machine (for many machines, or
+                    PyTorch's own launcher, start the run under ``torchrun``
+                    instead: each rank explains every ``WORLD_SIZE``-th batch,
+                    writes its own file, and rank 0 merges them), each with the torch
                     threads of this one (``torch.set_num_threads``); the batches
                     are shared out among them and this process writes the run
                     folder. Every record is the same as with one process (only
@@ -206,7 +224,15 @@ def run_benchmark(
         )
     if window is not None and limit is not None and window > limit:
         raise ValueError(f"`window` {window} is past the model's {limit} positions.")
-    data = RunData.load(dataset, split, n, data_dir)
+    data = RunData.load(
+        dataset,
+        split,
+        n,
+        data_dir,
+        fields=fields,
+        classes=_classes(model),
+        skip_bad_rows=skip_bad_rows,
+    )
     data.report_truncation(tokenizer, max_length, window)
     if window is not None and any(e.text_pair_words is not None for e in data.examples):
         raise ValueError("`window` does not support text pairs.")
@@ -242,6 +268,8 @@ def run_benchmark(
         "dataset": data.name,
         "split": data.split,
         "n": len(data.examples),
+        **({"skipped_rows": data.skipped} if data.skipped else {}),
+        **({"fields": data.fields} if data.fields is not None else {}),
         "methods": methods,
         "metrics": metrics,
         "budget": budget,
@@ -254,11 +282,55 @@ def run_benchmark(
         "method_settings": method_settings,
         "metric_settings": metric_settings(metrics, k, k_source),
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
-        "machine": _machine(),
-        "versions": _versions(),
+        "machine": machine(),
+        "versions": versions(),
     }
     settings["model_path"] = model_path
     settings["classes"] = class_names(model)
+    ranks = Ranks.from_environment()
+    if ranks.world > 1:
+        try:
+            if jobs > 1 or dry_run:
+                raise ValueError(
+                    "`jobs` and `dry_run` are for one process; under torchrun "
+                    "every rank explains its share of the batches."
+                )
+            model = model.to(ranks.device)
+            explainer = Explainer(
+                model, tokenizer, data.examples, max_length, window, metrics, k
+            )
+            failed = run_on_ranks(
+                ranks,
+                Path(out_dir),
+                settings,
+                overwrite,
+                lambda cache: build_resources(
+                    methods,
+                    model,
+                    tokenizer,
+                    mlm=mlm,
+                    reference_texts=reference_texts,
+                    cache=cache,
+                    method_options=options,
+                ),
+                lambda resources: BatchWorker(
+                    explainer,
+                    methods,
+                    resources,
+                    options,
+                    seed,
+                    budget,
+                    internal_batch_size,
+                ),
+                data.batches(batch_size),
+                methods,
+                show_progress,
+            )
+        finally:
+            ranks.close()
+        if failed and ranks.main:
+            _LOG.warning("%d explanation(s) failed; results.jsonl lists them", failed)
+        return Path(out_dir)
     with RunStore(out_dir, settings, overwrite=overwrite) as store:
         if needs & TEXT_RESOURCES:
             _LOG.info(
@@ -401,27 +473,14 @@ def _classifier(
     return loaded, tokenizer or loaded_tokenizer, label, str(model)
 
 
+def _classes(model: Module) -> List[str]:
+    """The class names a file's labels may use (placeholders ``LABEL_i``
+    where the model names none)."""
+    count = int(getattr(getattr(model, "config", None), "num_labels", 2))
+    return class_names(model) or [f"LABEL_{i}" for i in range(count)]
+
+
 def _label(thing: Any) -> Optional[str]:
     if thing is None or isinstance(thing, (str, os.PathLike)):
         return None if thing is None else str(thing)
     return type(thing).__name__
-
-
-def _machine() -> str:
-    return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
-        f"{torch.get_num_threads()} torch threads, {platform.system()}"
-    )
-
-
-def _versions() -> Dict[str, str]:
-    import captum
-
-    import captum_nlp_ext
-
-    return {
-        "torch": torch.__version__,
-        "captum": captum.__version__,
-        "captum_nlp_ext": getattr(captum_nlp_ext, "__version__", "unknown"),
-        "python": platform.python_version(),
-    }

@@ -8,6 +8,11 @@ the (example, method) pairs that are missing. An (example, method) pair that
 could not be explained is a record with a ``"failed"`` message (and no scores):
 it counts as done, so a resumed run does not retry it.
 
+A run under ``torchrun`` writes one more file per rank but 0,
+``results.rank-R.jsonl`` (:class:`RankWriter`), which rank 0 moves into
+``results.jsonl`` when every rank is done (or when a killed run is resumed):
+no two processes ever append to one file.
+
 While a run writes the folder it holds ``run.lock`` (an exclusive ``flock``,
 with the writer's PID inside): a second run on the same folder is refused with
 that PID. The operating system releases the lock when its process dies, so a
@@ -33,6 +38,7 @@ SCHEMA = 1
 RUN_FILE = "run.json"
 RESULTS_FILE = "results.jsonl"
 LOCK_FILE = "run.lock"
+RANK_FILES = "results.rank-*.jsonl"
 CACHE_DIR = "cache"
 # Keys of run.json that may differ when a run is resumed (where and when it
 # ran, and what is derived from the recorded model).
@@ -131,6 +137,8 @@ class RunStore:
         if overwrite:
             for path in (self.run_path, self.results_path):
                 path.unlink(missing_ok=True)
+            for path in self.run_dir.glob(RANK_FILES):
+                path.unlink()
             shutil.rmtree(self.cache_dir, ignore_errors=True)
         if self.run_path.is_file():
             stored = json.loads(self.run_path.read_text(encoding="utf-8"))
@@ -175,13 +183,52 @@ class RunStore:
     def append(self, records: Iterable[Mapping[str, Any]]) -> None:
         """Append records in one write, flushed and synced to disk."""
         records = list(records)
-        text = "".join(json.dumps(r, allow_nan=False) + "\n" for r in records)
-        with open(self.results_path, "a", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+        _append_lines(self.results_path, records)
         self.done.update((int(r["example"]), str(r["method"])) for r in records)
         self._failed += sum(1 for r in records if "failed" in r)
+
+    def merge_rank_files(self) -> int:
+        """Move the records of the rank files (``results.rank-R.jsonl``, each
+        written by one rank of a ``torchrun`` job) into ``results.jsonl``,
+        those not there yet, and delete the files; returns how many moved."""
+        moved = 0
+        for path in sorted(self.run_dir.glob(RANK_FILES)):
+            records, _ = read_results(path)
+            fresh = [
+                r
+                for r in records
+                if (int(r["example"]), str(r["method"])) not in self.done
+            ]
+            if fresh:
+                self.append(fresh)
+                moved += len(fresh)
+            path.unlink()
+        return moved
+
+
+class RankWriter:
+    """Appends one rank's records to its own file, ``results.rank-R.jsonl``
+    (each append one write, flushed and synced, as :meth:`RunStore.append`);
+    rank 0 merges the files into ``results.jsonl`` when all ranks are done, or
+    when the run is resumed after a kill."""
+
+    def __init__(self, run_dir: PathLike, rank: int) -> None:
+        self.path = Path(run_dir) / RANK_FILES.replace("*", str(rank))
+        records, good = read_results(self.path)
+        if self.path.is_file() and good < self.path.stat().st_size:
+            with open(self.path, "r+b") as handle:
+                handle.truncate(good)
+
+    def append(self, records: Iterable[Mapping[str, Any]]) -> None:
+        _append_lines(self.path, records)
+
+
+def _append_lines(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
+    text = "".join(json.dumps(r, allow_nan=False) + "\n" for r in records)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _write_atomic(path: Path, text: str) -> None:

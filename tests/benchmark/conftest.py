@@ -36,3 +36,25 @@ def tiny_mlm(tiny_tokenizer):
 @pytest.fixture(scope="session")
 def toy_examples():
     return make_examples(10)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tiny_model, tiny_tokenizer):
+    """The tiny classifier saved as a model folder (what torchrun ranks load)."""
+    folder = tmp_path_factory.mktemp("tiny-model") / "tiny-classifier"
+    tiny_model.save_pretrained(folder)
+    tiny_tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def toy_jsonl(tmp_path_factory):
+    """40 toy sentences as a JSONL file with ids, labels and rationales."""
+    import json
+
+    path = tmp_path_factory.mktemp("corpus") / "toy.jsonl"
+    with open(path, "w", encoding="utf-8") as handle:
+        for e in make_examples(40, seed=3):
+            row = {"id": e.example_id, "text": e.text, "label": e.label}
+            handle.write(json.dumps({**row, "rationale": list(e.rationale)}) + "\n")
+    return path

@@ -22,6 +22,7 @@ from captum_nlp_ext._utils.hooks import (
     model_of,
     outside_inference,
 )
+from captum_nlp_ext._utils.random import batch_seeds, SeedLike
 from captum_nlp_ext._utils.targets import resolve_target, TargetType
 from captum_nlp_ext._utils.tokens import token_id
 from captum_nlp_ext._utils.units import build_units, Units
@@ -189,7 +190,7 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
         window_overlap: int = 100,
         internal_batch_size: Optional[int] = None,
         show_progress: bool = False,
-        seed: Optional[int] = None,
+        seed: SeedLike = None,
     ) -> Tensor:
         r"""
         Args:
@@ -281,8 +282,10 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
                         Default: None (64)
             show_progress (bool): Show a progress bar over steps.
                         Default: False
-            seed (int, optional): Seed of the noise. With a seed, an example gets
-                        the same attributions alone or in any batch (up to
+            seed (int or sequence of int, optional): Seed of the noise: one
+                        int for every example, or one per example. With a
+                        seed, an example gets the same attributions alone or in
+                        any batch (up to
                         floating-point differences of the model's batched
                         arithmetic).
                         Default: None (torch's global generator)
@@ -346,7 +349,7 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
                 "internal_batch_size", internal_batch_size, 1
             ),
             show_progress=show_progress,
-            seed=seed,
+            seeds=batch_seeds(seed, inputs.shape[0]),
         )
         if settings.sufficiency_weight == 0 and settings.comprehensiveness_weight == 0:
             raise ValueError(

@@ -16,7 +16,12 @@ from captum_nlp_ext._utils.checks import (
 )
 from captum_nlp_ext._utils.deprecation import renamed_arguments
 from captum_nlp_ext._utils.hooks import forward_with_layer_output
-from captum_nlp_ext._utils.random import example_generator, normal_at
+from captum_nlp_ext._utils.random import (
+    batch_seeds,
+    example_generator,
+    normal_at,
+    SeedLike,
+)
 from captum_nlp_ext._utils.targets import resolve_target, TargetType
 from captum_nlp_ext._utils.types import InputsT
 from captum_nlp_ext._utils.units import build_units, Units
@@ -124,7 +129,7 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
         kernel_width: Optional[float] = None,
         internal_batch_size: Optional[int] = None,
         show_progress: bool = False,
-        seed: Optional[int] = None,
+        seed: SeedLike = None,
         *,
         return_convergence_delta: Literal[True],
     ) -> Tuple[InputsT, Tensor]: ...
@@ -145,7 +150,7 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
         kernel_width: Optional[float] = None,
         internal_batch_size: Optional[int] = None,
         show_progress: bool = False,
-        seed: Optional[int] = None,
+        seed: SeedLike = None,
         return_convergence_delta: Literal[False] = False,
     ) -> InputsT: ...
 
@@ -166,7 +171,7 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
         kernel_width: Optional[float] = None,
         internal_batch_size: Optional[int] = None,
         show_progress: bool = False,
-        seed: Optional[int] = None,
+        seed: SeedLike = None,
         return_convergence_delta: bool = False,
     ) -> Union[Tensor, Tuple[Tensor], Tuple[Any, Tensor]]:
         r"""
@@ -223,8 +228,12 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
                         Default: None (64)
             show_progress (bool): Show a progress bar over forward passes.
                         Default: False
-            seed (int, optional): Seed of the perturbations. With a seed, an
-                        example gets the same attributions alone or in any batch.
+            seed (int or sequence of int, optional): Seed of the
+                        perturbations: one int for every example, or one per
+                        example (e.g. from
+                        :func:`~captum_nlp_ext._utils.random.example_seed`). With
+                        a seed, an example gets the same attributions alone or in
+                        any batch.
                         Default: None (torch's global generator)
             return_convergence_delta (bool): Also return a convergence estimate
                         per example: the disagreement of two fits on the even and
@@ -280,7 +289,13 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
             target_ = resolve_target(target, output)
             units = build_units(feature_mask, batch, tokens, inputs.device)
             design = _Design(
-                embeddings, units, n_samples, stdevs, perturbation, p_perturb, seed
+                embeddings,
+                units,
+                n_samples,
+                stdevs,
+                perturbation,
+                p_perturb,
+                batch_seeds(seed, batch),
             )
             if perturbation == "reference":
                 design.direction = self._reference_direction(
@@ -377,21 +392,21 @@ class _Design:
         sigma: float,
         perturbation: str,
         p_perturb: float,
-        seed: Optional[int],
+        seeds: Optional[List[int]],
     ) -> None:
         self.embeddings = embeddings
         self.units = units
         self.n_samples = n_samples
         self.sigma = sigma
         self.perturbation = perturbation
-        self.seed = seed
+        self.seeds = seeds
         self.direction: Optional[Tensor] = None
         batch, tokens, hidden = embeddings.shape
         device, dtype = embeddings.device, embeddings.dtype
         self.sizes = torch.zeros(batch, n_samples, units.max_units, device=device)
         self.active = torch.zeros_like(self.sizes)
         for i in range(batch):
-            generator = example_generator(seed, device)
+            generator = example_generator(None if seeds is None else seeds[i], device)
             count = int(units.count[i])
             shape = (n_samples, count)
             self.sizes[i, :, :count] = sigma * torch.randn(
@@ -427,7 +442,11 @@ class _Design:
         hidden, dtype = self.embeddings.shape[2], self.embeddings.dtype
         units = self.units.select(example)
         seeds = (
-            None if self.seed is None else [self.seed + 1 + n for n in sample.tolist()]
+            None
+            if self.seeds is None
+            else [
+                self.seeds[e] + 1 + n for e, n in zip(example.tolist(), sample.tolist())
+            ]
         )
         directions = normal_at(units.included, hidden, seeds, self.embeddings)
         on = units.to_tokens(self.active[example, sample].to(dtype))

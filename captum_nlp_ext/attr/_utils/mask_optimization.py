@@ -79,7 +79,7 @@ class Settings:
     classifier: str
     internal_batch_size: Optional[int]
     show_progress: bool
-    seed: Optional[int]
+    seeds: Optional[List[int]]  # one per example
 
 
 class MaskOptimizer:
@@ -117,8 +117,10 @@ class MaskOptimizer:
             max(self.row_lengths[r] for r in rows) for rows in self.rows_of
         ]
         device = embeddings.device
+        seeds = settings.seeds
         self.generators = [
-            example_generator(settings.seed, device) for _ in self.rows_of
+            example_generator(None if seeds is None else seeds[e], device)
+            for e in range(len(self.rows_of))
         ]
 
     def run(self) -> Tensor:

@@ -1,0 +1,179 @@
+"""The rows of one shard: its examples explained by every method.
+
+A shard's examples are batched by length (as the benchmark batches its
+examples), each batch encoded once and explained by each method in the run's
+order. A method that raises on a batch is run again on each example alone; an
+example that still fails gets a row with the error in ``failed`` (and empty
+lists), once: a resumed run finds its shard written and does not retry it.
+"""
+
+import logging
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+import torch
+
+from captum_nlp_ext.attr.visualization import word_attributions
+from captum_nlp_ext.benchmark._batch import Explainer
+from captum_nlp_ext.benchmark.methods import METHODS
+from captum_nlp_ext.datasets.files import FileRow
+
+_LOG = logging.getLogger("captum_nlp_ext")
+Row = Dict[str, Any]
+
+
+class ShardExplainer:
+    """Explains the rows of a shard with every method of the run."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        methods: Sequence[str],
+        resources: Mapping[str, Any],
+        options: Mapping[str, Mapping[str, Any]],
+        seed: int,
+        budget: int,
+        batch_size: int,
+        max_length: Optional[int],
+        internal_batch_size: int,
+    ) -> None:
+        self.model, self.tokenizer, self.methods = model, tokenizer, methods
+        self.resources, self.options = resources, options
+        self.seed, self.budget, self.batch_size = seed, budget, batch_size
+        self.max_length, self.internal_batch_size = max_length, internal_batch_size
+
+    def rows(self, shard: Sequence[FileRow], done: Any = None) -> List[Row]:
+        """One row per (example, method), in (example number, method) order;
+        ``done(n)`` is called as each batch of ``n`` examples is finished."""
+        good = [r for r in shard if r.example is not None]
+        out: Dict[int, List[Row]] = {
+            r.number: [_failed_row(r, m, str(r.problem)) for m in self.methods]
+            for r in shard
+            if r.example is None
+        }
+        explainer = Explainer(
+            self.model,
+            self.tokenizer,
+            [r.example for r in good if r.example is not None],
+            self.max_length,
+            None,
+            (),
+            None,
+        )
+        order = sorted(range(len(good)), key=lambda i: (_length(good[i]), i))
+        for start in range(0, len(order), self.batch_size):
+            positions = order[start : start + self.batch_size]
+            rows = self._batch(explainer, [good[p] for p in positions], positions)
+            out.update(rows)
+            if done is not None:
+                done(len(positions))
+        if done is not None and len(good) < len(shard):
+            done(len(shard) - len(good))
+        return [row for number in sorted(out) for row in out[number]]
+
+    def _batch(
+        self, explainer: Explainer, rows: List[FileRow], positions: List[int]
+    ) -> Dict[int, List[Row]]:
+        numbers = [r.number for r in rows]
+        try:
+            batch = explainer.batch(positions, numbers)
+        except Exception as error:  # e.g. a text the tokenizer refuses
+            if len(rows) == 1:
+                return {rows[0].number: self._all_failed(rows[0], error)}
+            out: Dict[int, List[Row]] = {}
+            for row, position in zip(rows, positions):
+                out.update(self._batch(explainer, [row], [position]))
+            return out
+        out = {n: [] for n in numbers}
+        for name in self.methods:
+            results = self._method(explainer, batch, name, rows)
+            for number, result in zip(numbers, results):
+                out[number].append(result)
+        return out
+
+    def _method(
+        self, explainer: Explainer, batch: Any, name: str, rows: List[FileRow]
+    ) -> List[Row]:
+        context = batch.context(
+            seed=self.seed,
+            budget=self.budget,
+            resources=self.resources,
+            internal_batch_size=self.internal_batch_size,
+            options=dict(self.options.get(name, {})),
+        )
+        try:
+            if batch.failed:
+                raise ValueError(next(iter(batch.failed.values())))
+            attributions = METHODS[name].attribute(context)
+        except Exception as error:
+            if len(rows) == 1:
+                _LOG.debug("%s failed on example %d", name, rows[0].number)
+                return [_failed_row(rows[0], name, _message(error))]
+            singles = []
+            for position, row in zip(batch.rows, rows):
+                single = explainer.batch([position], [row.number])
+                singles += self._method(explainer, single, name, [row])
+            return singles
+        return _rows(batch, name, rows, attributions, self.tokenizer)
+
+    def _all_failed(self, row: FileRow, error: BaseException) -> List[Row]:
+        return [_failed_row(row, m, _message(error)) for m in self.methods]
+
+
+def _rows(
+    batch: Any,
+    name: str,
+    rows: List[FileRow],
+    attributions: torch.Tensor,
+    tokenizer: Any,
+) -> List[Row]:
+    words = word_attributions(attributions, batch.feature_mask)
+    out = []
+    for position, row in enumerate(rows):
+        example = row.example
+        assert example is not None
+        length = int(batch.attention_mask[position].sum())
+        ids = batch.input_ids[position, :length].tolist()
+        out.append(
+            {
+                "example": row.number,
+                "example_id": example.example_id,
+                "method": name,
+                "words": batch.gold[position]["words"],
+                "word_scores": words[position].tolist(),
+                "tokens": tokenizer.convert_ids_to_tokens(ids),
+                "token_scores": attributions[position, :length].tolist(),
+                "prediction": int(batch.target[position]),
+                "probability": float(batch.probability[position]),
+                "label": example.label,
+                "failed": None,
+            }
+        )
+    return out
+
+
+def _failed_row(row: FileRow, method: str, message: str) -> Row:
+    example = row.example
+    return {
+        "example": row.number,
+        "example_id": str(row.number) if example is None else example.example_id,
+        "method": method,
+        "words": [],
+        "word_scores": [],
+        "tokens": [],
+        "token_scores": [],
+        "prediction": None,
+        "probability": None,
+        "label": None if example is None else example.label,
+        "failed": message,
+    }
+
+
+def _message(error: BaseException) -> str:
+    return f"{type(error).__name__}: {' '.join(str(error).split())}"
+
+
+def _length(row: FileRow) -> int:
+    example = row.example
+    assert example is not None
+    return len(example.words) + len(example.text_pair_words or ())

@@ -1,0 +1,486 @@
+"""Attributions for a whole corpus, on one process or many (``torchrun``).
+
+:func:`attribute_corpus` explains every example of a data set with every
+method, without metrics, into sharded Parquet files (schema in
+:mod:`captum_nlp_ext.corpus.shards`). Under ``torchrun`` each rank loads the
+model once and explains its share of the shards; no two processes write one
+file. The input is read lazily: each rank streams the file once and holds one
+shard's examples at a time, so memory does not grow with the corpus.
+
+Results do not depend on the sharding: example number ``i`` is explained with
+the seed ``example_seed(seed, i)`` whatever rank explains it, so one process
+and any number of ranks write the same rows. A killed run (any rank, or all)
+resumes with any number of ranks: the shards on disk are done, the others are
+shared out again.
+"""
+
+import datetime
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Union
+
+from torch.nn import Module
+
+from captum_nlp_ext._utils.environment import machine, versions
+from captum_nlp_ext._utils.types import PathLike
+from captum_nlp_ext._utils.validation import check_int
+from captum_nlp_ext.benchmark.methods import (
+    build_resources,
+    check_methods,
+    METHODS,
+    TEXT_RESOURCES,
+)
+from captum_nlp_ext.benchmark.store import settings_differences
+from captum_nlp_ext.corpus._chunks import ShardExplainer
+from captum_nlp_ext.corpus._distributed import Ranks
+from captum_nlp_ext.corpus._progress import Progress
+from captum_nlp_ext.corpus._sources import open_source, Source
+from captum_nlp_ext.corpus.shards import (
+    SCHEMA_VERSION,
+    SCORE_DTYPES,
+    shard_files,
+    shard_name,
+    shard_number,
+    SHARDS_DIR,
+    write_shard,
+)
+from captum_nlp_ext.datasets import TextExample
+from captum_nlp_ext.datasets.files import FileRow
+from captum_nlp_ext.huggingface import class_names, load_classifier
+
+_LOG = logging.getLogger("captum_nlp_ext")
+MANIFEST_FILE = "manifest.json"
+CACHE_DIR = "cache"
+# Keys of the manifest that may differ when a run is resumed.
+_VOLATILE = ("started", "versions", "machine", "summary", "model_path")
+
+
+@dataclass(frozen=True)
+class CorpusRun:
+    """What a call of :func:`attribute_corpus` did.
+
+    Attributes:
+        run_dir (Path): The run folder.
+        examples (int): Examples in the run (all shards).
+        explained (int): Examples this job explained (the others were on
+                    disk already).
+        failed (int): Examples of this job recorded as failed.
+        seconds (float): Wall time of this job.
+        ranks (int): Processes that shared the job.
+    """
+
+    run_dir: Path
+    examples: int
+    explained: int
+    failed: int
+    seconds: float
+    ranks: int
+
+    @property
+    def examples_per_second(self) -> float:
+        """Examples this job explained per second of wall time."""
+        return self.explained / self.seconds if self.seconds > 0 else 0.0
+
+
+def attribute_corpus(
+    model: Union[Module, PathLike],
+    dataset: Union[str, PathLike, Sequence[TextExample]],
+    out_dir: PathLike,
+    *,
+    tokenizer: Any = None,
+    methods: Sequence[str] = ("nlgp",),
+    split: Optional[str] = None,
+    fields: Optional[Mapping[str, Optional[str]]] = None,
+    n: Optional[int] = None,
+    budget: int = 128,
+    batch_size: int = 16,
+    seed: int = 0,
+    max_length: Optional[int] = None,
+    internal_batch_size: int = 64,
+    shard_size: int = 256,
+    score_dtype: str = "float16",
+    method_options: Optional[Mapping[str, Mapping[str, Any]]] = None,
+    mlm: Union[None, Module, PathLike] = None,
+    reference_texts: Optional[Sequence[str]] = None,
+    skip_bad_rows: bool = False,
+    data_dir: Optional[PathLike] = None,
+    model_name: Optional[str] = None,
+    overwrite: bool = False,
+    show_progress: bool = True,
+    device: Optional[str] = None,
+) -> CorpusRun:
+    """Explain every example of ``dataset`` with every method into ``out_dir``.
+
+    Run it as it is for one process, or start the same program with
+    ``torchrun --nproc-per-node N [--nnodes M --rdzv-endpoint HOST:PORT ...]``:
+    each rank then explains every ``N``-th missing shard. On several machines
+    ``out_dir`` must be a folder all of them see (a shared file system).
+
+    Args:
+        model (Module or path): A Hugging Face sequence classifier, or its
+                    folder (then its tokenizer is loaded from it too).
+        dataset (str, path or sequence of TextExample): A ``.jsonl``, ``.csv``
+                    or ``.tsv`` file, a ``datasets`` folder
+                    (:class:`~captum_nlp_ext.datasets.files.DatasetFile`), a
+                    named data set (``"sst2"``, ``"imdb"``, ...), or examples.
+        out_dir (path): The run folder.
+        tokenizer (PreTrainedTokenizerFast, optional): The model's tokenizer;
+                    required when ``model`` is a module. Default: None
+        methods (sequence of str): Registered method names. Default: ("nlgp",)
+        split (str, optional): A named data set's split, or a ``datasets``
+                    folder's. Default: None (the data set's first)
+        fields (Mapping, optional): A file's fields: ``text_field``,
+                    ``label_field``, ``pair_field``, ``rationale_field``,
+                    ``id_field`` (:class:`DatasetFile`'s arguments).
+                    Default: None (the text in ``"text"``, nothing else)
+        n (int, optional): Explain the first ``n`` examples. Default: None (all)
+        budget (int): Model evaluations per example of the perturbation
+                    methods. Default: 128
+        batch_size (int): Examples per batch. Default: 16
+        seed (int): The run's seed (each example's comes from it). Default: 0
+        max_length (int, optional): Tokens the model reads; longer texts are
+                    cut. Default: None (128, or the model's limit if lower)
+        internal_batch_size (int): Rows per model pass. Default: 64
+        shard_size (int): Examples per shard file (what a killed rank loses at
+                    most, and what each rank holds at once). Default: 256
+        score_dtype (str): ``"float16"`` or ``"float32"``. Default: "float16"
+        method_options (Mapping, optional): Settings by method. Default: None
+        mlm (Module or path, optional): ``im``'s masked language model.
+                    Default: None
+        reference_texts (sequence of str, optional): LAFA's reference pool and
+                    DiffMask's probe texts. Default: None (a named data set's
+                    training split; required for a file)
+        skip_bad_rows (bool): Record a bad row as failed instead of stopping
+                    at it. Default: False
+        data_dir (path, optional): The shared data folder. Default: None
+        model_name (str, optional): The model's name in the metadata.
+                    Default: None (the folder's, or the module's class name)
+        overwrite (bool): Start afresh, deleting the folder's shards.
+                    Default: False
+        show_progress (bool): Rank 0's progress bar over all ranks.
+                    Default: True
+        device (str, optional): ``"cpu"`` or ``"cuda"``. Default: None (one GPU
+                    per rank when there is one, else the CPU)
+
+    Returns:
+        CorpusRun: what the job did (every rank returns the job's numbers).
+
+    Raises:
+        ValueError: A bad argument (named), a bad row (file and line named;
+                    see ``skip_bad_rows``), or a folder holding another run.
+    """
+    ranks = Ranks.from_environment(device)
+    try:
+        return _attribute(ranks, locals())
+    finally:
+        ranks.close()
+
+
+def _attribute(ranks: Ranks, given: Dict[str, Any]) -> CorpusRun:
+    a = dict(given)
+    methods = check_methods(a["methods"])
+    for name in ("budget", "batch_size", "internal_batch_size", "shard_size"):
+        check_int(name, a[name], 1)
+    check_int("seed", a["seed"], 0)
+    if a["n"] is not None:
+        check_int("n", a["n"], 1)
+    if a["score_dtype"] not in SCORE_DTYPES:
+        raise ValueError(
+            f"`score_dtype` must be one of {SCORE_DTYPES}; got {a['score_dtype']!r}."
+        )
+    options = {m: dict((a["method_options"] or {}).get(m, {})) for m in methods}
+    unknown = sorted(set(a["method_options"] or {}) - set(methods))
+    if unknown:
+        raise ValueError(f"`method_options` names methods not in the run: {unknown}.")
+    model, tokenizer, label, model_path = _classifier(
+        a["model"], a["tokenizer"], a["model_name"]
+    )
+    check_methods(methods, model)
+    model = model.to(ranks.device)
+    classes = class_names(model) or [
+        f"LABEL_{i}" for i in range(int(getattr(model.config, "num_labels", 2)))
+    ]
+    source = open_source(
+        a["dataset"],
+        a["split"],
+        a["fields"],
+        classes,
+        a["skip_bad_rows"],
+        a["data_dir"],
+    )
+    max_length = _max_length(a["max_length"], model)
+    run_dir = Path(a["out_dir"])
+    settings = {
+        "schema": SCHEMA_VERSION,
+        "command": "attribute",
+        "model": label,
+        "classes": classes,
+        "dataset": source.name,
+        "split": source.split,
+        "fields": source.fields,
+        "methods": methods,
+        "method_settings": {m: METHODS[m].record(options[m]) for m in methods},
+        "seed": a["seed"],
+        "budget": a["budget"],
+        "max_length": max_length,
+        "shard_size": a["shard_size"],
+        "score_dtype": a["score_dtype"],
+        "reference_pool": _pool_label(methods, a["reference_texts"], source),
+    }
+    # Rank 0 decides (the run's size, what is missing) and tells the others; an
+    # error there reaches every rank, so that none waits for the others forever.
+    plan = ranks.broadcast(_plan(run_dir, settings, source, a) if ranks.main else None)
+    if isinstance(plan, str):
+        raise ValueError(plan)
+    total, missing, started = plan
+    settings = {**settings, "n": total}
+    resources = _resources(ranks, methods, model, tokenizer, a, source, run_dir)
+    mine = set(missing[ranks.rank :: ranks.world])
+    explainer = ShardExplainer(
+        model,
+        tokenizer,
+        methods,
+        resources,
+        options,
+        a["seed"],
+        a["budget"],
+        a["batch_size"],
+        max_length,
+        a["internal_batch_size"],
+    )
+    todo = sum(_shard_rows(s, a["shard_size"], total) for s in missing)
+    progress = Progress(
+        run_dir, ranks.rank, ranks.world, todo, show=a["show_progress"] and ranks.main
+    )
+    shard_size, shards = a["shard_size"], run_dir / SHARDS_DIR
+    metadata = {**settings, "versions": versions(), "machine": machine()}
+    for shard, rows in _my_shards(source, mine, shard_size, total):
+        records = explainer.rows(rows, done=progress.add)
+        write_shard(shards / shard_name(shard), records, metadata, a["score_dtype"])
+        failed = sum(1 for r in records if r["failed"]) // max(1, len(methods))
+        progress.add(0, failed)
+    states = progress.finish()
+    seconds = time.time() - started
+    summary = _summary(run_dir, states, total, seconds, ranks.world)
+    if ranks.main:
+        _write_manifest(run_dir, {**metadata, "started": _now(started)}, summary)
+    ranks.barrier()
+    return CorpusRun(
+        run_dir,
+        total,
+        summary["explained"],
+        summary["failed"],
+        seconds,
+        ranks.world,
+    )
+
+
+def _plan(
+    run_dir: Path, settings: Dict[str, Any], source: Source, a: Dict[str, Any]
+) -> Any:
+    """(examples, missing shards, start time), or the message of what is wrong."""
+    started = time.time()
+    try:
+        total = source.count()
+        if a["n"] is not None:
+            total = min(total, a["n"])
+        if total == 0:
+            raise ValueError(f"`dataset` {source.name} holds no examples.")
+        current = {**settings, "n": total}
+        _open_folder(run_dir, current, a["overwrite"])
+        done = {shard_number(p) for p in shard_files(run_dir)}
+        count = -(-total // a["shard_size"])
+        missing = [s for s in range(count) if s not in done]
+        Progress.clear(run_dir)
+        if len(done):
+            _LOG.info(
+                "resuming %s: %d of %d shards done",
+                run_dir,
+                count - len(missing),
+                count,
+            )
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        return " ".join(str(error).split())
+    return total, missing, started
+
+
+def _open_folder(run_dir: Path, settings: Dict[str, Any], overwrite: bool) -> None:
+    manifest = run_dir / MANIFEST_FILE
+    if overwrite:
+        shutil.rmtree(run_dir / SHARDS_DIR, ignore_errors=True)
+        manifest.unlink(missing_ok=True)
+    (run_dir / SHARDS_DIR).mkdir(parents=True, exist_ok=True)
+    if manifest.is_file():
+        stored = json.loads(manifest.read_text(encoding="utf-8"))
+        keys = settings_differences(
+            {k: v for k, v in stored.items() if k not in _VOLATILE},
+            json.loads(json.dumps(settings)),
+        )
+        if keys:
+            details = "; ".join(
+                f"{k}: {stored.get(k)!r} in the folder, {settings.get(k)!r} now"
+                for k in keys
+            )
+            raise ValueError(
+                f"{run_dir} holds a run with other settings ({details}). Resume "
+                "it with the same settings, choose another folder, or pass "
+                "`overwrite` to start afresh."
+            )
+    else:
+        _write_manifest(run_dir, settings, None)
+    for stale in (run_dir / SHARDS_DIR).glob("*.tmp"):
+        stale.unlink(missing_ok=True)  # a shard a killed rank was writing
+
+
+def _write_manifest(
+    run_dir: Path, settings: Mapping[str, Any], summary: Optional[Mapping[str, Any]]
+) -> None:
+    content = dict(settings)
+    if summary is not None:
+        content["summary"] = dict(summary)
+    path = run_dir / MANIFEST_FILE
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(content, indent=1) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _resources(
+    ranks: Ranks,
+    methods: List[str],
+    model: Module,
+    tokenizer: Any,
+    a: Dict[str, Any],
+    source: Source,
+    run_dir: Path,
+) -> Dict[str, Any]:
+    """Built by rank 0 into the run's cache, then loaded from it by the others
+    (so that no two ranks build, or write, one file)."""
+    texts = a["reference_texts"]
+    needs = {need for m in methods for need in METHODS[m].needs}
+    if needs & TEXT_RESOURCES and texts is None:
+        texts = source.reference_texts()
+    cache = run_dir / CACHE_DIR
+
+    def cached(name: str) -> Path:
+        cache.mkdir(parents=True, exist_ok=True)
+        return cache / name
+
+    def build() -> Dict[str, Any]:
+        return build_resources(
+            methods,
+            model,
+            tokenizer,
+            mlm=a["mlm"],
+            reference_texts=texts,
+            cache=cached,
+            method_options={m: dict(v) for m, v in (a["method_options"] or {}).items()},
+        )
+
+    resources = build() if ranks.main else {}
+    ranks.barrier()
+    return resources if ranks.main else build()
+
+
+def _my_shards(
+    source: Source, mine: set, shard_size: int, total: int
+) -> Iterator[tuple]:
+    """(shard, its rows) for this rank's shards, in file order, streaming the
+    input once and holding one shard at a time."""
+    if not mine:
+        return
+    wanted = _ShardRows(mine, shard_size, total)
+    current: Optional[int] = None
+    rows: List[FileRow] = []
+    for row in source.rows(wanted):
+        shard = row.number // shard_size
+        if current is not None and shard != current:
+            yield current, rows
+            rows = []
+        current = shard
+        rows.append(row)
+        if row.number + 1 >= total:
+            break
+    if current is not None and rows:
+        yield current, rows
+
+
+class _ShardRows:
+    """``number in rows``: whether example ``number`` is in one of the shards."""
+
+    def __init__(self, shards: set, shard_size: int, total: int) -> None:
+        self.shards, self.shard_size, self.total = shards, shard_size, total
+
+    def __contains__(self, number: object) -> bool:
+        return (
+            isinstance(number, int)
+            and number < self.total
+            and number // self.shard_size in self.shards
+        )
+
+
+def _shard_rows(shard: int, shard_size: int, total: int) -> int:
+    return min(shard_size, total - shard * shard_size)
+
+
+def _summary(
+    run_dir: Path, states: List[Dict[str, Any]], total: int, seconds: float, world: int
+) -> Dict[str, Any]:
+    explained = sum(int(s["examples"]) for s in states)
+    return {
+        "examples": total,
+        "shards": len(shard_files(run_dir)),
+        "explained": explained,
+        "failed": sum(int(s["failed"]) for s in states),
+        "ranks": world,
+        "seconds": round(seconds, 3),
+        "examples_per_second": round(explained / seconds, 3) if seconds > 0 else None,
+    }
+
+
+def _pool_label(
+    methods: List[str], texts: Optional[Sequence[str]], source: Source
+) -> Optional[str]:
+    if not any(set(METHODS[m].needs) & TEXT_RESOURCES for m in methods):
+        return None
+    if texts is not None:
+        return f"{len(texts)} given texts"
+    return source.reference_label()
+
+
+def _classifier(model: Any, tokenizer: Any, name: Optional[str]) -> tuple:
+    if isinstance(model, Module):
+        if tokenizer is None:
+            raise ValueError("`tokenizer` is required when `model` is a module.")
+        return model.eval(), tokenizer, name or type(model).__name__, None
+    if not Path(model).is_dir():
+        raise FileNotFoundError(f"`model`: no model folder at {model}.")
+    loaded, loaded_tokenizer = load_classifier(Path(model))
+    return (
+        loaded,
+        tokenizer or loaded_tokenizer,
+        name or Path(model).resolve().name,
+        str(model),
+    )
+
+
+def _max_length(max_length: Optional[int], model: Module) -> int:
+    from captum_nlp_ext._utils.checks import position_limit
+
+    limit = position_limit(model)
+    if max_length is None:
+        return 128 if limit is None else min(128, limit)
+    check_int("max_length", max_length, 2)
+    if limit is not None and max_length > limit:
+        raise ValueError(
+            f"`max_length` {max_length} is past the model's {limit} positions."
+        )
+    return max_length
+
+
+def _now(started: float) -> str:
+    return datetime.datetime.fromtimestamp(started).isoformat(timespec="seconds")
