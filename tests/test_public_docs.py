@@ -12,6 +12,7 @@ PUBLIC_MODULES = [
     "captum_nlp_ext.attr.visualization",
     "captum_nlp_ext.metrics",
     "captum_nlp_ext.benchmark",
+    "captum_nlp_ext.corpus",
     "captum_nlp_ext.datasets",
     "captum_nlp_ext.huggingface",
     "captum_nlp_ext.testing",

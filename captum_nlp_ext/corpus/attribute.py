@@ -20,6 +20,7 @@ import logging
 import os
 import shutil
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Union
@@ -56,6 +57,9 @@ from captum_nlp_ext.huggingface import class_names, load_classifier
 _LOG = logging.getLogger("captum_nlp_ext")
 MANIFEST_FILE = "manifest.json"
 CACHE_DIR = "cache"
+CLAIMS_DIR = "claims"
+# The default shard size's bounds (about 256 shards a corpus between them).
+MIN_SHARD, MAX_SHARD = 16, 1024
 # Keys of the manifest that may differ when a run is resumed.
 _VOLATILE = ("started", "versions", "machine", "summary", "model_path")
 
@@ -102,7 +106,7 @@ def attribute_corpus(
     seed: int = 0,
     max_length: Optional[int] = None,
     internal_batch_size: int = 64,
-    shard_size: int = 256,
+    shard_size: Optional[int] = None,
     score_dtype: str = "float16",
     method_options: Optional[Mapping[str, Mapping[str, Any]]] = None,
     mlm: Union[None, Module, PathLike] = None,
@@ -118,7 +122,8 @@ def attribute_corpus(
 
     Run it as it is for one process, or start the same program with
     ``torchrun --nproc-per-node N [--nnodes M --rdzv-endpoint HOST:PORT ...]``:
-    each rank then explains every ``N``-th missing shard. On several machines
+    the ranks share the missing shards out as they go (each claims the next
+    one nobody has, so a fast rank takes more). On several machines
     ``out_dir`` must be a folder all of them see (a shared file system).
 
     Args:
@@ -146,8 +151,10 @@ def attribute_corpus(
         max_length (int, optional): Tokens the model reads; longer texts are
                     cut. Default: None (128, or the model's limit if lower)
         internal_batch_size (int): Rows per model pass. Default: 64
-        shard_size (int): Examples per shard file (what a killed rank loses at
-                    most, and what each rank holds at once). Default: 256
+        shard_size (int, optional): Examples per shard file (what a killed rank
+                    loses at most, and what each rank holds at once).
+                    Default: None (about 256 shards: the examples / 256,
+                    between 16 and 1,024)
         score_dtype (str): ``"float16"`` or ``"float32"``. Default: "float16"
         method_options (Mapping, optional): Settings by method. Default: None
         mlm (Module or path, optional): ``im``'s masked language model.
@@ -184,8 +191,10 @@ def attribute_corpus(
 def _attribute(ranks: Ranks, given: Dict[str, Any]) -> CorpusRun:
     a = dict(given)
     methods = check_methods(a["methods"])
-    for name in ("budget", "batch_size", "internal_batch_size", "shard_size"):
+    for name in ("budget", "batch_size", "internal_batch_size"):
         check_int(name, a[name], 1)
+    if a["shard_size"] is not None:
+        check_int("shard_size", a["shard_size"], 1)
     check_int("seed", a["seed"], 0)
     if a["n"] is not None:
         check_int("n", a["n"], 1)
@@ -228,7 +237,6 @@ def _attribute(ranks: Ranks, given: Dict[str, Any]) -> CorpusRun:
         "seed": a["seed"],
         "budget": a["budget"],
         "max_length": max_length,
-        "shard_size": a["shard_size"],
         "score_dtype": a["score_dtype"],
         "reference_pool": _pool_label(methods, a["reference_texts"], source),
     }
@@ -237,10 +245,9 @@ def _attribute(ranks: Ranks, given: Dict[str, Any]) -> CorpusRun:
     plan = ranks.broadcast(_plan(run_dir, settings, source, a) if ranks.main else None)
     if isinstance(plan, str):
         raise ValueError(plan)
-    total, missing, started = plan
-    settings = {**settings, "n": total}
+    total, shard_size, missing, started, job = plan
+    settings = {**settings, "n": total, "shard_size": shard_size}
     resources = _resources(ranks, methods, model, tokenizer, a, source, run_dir)
-    mine = set(missing[ranks.rank :: ranks.world])
     explainer = ShardExplainer(
         model,
         tokenizer,
@@ -253,13 +260,14 @@ def _attribute(ranks: Ranks, given: Dict[str, Any]) -> CorpusRun:
         max_length,
         a["internal_batch_size"],
     )
-    todo = sum(_shard_rows(s, a["shard_size"], total) for s in missing)
+    todo = sum(_shard_rows(s, shard_size, total) for s in missing)
     progress = Progress(
         run_dir, ranks.rank, ranks.world, todo, show=a["show_progress"] and ranks.main
     )
-    shard_size, shards = a["shard_size"], run_dir / SHARDS_DIR
+    shards = run_dir / SHARDS_DIR
+    claims = _Claims(run_dir / CLAIMS_DIR / job, set(missing), shard_size, total)
     metadata = {**settings, "versions": versions(), "machine": machine()}
-    for shard, rows in _my_shards(source, mine, shard_size, total):
+    for shard, rows in _my_shards(source, claims, shard_size, total):
         records = explainer.rows(rows, done=progress.add)
         write_shard(shards / shard_name(shard), records, metadata, a["score_dtype"])
         failed = sum(1 for r in records if r["failed"]) // max(1, len(methods))
@@ -283,7 +291,8 @@ def _attribute(ranks: Ranks, given: Dict[str, Any]) -> CorpusRun:
 def _plan(
     run_dir: Path, settings: Dict[str, Any], source: Source, a: Dict[str, Any]
 ) -> Any:
-    """(examples, missing shards, start time), or the message of what is wrong."""
+    """(examples, shard size, missing shards, start time, this job's id), or
+    the message of what is wrong."""
     started = time.time()
     try:
         total = source.count()
@@ -291,12 +300,15 @@ def _plan(
             total = min(total, a["n"])
         if total == 0:
             raise ValueError(f"`dataset` {source.name} holds no examples.")
-        current = {**settings, "n": total}
+        size = a["shard_size"] or min(MAX_SHARD, max(MIN_SHARD, -(-total // 256)))
+        current = {**settings, "n": total, "shard_size": size}
         _open_folder(run_dir, current, a["overwrite"])
         done = {shard_number(p) for p in shard_files(run_dir)}
-        count = -(-total // a["shard_size"])
+        count = -(-total // size)
         missing = [s for s in range(count) if s not in done]
         Progress.clear(run_dir)
+        # A killed job's claims are void: its unwritten shards are missing.
+        shutil.rmtree(run_dir / CLAIMS_DIR, ignore_errors=True)
         if len(done):
             _LOG.info(
                 "resuming %s: %d of %d shards done",
@@ -306,7 +318,7 @@ def _plan(
             )
     except (ValueError, TypeError, FileNotFoundError) as error:
         return " ".join(str(error).split())
-    return total, missing, started
+    return total, size, missing, started, uuid.uuid4().hex
 
 
 def _open_folder(run_dir: Path, settings: Dict[str, Any], overwrite: bool) -> None:
@@ -387,40 +399,58 @@ def _resources(
 
 
 def _my_shards(
-    source: Source, mine: set, shard_size: int, total: int
+    source: Source, claims: "_Claims", shard_size: int, total: int
 ) -> Iterator[tuple]:
-    """(shard, its rows) for this rank's shards, in file order, streaming the
-    input once and holding one shard at a time."""
-    if not mine:
+    """(shard, its rows) for the shards this rank claims, in file order,
+    streaming the input once and holding one shard at a time."""
+    if not claims.missing:
         return
-    wanted = _ShardRows(mine, shard_size, total)
-    current: Optional[int] = None
+    # A shard is given out at its last row, before the next row is read: the
+    # next shard is claimed only when this rank is free to explain it.
     rows: List[FileRow] = []
-    for row in source.rows(wanted):
-        shard = row.number // shard_size
-        if current is not None and shard != current:
-            yield current, rows
-            rows = []
-        current = shard
+    for row in source.rows(claims):
         rows.append(row)
+        shard = row.number // shard_size
+        if row.number + 1 == min((shard + 1) * shard_size, total):
+            yield shard, rows
+            rows = []
         if row.number + 1 >= total:
             break
-    if current is not None and rows:
-        yield current, rows
 
 
-class _ShardRows:
-    """``number in rows``: whether example ``number`` is in one of the shards."""
+class _Claims:
+    """``number in claims``: whether example ``number`` is this rank's to
+    explain. The first row of a missing shard that a rank reaches makes it try
+    to claim the shard: an empty file created exclusively (``O_EXCL``, atomic
+    on local and NFS file systems) in this job's claims folder; whoever creates
+    it explains the shard, the other ranks skip its rows unparsed."""
 
-    def __init__(self, shards: set, shard_size: int, total: int) -> None:
-        self.shards, self.shard_size, self.total = shards, shard_size, total
+    def __init__(self, folder: Path, missing: set, shard_size: int, total: int):
+        self.folder, self.missing = folder, missing
+        self.shard_size, self.total = shard_size, total
+        self.mine: set = set()
+        self.theirs: set = set()
 
     def __contains__(self, number: object) -> bool:
-        return (
-            isinstance(number, int)
-            and number < self.total
-            and number // self.shard_size in self.shards
-        )
+        if not isinstance(number, int) or number >= self.total:
+            return False
+        shard = number // self.shard_size
+        if shard not in self.missing or shard in self.theirs:
+            return False
+        if shard not in self.mine:
+            if not self._claim(shard):
+                self.theirs.add(shard)
+                return False
+            self.mine.add(shard)
+        return True
+
+    def _claim(self, shard: int) -> bool:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            os.close(os.open(self.folder / shard_name(shard), os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return False
+        return True
 
 
 def _shard_rows(shard: int, shard_size: int, total: int) -> int:

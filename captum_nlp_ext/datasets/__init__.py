@@ -2,8 +2,10 @@
 
 Every loader reads the shared data folder (argument ``data_dir``, else the
 environment variable ``CAPTUM_NLP_DATA``, else ``../shared/data``) and returns a
-list of :class:`TextExample`. Word-level gold (rationale masks, word sentiment)
-is over whitespace/PTB words; :func:`align_word_labels` carries it to sub-tokens.
+list of :class:`TextExample`; :class:`DatasetFile` reads your own JSONL, CSV,
+TSV or ``datasets`` folder lazily, row by row. Word-level gold (rationale masks,
+word sentiment) is over whitespace/PTB words; :func:`align_word_labels` carries
+it to sub-tokens.
 """
 
 from ._paths import DATA_ENV_VAR, MODELS_ENV_VAR, resolve_data_dir, resolve_models_dir
@@ -18,6 +20,7 @@ from .eraser import (
     write_eraser_jsonl,
 )
 from .esnli import ESNLI_LABELS, load_esnli
+from .files import BadRowError, DatasetFile, FileRow
 from .imdb import IMDB_LABELS, imdb_words, load_imdb_sample
 from .mr import load_mr, MR_LABELS
 from .records import mask_to_spans, PhraseSpan, spans_to_mask, TextExample
@@ -42,6 +45,9 @@ __all__ = [
     "resolve_data_dir",
     "resolve_models_dir",
     "TextExample",
+    "DatasetFile",
+    "FileRow",
+    "BadRowError",
     "PhraseSpan",
     "mask_to_spans",
     "spans_to_mask",

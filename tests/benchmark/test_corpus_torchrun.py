@@ -51,7 +51,7 @@ def finished(proc, timeout=300):
     return proc.returncode, output
 
 
-def one_process(model_dir, data, out, methods, shard_size):
+def one_process(model_dir, data, out, methods, shard_size, batch_size=16):
     return attribute_corpus(
         model_dir,
         data,
@@ -60,6 +60,7 @@ def one_process(model_dir, data, out, methods, shard_size):
         fields=FIELDS,
         budget=16,
         shard_size=shard_size,
+        batch_size=batch_size,
         show_progress=False,
     ).run_dir
 
@@ -91,31 +92,34 @@ def _state(out, rank):
 
 def test_a_rank_killed_mid_run_resumes_on_one(tmp_path, tiny_model_dir, toy_jsonl):
     methods, out = "nlgp,lig,lime", tmp_path / "killed"
-    proc = torchrun(2, attribute_args(tiny_model_dir, toy_jsonl, out, methods, 2))
+    args = attribute_args(tiny_model_dir, toy_jsonl, out, methods, 4)
+    args += ["--batch-size", "2"]  # two batches a shard: a count of 4k + 2 is mid-shard
+    proc = torchrun(2, args)
     deadline = time.time() + 240
-    # Rank 1 is stopped once it has written a shard (its count passes a shard
-    # once the next is under way), and killed once rank 0 has done its whole
-    # share: it dies with most of its own share undone.
-    while (_state(out, 1) or {}).get("examples", 0) < 4:
+    # Rank 1 is stopped in the middle of a shard after its first, and killed
+    # once rank 0 has done everything else: its claimed shard is never written.
+    while not (
+        (_state(out, 1) or {}).get("examples", 0) % 4 == 2
+        and _state(out, 1)["examples"] > 4
+    ):
         assert proc.poll() is None, finished(proc)[1]
         assert time.time() < deadline
-        time.sleep(0.01)
+        time.sleep(0.003)
     pid = _state(out, 1)["pid"]
     os.kill(pid, signal.SIGSTOP)
     while not (_state(out, 0) or {}).get("finished"):
         assert proc.poll() is None, finished(proc)[1]
         assert time.time() < deadline
         time.sleep(0.05)
-    written = len(shard_files(out))
-    assert 10 < written < 20  # rank 0's ten shards and some of rank 1's
+    assert len(shard_files(out)) == 9  # all but the one rank 1 was explaining
     os.kill(pid, signal.SIGKILL)
     code, output = finished(proc)
     assert code != 0
-    assert main(attribute_args(tiny_model_dir, toy_jsonl, out, methods, 2)) == 0
-    single = one_process(tiny_model_dir, toy_jsonl, tmp_path / "one", methods, 2)
+    assert main(args) == 0
+    single = one_process(tiny_model_dir, toy_jsonl, tmp_path / "one", methods, 4, 2)
     assert read_attributions(out).equals(read_attributions(single))
     summary = json.loads((out / "manifest.json").read_text())["summary"]
-    assert summary["explained"] == 40 - 2 * written and summary["ranks"] == 1
+    assert summary["explained"] == 4 and summary["ranks"] == 1
 
 
 def test_the_benchmark_under_two_ranks(tmp_path, tiny_model_dir, toy_jsonl):
