@@ -185,9 +185,9 @@ def add_attribute(commands: Any, add_common: Any, add_output: Any) -> None:
     parser.add_argument(
         "--shard-size",
         type=positive_int,
-        default=256,
+        default=None,
         help="examples per Parquet file; a killed process loses at most one "
-        "(default: 256)",
+        "(default: the examples / 256, between 16 and 1024)",
     )
     parser.add_argument(
         "--dtype",

@@ -39,10 +39,32 @@ def run(ranks: int, method: str, data: Path, out: Path) -> dict:
     return {"command": wall, "job": summary["seconds"]}
 
 
+CAPACITY = """
+import sys, time, torch
+torch.set_num_threads(1)
+a, b = torch.randn(384, 384), torch.randn(2560, 384)
+start, n = time.perf_counter(), 0
+while time.perf_counter() - start < 15:
+    (b @ a).relu_()
+    n += 1
+print(n / (time.perf_counter() - start))
+"""
+
+
+def capacity() -> float:
+    """What two one-thread processes get of the CPU against one: the ratio of
+    their summed matrix products per second (the ceiling of any speed-up)."""
+    alone = float(subprocess.run([sys.executable, "-c", CAPACITY], capture_output=True,
+                                 text=True, check=True).stdout)  # fmt: skip
+    pair = [subprocess.Popen([sys.executable, "-c", CAPACITY], stdout=subprocess.PIPE,
+                             text=True) for _ in range(2)]  # fmt: skip
+    return sum(float(p.communicate()[0]) for p in pair) / alone
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=400)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--methods", default="nlgp,lig")
     parser.add_argument("--out", default="/tmp/corpus-scaling")
     args = parser.parse_args()
@@ -55,6 +77,7 @@ def main() -> None:
     print(f"date: {today()}")
     print(f"machine: {machine()}, one torch thread a rank")
     print(f"{args.n} SST-2 dev sentences, budget 128, batch 16, default shards")
+    print(f"the CPU's own ceiling, two one-thread processes: {capacity():.2f}x")
     print("| method | ranks | job s (each run) | command s | job speed-up | "
           "command speed-up |")  # fmt: skip
     print("|---|---|---|---|---|---|")

@@ -11,7 +11,7 @@ from captum_nlp_ext.attr.rationales import mean_rationale_length
 from captum_nlp_ext.benchmark.metrics import METRICS
 from captum_nlp_ext.datasets import TextExample
 from captum_nlp_ext.datasets.files import DatasetFile, FORMATS
-from captum_nlp_ext.datasets.registry import DATASETS, DatasetSpec
+from captum_nlp_ext.datasets.registry import DATASETS, DatasetSpec, named_split
 from captum_nlp_ext.huggingface import kept_word_ids, word_feature_mask
 
 _LOG = logging.getLogger("captum_nlp_ext")
@@ -63,17 +63,7 @@ class RunData:
                 word_scores=any(e.word_scores is not None for e in examples),
             )
             return cls("custom", spec, split or "custom", examples, data_dir)
-        if dataset not in DATASETS:
-            raise ValueError(
-                f"`dataset` must be one of {sorted(DATASETS)}; got {dataset!r}."
-            )
-        spec = DATASETS[dataset]
-        split = split or spec.splits[0]
-        if split not in spec.splits:
-            raise ValueError(
-                f"`split` of {dataset} must be one of {list(spec.splits)}; "
-                f"got {split!r}."
-            )
+        spec, split = named_split(dataset, split)
         return cls(dataset, spec, split, spec.load(split, data_dir, n), data_dir)
 
     @classmethod

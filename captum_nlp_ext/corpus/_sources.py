@@ -22,7 +22,7 @@ from typing import (
 from captum_nlp_ext._utils.types import PathLike
 from captum_nlp_ext.datasets import TextExample
 from captum_nlp_ext.datasets.files import DatasetFile, FileRow, FORMATS
-from captum_nlp_ext.datasets.registry import DATASETS
+from captum_nlp_ext.datasets.registry import DATASETS, named_split
 
 FIELDS = ("text_field", "label_field", "pair_field", "rationale_field", "id_field")
 
@@ -106,13 +106,7 @@ def open_source(
             raise ValueError(
                 f"`fields` are for files; {dataset!r} is a named data set."
             )
-        spec = DATASETS[dataset]
-        split = split or spec.splits[0]
-        if split not in spec.splits:
-            raise ValueError(
-                f"`split` of {dataset} must be one of {list(spec.splits)}; "
-                f"got {split!r}."
-            )
+        spec, split = named_split(dataset, split)
         train: Optional[Callable[[], List[str]]] = None
         if spec.train_split is not None:
             train_split = spec.train_split

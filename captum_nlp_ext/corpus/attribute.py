@@ -153,8 +153,8 @@ def attribute_corpus(
         internal_batch_size (int): Rows per model pass. Default: 64
         shard_size (int, optional): Examples per shard file (what a killed rank
                     loses at most, and what each rank holds at once).
-                    Default: None (about 256 shards: the examples / 256,
-                    between 16 and 1,024)
+                    Default: None (a resumed run's; else about 256 shards:
+                    the examples / 256, between 16 and 1,024)
         score_dtype (str): ``"float16"`` or ``"float32"``. Default: "float16"
         method_options (Mapping, optional): Settings by method. Default: None
         mlm (Module or path, optional): ``im``'s masked language model.
@@ -270,8 +270,7 @@ def _attribute(ranks: Ranks, given: Dict[str, Any]) -> CorpusRun:
     for shard, rows in _my_shards(source, claims, shard_size, total):
         records = explainer.rows(rows, done=progress.add)
         write_shard(shards / shard_name(shard), records, metadata, a["score_dtype"])
-        failed = sum(1 for r in records if r["failed"]) // max(1, len(methods))
-        progress.add(0, failed)
+        progress.add(0, len({r["example"] for r in records if r["failed"]}))
     states = progress.finish()
     seconds = time.time() - started
     summary = _summary(run_dir, states, total, seconds, ranks.world)
@@ -300,7 +299,8 @@ def _plan(
             total = min(total, a["n"])
         if total == 0:
             raise ValueError(f"`dataset` {source.name} holds no examples.")
-        size = a["shard_size"] or min(MAX_SHARD, max(MIN_SHARD, -(-total // 256)))
+        size = a["shard_size"] or _stored_shard_size(run_dir, a["overwrite"])
+        size = size or min(MAX_SHARD, max(MIN_SHARD, -(-total // 256)))
         current = {**settings, "n": total, "shard_size": size}
         _open_folder(run_dir, current, a["overwrite"])
         done = {shard_number(p) for p in shard_files(run_dir)}
@@ -319,6 +319,15 @@ def _plan(
     except (ValueError, TypeError, FileNotFoundError) as error:
         return " ".join(str(error).split())
     return total, size, missing, started, uuid.uuid4().hex
+
+
+def _stored_shard_size(run_dir: Path, overwrite: bool) -> Optional[int]:
+    """The shard size of the run being resumed (a default is not recomputed)."""
+    manifest = run_dir / MANIFEST_FILE
+    if overwrite or not manifest.is_file():
+        return None
+    size = json.loads(manifest.read_text(encoding="utf-8")).get("shard_size")
+    return size if isinstance(size, int) and size >= 1 else None
 
 
 def _open_folder(run_dir: Path, settings: Dict[str, Any], overwrite: bool) -> None:

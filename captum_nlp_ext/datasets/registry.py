@@ -46,3 +46,19 @@ DATASETS: Dict[str, DatasetSpec] = {
     "mr": DatasetSpec(_load_mr, ("all",), None),
     "imdb": DatasetSpec(load_imdb_sample, ("valid", "train"), "train"),
 }
+
+
+def named_split(dataset: str, split: Optional[str]) -> Tuple[DatasetSpec, str]:
+    """A named data set's spec and ``split`` (its first split when None),
+    checked."""
+    if dataset not in DATASETS:
+        raise ValueError(
+            f"`dataset` must be one of {sorted(DATASETS)}; got {dataset!r}."
+        )
+    spec = DATASETS[dataset]
+    split = split or spec.splits[0]
+    if split not in spec.splits:
+        raise ValueError(
+            f"`split` of {dataset} must be one of {list(spec.splits)}; got {split!r}."
+        )
+    return spec, split

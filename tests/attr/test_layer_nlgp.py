@@ -285,3 +285,26 @@ def test_layer_outside_the_model_is_refused(linear):
     with pytest.raises(ValueError, match="`layer` .* was not called"):
         LayerNLGP(model, stray).attribute(ids, n_samples=8)
     assert not stray._forward_hooks
+
+
+@pytest.mark.parametrize("perturbation", ["scale", "isotropic"])
+def test_one_seed_per_example(linear, perturbation):
+    model, ids = linear
+    nlgp = LayerNLGP(model, model.embedding)
+    kwargs = dict(target=0, n_samples=16, perturbation=perturbation)
+    batch = nlgp.attribute(ids, seed=[5, 6, 7], **kwargs)
+    # Each example's draws are its own seed's, alone or in the batch.
+    alone = nlgp.attribute(ids[1:2], seed=[6], **kwargs)
+    torch.testing.assert_close(batch[1:2], alone)
+    assert torch.equal(nlgp.attribute(ids[1:2], seed=6, **kwargs), alone)
+    # The same text under two seeds draws two designs.
+    twice = nlgp.attribute(ids[:1].repeat(2, 1), seed=[5, 9], **kwargs)
+    assert not torch.allclose(twice[0], twice[1])
+    for seed, error, message in [
+        ([1, 2], ValueError, "2 seeds for 3 examples"),
+        ([1, -2, 3], ValueError, "`seed` must be >= 0"),
+        ("12", TypeError, "`seed` must be None, an int"),
+        (torch.tensor([0.5, 1.0, 2.0]), TypeError, "1-D integers"),
+    ]:
+        with pytest.raises(error, match=message):
+            nlgp.attribute(ids, seed=seed, **kwargs)

@@ -121,6 +121,9 @@ def test_a_resumed_run_explains_only_what_is_missing(tmp_path, run, tiny_model_d
     assert resumed.explained == 4 and resumed.examples == 10
     assert read_attributions(copy).equals(read_attributions(run))
     assert not list((copy / "shards").glob("*.tmp"))
+    # Without a shard size the resumed run's is kept, not a default recomputed.
+    kept = attribute(tiny_model_dir, data, copy, fields=FIELDS, n=10, shard_size=None)
+    assert kept.explained == 0
     with pytest.raises(ValueError, match="other settings .*budget: 16 in the folder"):
         attribute(tiny_model_dir, data, copy, fields=FIELDS, n=10, budget=8)
 
