@@ -165,3 +165,17 @@ def test_arguments_are_checked_at_the_door(tmp_path, tiny_model_dir, toy_jsonl):
     with pytest.raises(ValueError, match="a data set name .* got 'sst3'"):
         attribute(tiny_model_dir, "sst3", tmp_path / "x")
     assert not torch.distributed.is_initialized()
+
+
+def test_the_shards_load_with_datasets(run, tmp_path):
+    import datasets
+
+    loaded = datasets.load_dataset(
+        "parquet",
+        data_files=str(run / "shards" / "*.parquet"),
+        split="train",
+        cache_dir=str(tmp_path / "hf-cache"),
+    )
+    assert loaded.num_rows == 10 * len(METHODS)
+    assert loaded.features["method"].dtype == "string"
+    assert loaded[0]["words"] == read_attributions(run).words[0].tolist()
