@@ -76,12 +76,12 @@ def run_on_ranks(
             for records in worker.records(task):
                 writer.append(records)
                 progress.add(len(records), sum(1 for r in records if "failed" in r))
-        states = progress.finish()
+        progress.finish()
         ranks.barrier()
         if store is None:
             return progress.failed
         store.merge_rank_files()
-        return store.failed if len(states) else 0
+        return store.failed
     finally:
         if store is not None:
             store.close()

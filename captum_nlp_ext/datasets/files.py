@@ -152,15 +152,6 @@ class DatasetFile:
                 break
         return out
 
-    def bad_rows(self, limit: Optional[int] = None) -> List[FileRow]:
-        """The bad rows among the first ``limit`` (all with None)."""
-        keep, self.skip_bad_rows = self.skip_bad_rows, True
-        try:
-            numbers = range(limit) if limit is not None else None
-            return [r for r in self.rows(numbers) if r.problem is not None]
-        finally:
-            self.skip_bad_rows = keep
-
     def _check_header(self) -> None:
         columns = self._columns()
         if columns is None:

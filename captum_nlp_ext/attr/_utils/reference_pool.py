@@ -186,7 +186,8 @@ def import_faiss() -> Any:
         import faiss
     except ImportError as error:
         raise ImportError(
-            "`faiss_factory` needs the optional faiss package: pip install faiss-cpu"
+            "`faiss_factory` needs the optional faiss package: pip install "
+            "'captum-nlp-ext[faiss]' (or pip install faiss-cpu)"
         ) from error
     return faiss
 
