@@ -139,10 +139,15 @@ def mlm_of(args: argparse.Namespace, methods: Sequence[str]) -> Optional[Path]:
     return model_dir("minilm-mlm", args.models_dir, flag="--mlm")
 
 
+# JSON's spellings of the literals, which a shell user types as often as Python's.
+_JSON_WORDS: Dict[str, Any] = {"true": True, "false": False, "null": None}
+
+
 def method_options(assignments: Sequence[str]) -> Dict[str, Dict[str, Any]]:
     """``["marc.max_steps=100", "lig.n_steps=20"]`` -> ``{"marc": {"max_steps":
     100}, "lig": {"n_steps": 20}}``; values are read as Python literals (numbers,
-    booleans, quoted strings), else kept as text."""
+    booleans, quoted strings, None) or their JSON spellings (``true``,
+    ``false``, ``null``), else kept as text."""
     options: Dict[str, Dict[str, Any]] = {}
     for assignment in assignments:
         key, equals, text = assignment.partition("=")
@@ -152,9 +157,12 @@ def method_options(assignments: Sequence[str]) -> Dict[str, Dict[str, Any]]:
                 "--set expects METHOD.SETTING=VALUE (e.g. marc.max_steps=100); "
                 f"got {assignment!r}"
             )
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            value = text
+        if text.strip() in _JSON_WORDS:
+            value = _JSON_WORDS[text.strip()]
+        else:
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                value = text
         options.setdefault(method.strip(), {})[name.strip()] = value
     return options

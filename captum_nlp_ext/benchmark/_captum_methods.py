@@ -184,10 +184,11 @@ register_method(
     "saliency",
     MethodSpec(
         _saliency,
-        "Saliency: L2 norm of the gradient w.r.t. each token embedding (unsigned)",
+        "Saliency: L2 norm of the gradient w.r.t. each token embedding",
         "captum",
         "gradient",
         dict(_LOGITS),
+        signed=False,
     ),
 )
 register_method(

@@ -141,7 +141,10 @@ def _metric_table(run: Run, summary: Summary) -> str:
     ]
     rows = []
     for row in summary.rows:
-        family = (families.get(row.method) or {}).get("family", "")
+        entry = families.get(row.method) or {}
+        family = entry.get("family", "")
+        if entry.get("signed") is False:
+            family += " · unsigned"
         seconds = row.costs["seconds"]
         memory = escape(fmt.memory(row.peak_memory_bytes))
         if row.memory_source:
@@ -163,7 +166,12 @@ def _metric_table(run: Run, summary: Summary) -> str:
         "is better, ↓ lower is better; ★ and bold mark the best mean of a "
         "column (the intervals say whether the lead is clear). Costs are of "
         "the attribution alone, per example; model passes count rows through "
-        "the model (forward_rows); peak memory is the largest recorded.</p>"
+        "the model (forward_rows); peak memory is the largest recorded. "
+        "<em>unsigned</em> marks a method whose scores carry no sign (a "
+        "gradient norm, a mask): removal metrics then count words that argue "
+        "against the prediction as its evidence; read its plausibility "
+        "(agreement with human rationales, where the data set has them) beside "
+        "its faithfulness.</p>"
     )
     return "<h2>Metrics</h2>" + caption + _table(head, rows, "metrics")
 

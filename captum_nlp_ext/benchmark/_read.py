@@ -66,8 +66,9 @@ def read_runs(run_dirs: RunDirs) -> Run:
     record of an (example, method) pair replaces an earlier one's.
 
     Raises:
-        ValueError: No folder given, or folders that differ in one of
-                    :data:`SHARED_SETTINGS`.
+        ValueError: No folder given, folders that differ in one of
+                    :data:`SHARED_SETTINGS`, or a method run with different
+                    settings in two folders (its records would mix).
     """
     if isinstance(run_dirs, (str, Path)):
         return read_run(run_dirs)
@@ -86,6 +87,17 @@ def read_runs(run_dirs: RunDirs) -> Run:
                 f"Run folders {first.folder} and {other.folder} cannot be reported "
                 f"together: they differ in {differing}."
             )
+    seen: Dict[str, Any] = {}
+    for run in runs:
+        for name, entry in (run.settings.get("method_settings") or {}).items():
+            mine = (entry or {}).get("settings")
+            if name in seen and seen[name][1] != mine:
+                raise ValueError(
+                    f"Method {name!r} ran with different settings in {seen[name][0]} "
+                    f"and {run.folder}: report them apart (their records would "
+                    "mix), or rerun one under the other's settings."
+                )
+            seen.setdefault(name, (run.folder, mine))
     settings = dict(first.settings)
     for key in ("method_settings", "metric_settings"):
         settings[key] = {

@@ -164,6 +164,13 @@ class MethodSpec:
         check_model (Callable, optional): ``model -> None`` that raises a
                     ValueError, with what the method needs, for a model it
                     cannot explain; run before any example. Default: None
+        signed (bool): Whether its scores carry a sign (evidence against the
+                    target negative); unsigned ones (a gradient norm, a
+                    mask) are marked in the report, since removal metrics
+                    then count counter-evidence as evidence. Default: True
+        signed_by (str): The boolean setting that makes an unsigned method's
+                    scores signed (LAFA's ``signed``); empty when none.
+                    Default: ""
     """
 
     run: Callable[[MethodContext, Dict[str, Any]], Tensor]
@@ -175,6 +182,8 @@ class MethodSpec:
     needs: Tuple[str, ...] = ()
     windows: bool = True
     check_model: Optional[Callable[[Module], None]] = None
+    signed: bool = True
+    signed_by: str = ""
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -200,10 +209,12 @@ class MethodSpec:
         settings = self.settings(options)
         if self.budget_rule:
             settings["budget_rule"] = self.budget_rule
+        signed = self.signed or bool(self.signed_by and settings.get(self.signed_by))
         return {
             "description": self.description,
             "family": self.family,
             "kind": self.kind,
+            "signed": signed,
             "settings": settings,
         }
 

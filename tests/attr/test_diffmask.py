@@ -113,6 +113,21 @@ def test_hard_concrete_sampling_matches_its_closed_forms():
     )
 
 
+def test_open_gates_still_rank_in_float32():
+    # Gates of a fitted probe sit near 1 for most tokens; their expectations
+    # must still order the logits (a value rounded to 1 would tie).
+    logits = torch.tensor([4.0, 7.0, 10.0, 13.0, 15.0])
+    gates = expected_gate(logits).float()
+    assert bool((gates[1:] > gates[:-1]).all()) and float(gates[0]) > 0.9
+    # the quadrature agrees with a fine Monte Carlo estimate where it can tell
+    samples = hard_concrete_sample(
+        logits[:2].double().repeat(200000, 1), torch.Generator().manual_seed(1)
+    )
+    torch.testing.assert_close(
+        samples.mean(0), expected_gate(logits[:2].double()), atol=2e-3, rtol=0
+    )
+
+
 def test_hidden_state_gates_at_a_layer(keyword):
     model, _, _, test, _ = keyword
     diffmask = DiffMask(model, gate="hidden", layer=1)

@@ -357,3 +357,45 @@ def test_neighbours_do_not_depend_on_the_batch(task, model, index):
         )
         assert torch.equal(alone.indices[0], together.indices[i])
         assert torch.equal(alone.distances[0], together.distances[i])
+
+
+def test_signed_saliency_takes_the_sign_of_gradient_times_input(task, model, index):
+    ids, mask = task.input_ids[60:64], task.attention_mask[60:64]
+    unsigned = make(model, index, base="saliency", lam=0.0)
+    signed = make(model, index, base="saliency", lam=0.0, signed=True)
+    got = signed.attribute(ids, additional_forward_args=(mask,))
+    plain = unsigned.attribute(ids, additional_forward_args=(mask,))
+    ixg = (
+        LayerGradientXActivation(ClassifierForward(model), get_embedding_layer(model))
+        .attribute(
+            ids,
+            target=model(input_ids=ids, attention_mask=mask).logits.argmax(-1),
+            additional_forward_args=(mask,),
+        )
+        .sum(-1)
+    )
+    assert torch.allclose(got.abs(), plain, rtol=1e-5, atol=1e-12)
+    assert bool((got < 0).any()) and bool((got > 0).any())
+    strong = ixg.abs() > 1e-6
+    assert torch.equal(torch.sign(got[strong]), torch.sign(ixg[strong]))
+
+
+def test_signed_lafa_signs_each_word_by_its_own_base(task, model, index):
+    test = task.split(60)[1]
+    ids, mask, units = (
+        test.input_ids[:8],
+        test.attention_mask[:8],
+        test.feature_mask[:8],
+    )
+    run = dict(additional_forward_args=(mask,), feature_mask=units, n_steps=20)
+    ig = dict(base="integrated_gradients")
+    plain = make(model, index, **ig).attribute(ids, **run)
+    got = make(model, index, signed=True, **ig).attribute(ids, **run)
+    # LAFA's magnitudes are untouched; the sign is the word's Integrated
+    # Gradients (summed over its tokens).
+    assert torch.allclose(got.abs(), plain, rtol=1e-5, atol=1e-12)
+    assert bool((got < 0).any())
+    # the planted keyword is evidence for the prediction: positive and first
+    top = got.argmax(1)
+    hits = test.evidence[torch.arange(8), top].float().mean()
+    assert hits >= 0.9

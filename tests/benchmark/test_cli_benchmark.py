@@ -122,3 +122,22 @@ def test_set_overrides_method_settings_and_records_them(saved, tmp_path, capsys)
     )
     assert benchmark(saved, tmp_path / "other", "--set", "nlgp.steps=3") == 2
     assert "unknown settings ['steps']" in capsys.readouterr().err
+
+
+def test_set_reads_python_and_json_literals():
+    from captum_nlp_ext._cli_checks import method_options
+
+    options = method_options(
+        [
+            "lafa.signed=false",
+            "marc.prior_length=null",
+            "marc.early_stopping=True",
+            "nlgp.stdevs=0.25",
+            "nlgp.perturbation=scale",
+            "lime.note='false'",
+        ]
+    )
+    assert options["lafa"] == {"signed": False}
+    assert options["marc"] == {"prior_length": None, "early_stopping": True}
+    assert options["nlgp"] == {"stdevs": 0.25, "perturbation": "scale"}
+    assert options["lime"] == {"note": "false"}  # quoted: text

@@ -281,3 +281,40 @@ def test_folders_of_different_runs_are_refused(tmp_path):
         read_runs([first, second])
     with pytest.raises(ValueError, match="run_dirs"):
         read_runs([])
+
+
+def test_one_method_with_two_settings_is_refused(tmp_path):
+    first = write_run(tmp_path / "first", methods=["nlgp"])
+    second = write_run(tmp_path / "second", methods=["nlgp"])
+    # the same settings: the later folder's records replace the earlier's
+    assert len(read_runs([first, second]).records) == 3
+    settings = json.loads((second / "run.json").read_text())
+    settings["method_settings"]["nlgp"]["settings"]["n_samples"] = 64
+    (second / "run.json").write_text(json.dumps(settings))
+    with pytest.raises(ValueError, match="'nlgp' ran with different settings"):
+        read_runs([first, second])
+
+
+def test_unsigned_methods_are_marked_in_the_table(tmp_path):
+    from captum_nlp_ext.benchmark.methods import METHODS
+
+    # The registry says which scores carry no sign, per setting where one
+    # turns a sign on (LAFA's `signed`, on in the registry by default).
+    assert METHODS["lafa"].record()["signed"] is True
+    assert METHODS["lafa"].record({"signed": False})["signed"] is False
+    assert METHODS["saliency"].record()["signed"] is False
+    assert METHODS["marc"].record()["signed"] is False
+    assert METHODS["lime"].record()["signed"] is True
+    assert METHODS["nlgp"].record()["signed"] is True
+    folder = write_run(tmp_path / "run")
+    run_file = folder / "run.json"
+    settings = json.loads(run_file.read_text())
+    settings["method_settings"]["lig"]["signed"] = False
+    settings["method_settings"]["nlgp"]["signed"] = True
+    run_file.write_text(json.dumps(settings))
+    page = write_report(folder).read_text()
+    table = page[page.index('<table class="metrics">') :]
+    table = table[: table.index("</table>")]
+    rows = {re.match(r"<td>(\w+)</td>", r).group(1): r for r in table.split("<tr>")[2:]}
+    assert "<td>captum · unsigned</td>" in rows["lig"]
+    assert "unsigned" not in rows["nlgp"] and "unsigned" not in rows["random"]

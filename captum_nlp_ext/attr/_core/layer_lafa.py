@@ -35,11 +35,12 @@ from captum_nlp_ext._utils.validation import (
 from captum_nlp_ext.attr._core.reference_index import Neighbours, ReferenceIndex
 from captum_nlp_ext.attr._utils.lafa import (
     aggregate,
-    base_scores,
+    base_gradients_of,
     BaseSettings,
     KERNELS,
     normalized,
     reference_scores,
+    signed_base,
 )
 from captum_nlp_ext.attr._utils.reference_scores import ReferenceScores
 from captum_nlp_ext.huggingface import ClassifierForward
@@ -98,6 +99,12 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
     each text's scores by their sum. On SST with the shared MiniLM classifier
     neither reading beat its base method (``benchmarks/lafa/RESULTS.md``).
 
+    LAFA's scores are unsigned (squared norms): a word that argues against
+    the target scores as high as one that argues for it, and removal metrics
+    count it as evidence. ``signed=True`` (our extension) gives each unit the
+    sign of its signed base (gradient x input, or the Integrated Gradients
+    attribution) and keeps LAFA's magnitude.
+
     Units: with ``feature_mask`` the scores :math:`M_t` of a unit's tokens are
     summed (the base score is additive over a word's sub-tokens, and so is the
     aggregation); each token of the unit carries that sum, excluded tokens 0.
@@ -127,6 +134,7 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
         exclude_duplicates: bool = True,
         normalize: bool = False,
         length_scale: float = 2.0,
+        signed: bool = False,
         device_ids: Union[None, List[int]] = None,
     ) -> None:
         r"""
@@ -176,6 +184,13 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
                         Default: False
             length_scale (float): :math:`l` of the RBF and Laplacian kernels.
                         Default: 2.0
+            signed (bool): Give each unit the sign of its signed base (our
+                        extension, not the paper's): the sum over its tokens of
+                        gradient x input (Saliency; SmoothGrad: the mean
+                        gradient) or of the Integrated Gradients attribution;
+                        the magnitude stays LAFA's :math:`M`. Removal metrics
+                        then see words that argue against the target as such.
+                        Default: False (the paper's unsigned scores)
             device_ids (list[int], optional): Device IDs for a DataParallel
                         model, as in Captum's layer methods.
                         Default: None
@@ -200,6 +215,7 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
         self.exclude_duplicates = bool(exclude_duplicates)
         self.normalize = bool(normalize)
         self.length_scale = check_float("length_scale", length_scale, 0.0)
+        self.signed = bool(signed)
         model = model_of(forward_func)
         if model is not None:
             index.check_model(model)
@@ -333,7 +349,7 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
             self._select(inputs, attention_mask, target_) if self.lam > 0 else None
         )
         with frozen_parameters(model_of(self.forward_func)):
-            scores = base_scores(
+            gradients = base_gradients_of(
                 self.forward_func,
                 self.layer,
                 inputs,
@@ -343,6 +359,11 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
                 target_,
                 settings,
             )
+            scores = gradients.pow(2).sum(-1)
+            signs = (
+                signed_base(gradients, embeddings, self.base) if self.signed else None
+            )
+            del gradients
             if self.normalize:
                 scores = normalized(scores, units.included & (attention_mask > 0))
             if neighbours is not None and bool((neighbours.indices >= 0).any()):
@@ -366,7 +387,13 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
                     lam=self.lam,
                     length_scale=self.length_scale,
                 )
-        attributions = units.to_tokens(units.pool(scores, "sum"))
+        unit_scores = units.pool(scores, "sum")
+        if signs is not None:
+            # A unit whose signed base is exactly 0 keeps LAFA's sign (+).
+            unit_scores = torch.where(
+                units.pool(signs, "sum") < 0, -unit_scores, unit_scores
+            )
+        attributions = units.to_tokens(unit_scores)
         check_finite(attributions, "LAFA's gradients")
         return attributions.to(embeddings.dtype)
 

@@ -17,8 +17,8 @@ from torch import Tensor
 from torch.nn import Module
 
 #: The Hard Concrete's temperature and stretch (the paper's: beta = 0.2,
-#: (l, r) = (-0.2, 1.0)): gates are exactly 0 with some probability, exactly 1
-#: never less likely than the rest.
+#: (l, r) = (-0.2, 1.0)): gates are exactly 0 with some probability and
+#: come near 1 (never past it) when open.
 TEMPERATURE, LOW, HIGH = 0.2, -0.2, 1.0
 # Points of the midpoint rule for a gate's expectation: its error is far below
 # what the gates' differences on real texts are.
@@ -43,18 +43,22 @@ def log_expected_l0(logits: Tensor) -> Tensor:
 
 
 def expected_gate(logits: Tensor) -> Tensor:
-    """E[gate] of each logit, deterministic (the midpoint rule over the
-    uniform noise); the attribution DiffMask reports."""
+    """E[gate] of each logit, deterministic: the midpoint rule over
+    :math:`E[z] = \\int_0^1 P(z > t)\\,dt`, where :math:`P(z > t) =
+    \\sigma(\\log\\alpha - \\beta\\,\\mathrm{logit}((t - l)/(r - l)))`,
+    in float64: open gates differ from 1 by as little as 1e-7, and those
+    differences still rank the tokens (a gate rounded to 1 would tie)."""
     points = (torch.arange(_QUADRATURE, device=logits.device) + 0.5) / _QUADRATURE
-    noise = torch.logit(points.to(logits.dtype))
-    concrete = torch.sigmoid((logits.unsqueeze(-1) + noise) / TEMPERATURE)
-    return (concrete * (HIGH - LOW) + LOW).clamp(0.0, 1.0).mean(-1)
+    threshold = TEMPERATURE * torch.logit((points.double() - LOW) / (HIGH - LOW))
+    expected = torch.sigmoid(logits.double().unsqueeze(-1) - threshold).mean(-1)
+    return expected.to(logits.dtype)
 
 
 class _Gate(Module):
-    # One layer's gate: tanh(MLP) scaled to +-10 plus a bias that starts at 5,
-    # so that every gate starts open (the model's own prediction) and the
-    # constraint is met from the first step.
+    # One layer's gate: tanh(MLP) scaled to +-10 plus a bias that starts at 5
+    # (the authors' gate): most gates start open. A zero output layer (every
+    # gate open at the start) was tried on SST-2: it only delays the sparse
+    # regime (benchmarks/diffmask/RESULTS.md).
     def __init__(self, inputs: int, hidden: int) -> None:
         super().__init__()
         self.hidden = torch.nn.Linear(inputs, hidden)

@@ -327,7 +327,7 @@ def reference_scores(
                 )
             embeddings[row, span] = text_embeddings[0]
         if bool(missing[row]):
-            scores[row, span] = base_scores(
+            gradients = base_gradients_of(
                 forward_func,
                 layer,
                 text_ids,
@@ -336,7 +336,8 @@ def reference_scores(
                 text_mask,
                 None if row_target is None else row_target[row : row + 1],
                 quiet,
-            )[0].to(scores.dtype)
+            )
+            scores[row, span] = gradients[0].pow(2).sum(-1).to(scores.dtype)
     if kept is not None and bool(missing.any()):
         new = missing.nonzero().flatten()
         kept.store(
@@ -358,7 +359,16 @@ def reference_scores(
     )
 
 
-def base_scores(
+def signed_base(gradients: Tensor, embeddings: Tensor, base: str) -> Tensor:
+    """(rows, tokens) signed base scores: gradient x input of the (mean)
+    gradient, or the sum of an Integrated Gradients attribution vector (which
+    already multiplies by the input)."""
+    if base == "integrated_gradients":
+        return gradients.sum(-1)
+    return (gradients * embeddings).sum(-1)
+
+
+def base_gradients_of(
     forward_func: Callable[..., Any],
     layer: Module,
     inputs: Tensor,
@@ -368,7 +378,8 @@ def base_scores(
     target: Optional[Tensor],
     settings: BaseSettings,
 ) -> Tensor:
-    """(rows, tokens) squared gradient norms of the base method."""
+    """(rows, tokens, hidden) gradients of the base method (Integrated
+    Gradients: its attribution vectors)."""
     forward = LayerOutputForward(forward_func, layer)
     if settings.base == "smoothgrad":
         gradients = smoothgrad_gradients(
@@ -389,4 +400,4 @@ def base_scores(
                 )
             ]
         )
-    return gradients.pow(2).sum(-1)
+    return gradients

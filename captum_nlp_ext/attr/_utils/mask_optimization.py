@@ -67,6 +67,7 @@ class Settings:
     comprehensiveness_weight: float
     compactness_weight: float
     width_weight: float
+    prior_length: Optional[int]  # None: the paper's weight at every length
     initial_weight: float
     initial_width: float
     p_zero: float
@@ -286,6 +287,9 @@ class MaskOptimizer:
             self.target[chosen],
         )
         compactness, width_prior = regularizers(masks, width[index], valid)
+        if settings.prior_length is not None:
+            words = valid.sum(1).to(width_prior.dtype)
+            width_prior = width_prior * (words / settings.prior_length).clamp(max=1)
         return (
             settings.sufficiency_weight * sufficiency.sum()
             + settings.comprehensiveness_weight * comprehensiveness.sum()
