@@ -202,12 +202,6 @@ def add_attribute(commands: Any, add_common: Any, add_output: Any) -> None:
         "split)",
     )
     parser.add_argument(
-        "--set",
-        action="append",
-        metavar="METHOD.SETTING=VALUE",
-        help="override a method's setting; repeatable (default: none)",
-    )
-    parser.add_argument(
         "--threads",
         type=positive_int,
         help="torch threads of each process (default: torch's)",

@@ -37,7 +37,10 @@ def print_records(
     colour: bool,
 ) -> None:
     """Each text, its prediction and every method's word scores, on stdout;
-    a warning on stderr for a text cut to ``max_length`` tokens."""
+    a warning on stderr for a text cut to ``max_length`` tokens, and for a fit
+    too noisy to rank its words."""
+    from captum_nlp_ext.attr._utils.nlgp import NOISY_FIT
+
     print(
         "Word scores of each method, divided by the row's largest magnitude "
         "(+ supports the predicted class, - opposes it)."
@@ -61,6 +64,18 @@ def print_records(
             )
         for name in methods:
             r = records[name][i]
+            score = r.convergence_score
+            if score is not None and float(score) >= NOISY_FIT:
+                _LOG.warning(
+                    "text %d: the %s fit is too noisy to rank its words "
+                    "(convergence estimate %.2f >= %.1f); raise --budget, or "
+                    "--set %s.samples_per_unit=R for R samples a word",
+                    i + 1,
+                    name,
+                    float(score),
+                    NOISY_FIT,
+                    name,
+                )
             shown = [
                 (
                     colour_word(printable(w), float(s))

@@ -116,6 +116,7 @@ def _explain(args: argparse.Namespace) -> int:
         max_length=args.max_length,
         budget=args.budget,
         resources=resources,
+        method_options=method_options(args.set or []),
         show_progress=not args.quiet,
     )
     print_records(
@@ -272,6 +273,14 @@ def _add_common(parser: argparse.ArgumentParser, default_methods: str) -> None:
         "--mlm", help="masked language model folder of `im` (default: minilm-mlm)"
     )
     parser.add_argument(
+        "--set",
+        action="append",
+        metavar="METHOD.SETTING=VALUE",
+        help="override a method's setting, e.g. marc.max_steps=100 or "
+        "nlgp.samples_per_unit=8; repeatable (recorded in a run's settings; "
+        "default: none)",
+    )
+    parser.add_argument(
         "--reference-pool",
         type=positive_int,
         default=1000,
@@ -382,13 +391,6 @@ def _add_benchmark(commands: Any) -> None:
         type=non_negative_int,
         default=32,
         help="tokens windows share (default: 32)",
-    )
-    benchmark.add_argument(
-        "--set",
-        action="append",
-        metavar="METHOD.SETTING=VALUE",
-        help="override a method's setting, e.g. marc.max_steps=100; repeatable "
-        "(settings are recorded in run.json; default: none)",
     )
     benchmark.add_argument(
         "--threads",

@@ -6,6 +6,7 @@ The methods are those of the registry
 with :func:`~captum_nlp_ext.benchmark.methods.register_method`.
 """
 
+import dataclasses
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import torch
@@ -15,7 +16,12 @@ from tqdm.auto import tqdm
 
 from captum_nlp_ext._utils.targets import select_target
 from captum_nlp_ext.attr.visualization import visualization_records, word_attributions
-from captum_nlp_ext.benchmark.methods import check_methods, MethodContext, METHODS
+from captum_nlp_ext.benchmark.methods import (
+    check_method_options,
+    check_methods,
+    MethodContext,
+    METHODS,
+)
 from captum_nlp_ext.huggingface import (
     class_label,
     class_names,
@@ -35,6 +41,7 @@ def explain_texts(
     max_length: int = 128,
     budget: int = 128,
     resources: Optional[Mapping[str, Any]] = None,
+    method_options: Optional[Mapping[str, Mapping[str, Any]]] = None,
     show_progress: bool = False,
 ) -> Dict[str, List[VisualizationDataRecord]]:
     """Explain the predicted class of each text with each method.
@@ -56,15 +63,20 @@ def explain_texts(
                     ``im``, the reference index of ``lafa``), as built by
                     :func:`~captum_nlp_ext.benchmark.methods.build_resources`.
                     Default: None
+        method_options (Mapping, optional): Settings per method that replace
+                    its defaults, e.g. ``{"nlgp": {"samples_per_unit": 8}}``
+                    (as ``run_benchmark``'s). Default: None
         show_progress (bool): A progress bar over the methods (on stderr).
                     Default: False
 
     Returns:
         For each method, one ``VisualizationDataRecord`` per text, ready for
         :func:`~captum_nlp_ext.attr.visualization.render_html`; classes by name
-        where the model's config has ``id2label``.
+        where the model's config has ``id2label``; ``convergence_score`` holds
+        the method's convergence estimate where it has one (NLGP's).
     """
     methods = check_methods(methods, model)
+    options = check_method_options(methods, method_options)
     # Whitespace words are the units: they match the datasets' word-level gold
     # (PTB tokens in SST, whitespace tokens in ERASER) one to one.
     encoding = tokenizer(
@@ -110,7 +122,8 @@ def explain_texts(
     progress = tqdm(methods, desc="explain", unit="method", disable=not show_progress)
     for name in progress:
         progress.set_postfix_str(name)
-        attributions = METHODS[name].attribute(ctx)
+        method_ctx = dataclasses.replace(ctx, options=options[name])
+        attributions, convergence = METHODS[name].explain(method_ctx)
         records[name] = visualization_records(
             word_attributions(attributions, feature_mask),
             words,
@@ -118,5 +131,6 @@ def explain_texts(
             shown,
             gold,
             shown,
+            convergence=convergence,
         )
     return records

@@ -58,7 +58,7 @@ from torch.nn import Identity, Module
 
 from captum_nlp_ext._utils.targets import TargetType
 from captum_nlp_ext.attr import LayerMaskOptimization, LayerNLGP
-from captum_nlp_ext.attr._core.layer_nlgp import PERTURBATIONS
+from captum_nlp_ext.attr._utils.nlgp import PERTURBATIONS
 
 __all__ = [
     "InsightsMaskOptimization",

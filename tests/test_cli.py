@@ -136,3 +136,22 @@ def test_methods_help_lists_the_registered_names(capsys):
     help_text = " ".join(capsys.readouterr().out.split())
     assert all(name in help_text for name in METHODS)
     assert "(default: nlgp,lig)" in help_text and "(default: 128" in help_text
+
+
+def test_explain_warns_when_the_nlgp_fit_is_too_noisy(models_dir, capsys):
+    import random
+
+    words = "good bad dull fine film plot slow warm cold odd".split()
+    text = " ".join(random.Random(0).choice(words) for _ in range(20))
+    argv = ["explain", "--text", text, "--methods", "nlgp", "--no-colour"]
+    argv += ["--models-dir", str(models_dir)]
+    assert main(argv + ["--budget", "16"]) == 0
+    err = capsys.readouterr().err
+    assert "text 1: the nlgp fit is too noisy to rank its words" in err
+    assert "--set nlgp.samples_per_unit=R" in err
+    # a budget that fits the text: no warning
+    assert main(argv + ["--budget", "16", "--set", "nlgp.samples_per_unit=8"]) == 0
+    assert "too noisy" not in capsys.readouterr().err
+    # and a setting the method does not have is named
+    assert main(argv + ["--set", "nlgp.samples=3"]) == 2
+    assert "unknown settings ['samples']" in capsys.readouterr().err

@@ -196,7 +196,7 @@ class _Batch:
     ) -> List[Dict[str, Any]]:
         """The result lines of method ``name`` for the examples ``wanted``."""
         with CostMeter(self.model) as meter:
-            attributions = METHODS[name].attribute(ctx)
+            attributions, convergence = METHODS[name].explain(ctx)
         cost = _per_example_cost(meter, len(self.rows))
         scores = word_attributions(attributions, self.feature_mask)
         batch = MetricBatch(
@@ -249,6 +249,8 @@ class _Batch:
                     "cost": cost,
                 }
             )
+            if convergence is not None:
+                out[-1]["convergence"] = _finite(float(convergence[position]))
         return out
 
 

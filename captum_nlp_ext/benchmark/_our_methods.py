@@ -1,6 +1,6 @@
 """Our methods and the random floor in the registry."""
 
-from typing import Any, cast, Dict
+from typing import Any, cast, Dict, Tuple
 
 import torch
 from torch import Tensor
@@ -23,7 +23,7 @@ from captum_nlp_ext.benchmark._registry import (
 from captum_nlp_ext.huggingface import get_embedding_layer
 
 
-def _nlgp(ctx: MethodContext, settings: Dict[str, Any]) -> Tensor:
+def _nlgp(ctx: MethodContext, settings: Dict[str, Any]) -> Tuple[Tensor, Tensor]:
     return LayerNLGP(ctx.forward(settings["output"]), ctx.layer).attribute(
         ctx.input_ids,
         target=ctx.target,
@@ -32,6 +32,8 @@ def _nlgp(ctx: MethodContext, settings: Dict[str, Any]) -> Tensor:
         n_samples=ctx.budget,
         internal_batch_size=ctx.internal_batch_size,
         seed=ctx.example_seeds,
+        samples_per_unit=settings["samples_per_unit"],
+        return_convergence_delta=True,
     )
 
 
@@ -152,8 +154,8 @@ register_method(
         "NLGP (MASE): normalized linear Gaussian perturbations of word embeddings",
         "ours",
         "perturbation",
-        dict(_PROBS),
-        "n_samples = budget",
+        {**_PROBS, "samples_per_unit": None},
+        "n_samples = budget (with samples_per_unit: at least that many a word)",
     ),
 )
 register_method(

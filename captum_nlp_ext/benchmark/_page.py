@@ -7,6 +7,7 @@ from html import escape
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from captum_nlp_ext.attr._utils.nlgp import NOISY_FIT
 from captum_nlp_ext.attr.visualization import _STYLE, colour_legend_html, words_html
 from captum_nlp_ext.benchmark import _format as fmt
 from captum_nlp_ext.benchmark._read import Run
@@ -96,6 +97,7 @@ def _notices(run: Run, summary: Summary, plots_missing: bool) -> str:
         )
     if plots_missing:
         notes.append("Figures need matplotlib: pip install matplotlib")
+    notes += _noisy_fits(run)
     html = "".join(f'<p class="notice">{escape(n)}</p>' for n in notes)
     if run.failed:
         rows = [
@@ -108,6 +110,28 @@ def _notices(run: Run, summary: Summary, plots_missing: bool) -> str:
             + _table(["example", "method", "why"], rows)
         )
     return html
+
+
+def _noisy_fits(run: Run) -> List[str]:
+    """A note per method whose convergence estimates say that some of its fits
+    are too noisy to rank words."""
+    notes = []
+    for method in run.methods:
+        estimates = [
+            r["convergence"]
+            for r in run.records
+            if r["method"] == method and r.get("convergence") is not None
+        ]
+        noisy = sum(value >= NOISY_FIT for value in estimates)
+        if noisy:
+            mean = sum(estimates) / len(estimates)
+            notes.append(
+                f"{method}: {noisy} of {len(estimates)} fits are too noisy to rank "
+                f"their words (convergence estimate >= {NOISY_FIT}; mean "
+                f"{mean:.2f}): raise --budget, or --set "
+                f"{method}.samples_per_unit=R for R samples a word."
+            )
+    return notes
 
 
 def _metric_cell(row: MethodSummary, metric: str, summary: Summary) -> str:

@@ -2,7 +2,7 @@
 is (:class:`MethodSpec`) and the one table of registered methods."""
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -148,7 +148,9 @@ class MethodSpec:
     Attributes:
         run (Callable): ``(MethodContext, settings) -> Tensor`` of (batch,
                     tokens) token attributions, signed (positive = evidence for
-                    the target), excluded tokens 0. ``settings`` are
+                    the target), excluded tokens 0; or a pair of them and
+                    (batch,) convergence estimates (NLGP's), which ``explain``
+                    and the report show. ``settings`` are
                     :attr:`defaults` updated with the context's options.
         description (str): One line for listings and reports.
         family (str): ``"ours"``, ``"captum"`` or ``"baseline"``.
@@ -173,7 +175,7 @@ class MethodSpec:
                     Default: ""
     """
 
-    run: Callable[[MethodContext, Dict[str, Any]], Tensor]
+    run: Callable[[MethodContext, Dict[str, Any]], Union[Tensor, Tuple[Tensor, Tensor]]]
     description: str
     family: str
     kind: str
@@ -220,6 +222,12 @@ class MethodSpec:
 
     def attribute(self, ctx: MethodContext) -> Tensor:
         """Run the method on ``ctx``: (batch, tokens) float attributions."""
+        return self.explain(ctx)[0]
+
+    def explain(self, ctx: MethodContext) -> Tuple[Tensor, Optional[Tensor]]:
+        """Run the method on ``ctx``: (batch, tokens) float attributions and,
+        for a method whose ``run`` also returns one, its (batch,) convergence
+        estimates (None otherwise)."""
         if ctx.windowed and not self.windows:
             raise ValueError(
                 "this method needs inputs within the model's length and cannot run "
@@ -228,11 +236,17 @@ class MethodSpec:
         missing = [name for name in self.needs if name not in ctx.resources]
         if missing:
             raise ValueError(f"this method needs the resources {missing}")
-        attributions = self.run(ctx, self.settings(ctx.options))
+        result = self.run(ctx, self.settings(ctx.options))
+        attributions, convergence = (
+            result if isinstance(result, tuple) else (result, None)
+        )
         if attributions.dim() == 3:
             attributions = attributions.sum(-1)
         included = ctx.feature_mask >= 0
-        return (attributions.detach().float() * included).to(torch.float32)
+        attributions = (attributions.detach().float() * included).to(torch.float32)
+        if convergence is not None:
+            convergence = convergence.detach().float()
+        return attributions, convergence
 
 
 METHODS: Dict[str, MethodSpec] = {}
@@ -244,6 +258,20 @@ def register_method(name: str, spec: MethodSpec) -> None:
     if not isinstance(spec, MethodSpec):
         raise TypeError(f"`spec` must be a MethodSpec; got {type(spec).__name__}.")
     METHODS[name] = spec
+
+
+def check_method_options(
+    methods: Sequence[str], method_options: Optional[Mapping[str, Mapping[str, Any]]]
+) -> Dict[str, Dict[str, Any]]:
+    """Each method's settings overrides, checked: every named method is run,
+    and every setting is one of its own."""
+    unknown = sorted(set(method_options or {}) - set(methods))
+    if unknown:
+        raise ValueError(f"`method_options` names methods not in the run: {unknown}.")
+    options = {name: dict((method_options or {}).get(name, {})) for name in methods}
+    for name, given in options.items():
+        METHODS[name].settings(given)  # raises on a setting it does not have
+    return options
 
 
 def check_methods(names: Any, model: Optional[Module] = None) -> List[str]:

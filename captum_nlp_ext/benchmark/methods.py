@@ -35,6 +35,7 @@ Conventions shared by every spec:
 from captum_nlp_ext.benchmark import _captum_methods, _our_methods  # noqa: F401
 from captum_nlp_ext.benchmark._captum_methods import seeded_global_rng
 from captum_nlp_ext.benchmark._registry import (
+    check_method_options,
     check_methods,
     FAMILIES,
     KINDS,
@@ -59,6 +60,7 @@ __all__ = [
     "WeightedLeastSquares",
     "build_resources",
     "keep_resources",
+    "check_method_options",
     "check_methods",
     "register_method",
     "seeded_global_rng",

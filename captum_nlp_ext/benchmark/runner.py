@@ -35,6 +35,7 @@ from captum_nlp_ext.benchmark._plan import calibrate, calibration_rows, plan_tab
 from captum_nlp_ext.benchmark._ranks import run_on_ranks
 from captum_nlp_ext.benchmark.methods import (
     build_resources,
+    check_method_options,
     check_methods,
     METHODS,
     TEXT_RESOURCES,
@@ -204,12 +205,7 @@ def run_benchmark(
                 f"run through windows (window={window}); leave them out, or truncate "
                 "instead of `window`."
             )
-    options = {name: dict((method_options or {}).get(name, {})) for name in methods}
-    unknown_options = sorted(set(method_options or {}) - set(methods))
-    if unknown_options:
-        raise ValueError(
-            f"`method_options` names methods not in the run: {unknown_options}."
-        )
+    options = check_method_options(methods, method_options)
     model, tokenizer, model_label, model_path = _classifier(
         model, tokenizer, model_name
     )

@@ -32,6 +32,7 @@ from captum_nlp_ext._utils.types import PathLike
 from captum_nlp_ext._utils.validation import check_int
 from captum_nlp_ext.benchmark.methods import (
     build_resources,
+    check_method_options,
     check_methods,
     METHODS,
     TEXT_RESOURCES,
@@ -202,10 +203,7 @@ def _attribute(ranks: Ranks, given: Dict[str, Any]) -> CorpusRun:
         raise ValueError(
             f"`score_dtype` must be one of {SCORE_DTYPES}; got {a['score_dtype']!r}."
         )
-    options = {m: dict((a["method_options"] or {}).get(m, {})) for m in methods}
-    unknown = sorted(set(a["method_options"] or {}) - set(methods))
-    if unknown:
-        raise ValueError(f"`method_options` names methods not in the run: {unknown}.")
+    options = check_method_options(methods, a["method_options"])
     model, tokenizer, label, model_path = _classifier(
         a["model"], a["tokenizer"], a["model_name"]
     )

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -268,6 +270,7 @@ def test_state_restored_after_success_and_error(linear):
         (dict(p_perturb=1.5), ValueError, "`p_perturb`"),
         (dict(baselines=3), ValueError, "`baselines` is used by"),
         (dict(internal_batch_size=0), ValueError, "`internal_batch_size`"),
+        (dict(samples_per_unit=0), ValueError, "`samples_per_unit`"),
     ],
 )
 def test_bad_input_is_refused_with_a_clear_message(linear, kwargs, error, message):
@@ -308,3 +311,72 @@ def test_one_seed_per_example(linear, perturbation):
     ]:
         with pytest.raises(error, match=message):
             nlgp.attribute(ids, seed=seed, **kwargs)
+
+
+@pytest.mark.parametrize("perturbation", ["scale", "isotropic"])
+def test_a_budget_that_fits_each_text(keyword_task, perturbation):
+    from captum_nlp_ext.attr._utils.nlgp import sample_counts
+    from captum_nlp_ext.metrics import CostMeter
+
+    model, test = keyword_task
+    nlgp = LayerNLGP(ClassifierForward(model), get_embedding_layer(model))
+    ids, mask, units = (
+        test.input_ids[:5],
+        test.attention_mask[:5],
+        test.feature_mask[:5],
+    )
+    words = [len(set(row[row >= 0].tolist())) for row in units]
+    assert len(set(words)) > 1, "needs examples of different lengths"
+    kwargs = dict(
+        additional_forward_args=(mask,),
+        feature_mask=units,
+        n_samples=16,
+        samples_per_unit=4.5,
+        perturbation=perturbation,
+        seed=3,
+    )
+    counts = [max(16, math.ceil(4.5 * w)) for w in words]
+    assert sample_counts(torch.tensor(words), 16, 4.5) == counts
+    with CostMeter(model) as meter:
+        batched = nlgp.attribute(ids, **kwargs)
+    assert meter.cost.forward_rows == sum(counts) + len(ids)  # + the unperturbed
+    for i in range(5):
+        one = dict(kwargs, additional_forward_args=(mask[i : i + 1],))
+        one["feature_mask"] = units[i : i + 1]
+        alone = nlgp.attribute(ids[i : i + 1], **one)
+        torch.testing.assert_close(alone, batched[i : i + 1], atol=1e-5, rtol=1e-4)
+    # a rule that asks for fewer than n_samples leaves n_samples
+    fixed = dict(kwargs, samples_per_unit=None)
+    least = dict(kwargs, samples_per_unit=0.1)
+    assert torch.equal(nlgp.attribute(ids, **least), nlgp.attribute(ids, **fixed))
+
+
+class AdditiveNonlinear(nn.Module):
+    """y = sum_t s_t + cos(3 s_t), s_t = w . e_t: each token's curve is its
+    own, so a linear fit's residual, and its noise, grows with the tokens."""
+
+    def __init__(self, vocab: int = 30, dim: int = 8) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab, dim)
+        self.w = nn.Parameter(torch.randn(dim) / dim**0.5)
+
+    def forward(self, ids):
+        s = self.embedding(ids) @ self.w
+        return (s + torch.cos(3 * s)).sum(1)
+
+
+def test_samples_per_unit_keeps_a_long_text_as_converged_as_a_short_one():
+    torch.manual_seed(1)
+    model = AdditiveNonlinear()
+    short, long = torch.randint(0, 30, (1, 6)), torch.randint(0, 30, (1, 60))
+    nlgp = LayerNLGP(model, model.embedding)
+
+    def delta(ids, **kwargs):
+        _, value = nlgp.attribute(ids, seed=0, return_convergence_delta=True, **kwargs)
+        return float(value)
+
+    # 64 samples that fit 6 units are noise for 60; 8 a unit are not
+    assert delta(long, n_samples=64) > 2 * delta(short, n_samples=64)
+    assert delta(long, n_samples=64, samples_per_unit=8) < 0.6 * delta(
+        long, n_samples=64
+    )

@@ -318,3 +318,19 @@ def test_unsigned_methods_are_marked_in_the_table(tmp_path):
     rows = {re.match(r"<td>(\w+)</td>", r).group(1): r for r in table.split("<tr>")[2:]}
     assert "<td>captum · unsigned</td>" in rows["lig"]
     assert "unsigned" not in rows["nlgp"] and "unsigned" not in rows["random"]
+
+
+def test_noisy_fits_are_reported(tmp_path):
+    folder = write_run(tmp_path / "run")
+    lines = (folder / "results.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    for record, value in zip(
+        (r for r in records if r["method"] == "nlgp"), [0.1, 0.62, 0.3]
+    ):
+        record["convergence"] = value
+    (folder / "results.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in records)
+    )
+    page = write_report(folder).read_text()
+    assert "nlgp: 1 of 3 fits are too noisy to rank their words" in page
+    assert page.count("too noisy") == 1  # methods without estimates say nothing

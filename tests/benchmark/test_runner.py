@@ -71,6 +71,12 @@ def test_run_folder_follows_the_schema(reference):
     assert curves["percents"] == [float(p) for p in range(0, 101, 10)]
     assert len(curves["deletion"]) == len(curves["insertion"]) == 11
     assert record["cost"]["forward_rows"] > 0 and record["cost"]["seconds"] > 0
+    # NLGP's convergence estimate is kept with each of its records, and only its
+    for r in records:
+        if r["method"] == "nlgp":
+            assert 0.0 <= r["convergence"] <= 1.0
+        else:
+            assert "convergence" not in r
 
 
 def test_results_do_not_depend_on_the_batch(

@@ -16,15 +16,10 @@ from captum_nlp_ext._utils.checks import (
 )
 from captum_nlp_ext._utils.deprecation import renamed_arguments
 from captum_nlp_ext._utils.hooks import forward_with_layer_output
-from captum_nlp_ext._utils.random import (
-    batch_seeds,
-    example_generator,
-    normal_at,
-    SeedLike,
-)
+from captum_nlp_ext._utils.random import batch_seeds, SeedLike
 from captum_nlp_ext._utils.targets import resolve_target, TargetType
 from captum_nlp_ext._utils.types import InputsT
-from captum_nlp_ext._utils.units import build_units, Units
+from captum_nlp_ext._utils.units import build_units
 from captum_nlp_ext._utils.validation import (
     check_choice,
     check_float,
@@ -34,8 +29,12 @@ from captum_nlp_ext._utils.validation import (
     format_additional_forward_args,
     match_inputs_format,
 )
-
-PERTURBATIONS = ("scale", "reference", "isotropic")
+from captum_nlp_ext.attr._utils.nlgp import (
+    Design,
+    PERTURBATIONS,
+    ridge_fit,
+    sample_counts,
+)
 
 
 class LayerNLGP(LayerAttribution, PerturbationAttribution):
@@ -78,8 +77,9 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
     convention; negative ids exclude a token: it is never perturbed and gets 0).
     Each token of a unit receives the unit's score.
 
-    Cost: ``n_samples + 1`` forward passes per example, in internal batches that
-    span examples; no gradients.
+    Cost: ``n_samples + 1`` forward passes per example (with
+    ``samples_per_unit``, its own count + 1), in internal batches that span
+    examples; no gradients.
     """
 
     def __init__(
@@ -130,6 +130,7 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
         internal_batch_size: Optional[int] = None,
         show_progress: bool = False,
         seed: SeedLike = None,
+        samples_per_unit: Optional[float] = None,
         *,
         return_convergence_delta: Literal[True],
     ) -> Tuple[InputsT, Tensor]: ...
@@ -151,6 +152,7 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
         internal_batch_size: Optional[int] = None,
         show_progress: bool = False,
         seed: SeedLike = None,
+        samples_per_unit: Optional[float] = None,
         return_convergence_delta: Literal[False] = False,
     ) -> InputsT: ...
 
@@ -172,6 +174,7 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
         internal_batch_size: Optional[int] = None,
         show_progress: bool = False,
         seed: SeedLike = None,
+        samples_per_unit: Optional[float] = None,
         return_convergence_delta: bool = False,
     ) -> Union[Tensor, Tuple[Tensor], Tuple[Any, Tensor]]:
         r"""
@@ -235,6 +238,16 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
                         a seed, an example gets the same attributions alone or in
                         any batch.
                         Default: None (torch's global generator)
+            samples_per_unit (float, optional): A budget that fits the text:
+                        example :math:`i` with :math:`U_i` units draws
+                        :math:`\max(n, \lceil r U_i \rceil)` samples, with
+                        :math:`n` = ``n_samples`` and :math:`r` this value. The
+                        fit estimates one coefficient a unit, so its noise
+                        grows with :math:`U_i / n`: a budget that ranks a
+                        sentence's words is noise on a review's. Each
+                        example's count depends on its own units only (the
+                        same alone or in any batch).
+                        Default: None (``n_samples`` for every example)
             return_convergence_delta (bool): Also return a convergence estimate
                         per example: the disagreement of two fits on the even and
                         odd samples, :math:`\lVert\beta_1-\beta_2\rVert /
@@ -272,6 +285,8 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
         if kernel_width is not None:
             check_float("kernel_width", kernel_width, 0.0)
         check_optional_int("internal_batch_size", internal_batch_size, 1)
+        if samples_per_unit is not None:
+            check_float("samples_per_unit", samples_per_unit, 0.0)
         if baselines is not None and perturbation != "reference":
             raise ValueError(
                 "`baselines` is used by perturbation='reference' only; got "
@@ -288,10 +303,11 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
             check_layer_output(embeddings, inputs)
             target_ = resolve_target(target, output)
             units = build_units(feature_mask, batch, tokens, inputs.device)
-            design = _Design(
+            counts = sample_counts(units.count, n_samples, samples_per_unit)
+            design = Design(
                 embeddings,
                 units,
-                n_samples,
+                counts,
                 stdevs,
                 perturbation,
                 p_perturb,
@@ -301,21 +317,23 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
                 design.direction = self._reference_direction(
                     baselines, inputs, args, embeddings
                 )
-            scores = evaluate_rows(
-                self.forward_func,
-                inputs,
-                args,
-                torch.arange(batch, device=inputs.device).repeat_interleave(n_samples),
-                target_,
-                internal_batch_size,
-                show_progress,
-                "NLGP",
-                layer=self.layer,
-                layer_rows=design.layer_rows,
-            ).view(batch, n_samples)
+            scores = design.scatter(
+                evaluate_rows(
+                    self.forward_func,
+                    inputs,
+                    args,
+                    design.row_example,
+                    target_,
+                    internal_batch_size,
+                    show_progress,
+                    "NLGP",
+                    layer=self.layer,
+                    layer_rows=design.layer_rows,
+                )
+            )
             regressors, valid = design.regressors()
             weights = design.sample_weights(kernel_width)
-            coefficients = _ridge(regressors, scores, weights, valid, ridge)
+            coefficients = ridge_fit(regressors, scores, weights, valid, ridge)
             attributions = units.to_tokens(design.unit_scores(coefficients))
             check_finite(attributions, "The NLGP fit")
             attributions = match_inputs_format(
@@ -325,7 +343,7 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
                 return attributions
             halves = [
                 design.unit_scores(
-                    _ridge(
+                    ridge_fit(
                         regressors[:, start::2],
                         scores[:, start::2],
                         None if weights is None else weights[:, start::2],
@@ -379,139 +397,3 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
             self.forward_func, self.layer, torch.full_like(inputs, baselines), args
         )
         return reference_embeddings - embeddings
-
-
-class _Design:
-    """The random perturbations of one call, and their regressors."""
-
-    def __init__(
-        self,
-        embeddings: Tensor,
-        units: Units,
-        n_samples: int,
-        sigma: float,
-        perturbation: str,
-        p_perturb: float,
-        seeds: Optional[List[int]],
-    ) -> None:
-        self.embeddings = embeddings
-        self.units = units
-        self.n_samples = n_samples
-        self.sigma = sigma
-        self.perturbation = perturbation
-        self.seeds = seeds
-        self.direction: Optional[Tensor] = None
-        batch, tokens, hidden = embeddings.shape
-        device, dtype = embeddings.device, embeddings.dtype
-        self.sizes = torch.zeros(batch, n_samples, units.max_units, device=device)
-        self.active = torch.zeros_like(self.sizes)
-        for i in range(batch):
-            generator = example_generator(None if seeds is None else seeds[i], device)
-            count = int(units.count[i])
-            shape = (n_samples, count)
-            self.sizes[i, :, :count] = sigma * torch.randn(
-                shape, generator=generator, device=device
-            )
-            self.active[i, :, :count] = (
-                torch.rand(shape, generator=generator, device=device) < p_perturb
-            ).to(self.active)
-        self.sizes = (self.sizes * self.active).to(dtype)
-        if perturbation == "isotropic":
-            # Filled batch by batch in layer_rows, from per-sample seeds, so that
-            # the directions never need to be held for all samples at once.
-            self.projections = torch.zeros(
-                batch, n_samples, tokens, device=device, dtype=dtype
-            )
-            self.norms = embeddings.norm(dim=-1, keepdim=True)
-
-    def _token_sizes(self, example: Tensor, sample: Tensor) -> Tensor:
-        return self.units.select(example).to_tokens(self.sizes[example, sample])
-
-    def layer_rows(self, rows: Tensor) -> Tensor:
-        example, sample = rows // self.n_samples, rows % self.n_samples
-        base = self.embeddings[example]
-        if self.perturbation == "scale":
-            return base * (1 + self._token_sizes(example, sample)).unsqueeze(-1)
-        if self.perturbation == "reference":
-            assert self.direction is not None
-            shift = self._token_sizes(example, sample).unsqueeze(-1)
-            return base + shift * self.direction[example]
-        return base + self._isotropic_noise(example, sample)
-
-    def _isotropic_noise(self, example: Tensor, sample: Tensor) -> Tensor:
-        hidden, dtype = self.embeddings.shape[2], self.embeddings.dtype
-        units = self.units.select(example)
-        seeds = (
-            None
-            if self.seeds is None
-            else [
-                self.seeds[e] + 1 + n for e, n in zip(example.tolist(), sample.tolist())
-            ]
-        )
-        directions = normal_at(units.included, hidden, seeds, self.embeddings)
-        on = units.to_tokens(self.active[example, sample].to(dtype))
-        norms = self.norms[example]
-        noise = self.sigma * norms * directions / hidden**0.5 * on.unsqueeze(-1)
-        base = self.embeddings[example]
-        self.projections[example, sample] = (noise * base).sum(-1) / (
-            norms.squeeze(-1) ** 2
-        ).clamp_min(torch.finfo(dtype).tiny)
-        return noise
-
-    def regressors(self) -> Tuple[Tensor, Tensor]:
-        """(batch, samples, features) design and (batch, features) validity."""
-        if self.perturbation == "isotropic":
-            return self.projections, self.units.included
-        return self.sizes, self.units.valid
-
-    def unit_scores(self, coefficients: Tensor) -> Tensor:
-        """Fit coefficients -> (batch, max_units) attributions."""
-        if self.perturbation == "isotropic":
-            return self.units.pool(coefficients, "sum")
-        if self.perturbation == "reference":
-            return -coefficients
-        return coefficients
-
-    def sample_weights(self, kernel_width: Optional[float]) -> Optional[Tensor]:
-        if kernel_width is None:
-            return None
-        regressors, valid = self.regressors()
-        features = valid.sum(dim=1, keepdim=True).clamp_min(1)
-        distance = regressors.pow(2).sum(-1) / (features * self.sigma**2)
-        return torch.exp(-distance / kernel_width**2)
-
-
-def _ridge(
-    x: Tensor, y: Tensor, weights: Optional[Tensor], valid: Tensor, ridge: float
-) -> Tensor:
-    """Batched weighted ridge regression with intercept, in closed form.
-
-    Args:
-        x (Tensor): (batch, samples, features) regressors.
-        y (Tensor): (batch, samples) responses.
-        weights (Tensor, optional): (batch, samples) sample weights.
-        valid (Tensor): (batch, features) bool; invalid features get 0.
-        ridge (float): Penalty relative to the mean diagonal of the Gram matrix.
-
-    Returns:
-        (batch, features) coefficients.
-    """
-    x = x.to(torch.float64)
-    y = y.to(torch.float64)
-    w = torch.ones_like(y) if weights is None else weights.to(torch.float64)
-    w = w / w.sum(dim=1, keepdim=True)
-    x_centred = x - (w.unsqueeze(-1) * x).sum(dim=1, keepdim=True)
-    y_centred = y - (w * y).sum(dim=1, keepdim=True)
-    weighted = x_centred * w.unsqueeze(-1)
-    gram = weighted.transpose(1, 2) @ x_centred
-    moment = (weighted * y_centred.unsqueeze(-1)).sum(dim=1)
-    valid_ = valid.to(torch.float64)
-    diagonal = torch.diagonal(gram, dim1=1, dim2=2)
-    scale = (diagonal * valid_).sum(1) / valid_.sum(1).clamp_min(1)
-    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-    # Invalid features (padding units) get a unit penalty and no moment, so their
-    # coefficient is exactly 0 and the system stays solvable even with ridge=0.
-    penalty = torch.where(valid, ridge * scale.unsqueeze(1), scale.unsqueeze(1))
-    system = gram + torch.diag_embed(penalty)
-    coefficients = torch.linalg.solve(system, (moment * valid_).unsqueeze(-1))
-    return coefficients.squeeze(-1) * valid_

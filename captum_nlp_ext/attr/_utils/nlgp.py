@@ -1,0 +1,188 @@
+"""The engine of NLGP (normalized linear Gaussian perturbations, MASE, arXiv
+2512.04386): the perturbations of one call, their regressors and the batched
+ridge fit. The face is :class:`~captum_nlp_ext.attr.LayerNLGP`."""
+
+import math
+from typing import List, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from captum_nlp_ext._utils.random import example_generator, normal_at
+from captum_nlp_ext._utils.units import Units
+
+PERTURBATIONS = ("scale", "reference", "isotropic")
+
+
+def sample_counts(
+    units: Tensor, n_samples: int, samples_per_unit: Optional[float]
+) -> List[int]:
+    """Samples of each example: ``n_samples``, or with ``samples_per_unit``
+    ``max(n_samples, ceil(samples_per_unit * units))`` for its units."""
+    if samples_per_unit is None:
+        return [n_samples] * len(units)
+    return [
+        max(n_samples, math.ceil(samples_per_unit * int(u))) for u in units.tolist()
+    ]
+
+
+#: The convergence estimate at and above which a fit is too noisy to rank its
+#: units: there most fits' word order correlates poorly with that of a fit of
+#: far more samples (benchmarks/nlgp/convergence.py on SST-2 dev). For two
+#: unrelated half-fits the estimate is about 0.7.
+NOISY_FIT = 0.5
+
+
+class Design:
+    """The random perturbations of one call, and their regressors."""
+
+    def __init__(
+        self,
+        embeddings: Tensor,
+        units: Units,
+        counts: List[int],
+        sigma: float,
+        perturbation: str,
+        p_perturb: float,
+        seeds: Optional[List[int]],
+    ) -> None:
+        self.embeddings = embeddings
+        self.units = units
+        self.counts = counts
+        self.sigma = sigma
+        self.perturbation = perturbation
+        self.seeds = seeds
+        self.direction: Optional[Tensor] = None
+        batch, tokens, hidden = embeddings.shape
+        device, dtype = embeddings.device, embeddings.dtype
+        n_samples = max(counts)
+        # Row r of the evaluated rows is sample row_sample[r] of example
+        # row_example[r]; an example's samples past its own count are absent.
+        self.row_example = torch.repeat_interleave(
+            torch.arange(batch, device=device), torch.tensor(counts, device=device)
+        )
+        self.row_sample = torch.cat([torch.arange(n, device=device) for n in counts])
+        self.present = torch.arange(n_samples, device=device) < torch.tensor(
+            counts, device=device
+        ).unsqueeze(1)
+        self.sizes = torch.zeros(batch, n_samples, units.max_units, device=device)
+        self.active = torch.zeros_like(self.sizes)
+        for i in range(batch):
+            generator = example_generator(None if seeds is None else seeds[i], device)
+            count = int(units.count[i])
+            shape = (counts[i], count)
+            self.sizes[i, : counts[i], :count] = sigma * torch.randn(
+                shape, generator=generator, device=device
+            )
+            self.active[i, : counts[i], :count] = (
+                torch.rand(shape, generator=generator, device=device) < p_perturb
+            ).to(self.active)
+        self.sizes = (self.sizes * self.active).to(dtype)
+        if perturbation == "isotropic":
+            # Filled batch by batch in layer_rows, from per-sample seeds, so that
+            # the directions never need to be held for all samples at once.
+            self.projections = torch.zeros(
+                batch, n_samples, tokens, device=device, dtype=dtype
+            )
+            self.norms = embeddings.norm(dim=-1, keepdim=True)
+
+    def _token_sizes(self, example: Tensor, sample: Tensor) -> Tensor:
+        return self.units.select(example).to_tokens(self.sizes[example, sample])
+
+    def scatter(self, scores: Tensor) -> Tensor:
+        """Scores of the evaluated rows -> (batch, samples), 0 where absent."""
+        out = scores.new_zeros(self.present.shape)
+        out[self.row_example, self.row_sample] = scores
+        return out
+
+    def layer_rows(self, rows: Tensor) -> Tensor:
+        example, sample = self.row_example[rows], self.row_sample[rows]
+        base = self.embeddings[example]
+        if self.perturbation == "scale":
+            return base * (1 + self._token_sizes(example, sample)).unsqueeze(-1)
+        if self.perturbation == "reference":
+            assert self.direction is not None
+            shift = self._token_sizes(example, sample).unsqueeze(-1)
+            return base + shift * self.direction[example]
+        return base + self._isotropic_noise(example, sample)
+
+    def _isotropic_noise(self, example: Tensor, sample: Tensor) -> Tensor:
+        hidden, dtype = self.embeddings.shape[2], self.embeddings.dtype
+        units = self.units.select(example)
+        seeds = (
+            None
+            if self.seeds is None
+            else [
+                self.seeds[e] + 1 + n for e, n in zip(example.tolist(), sample.tolist())
+            ]
+        )
+        directions = normal_at(units.included, hidden, seeds, self.embeddings)
+        on = units.to_tokens(self.active[example, sample].to(dtype))
+        norms = self.norms[example]
+        noise = self.sigma * norms * directions / hidden**0.5 * on.unsqueeze(-1)
+        base = self.embeddings[example]
+        self.projections[example, sample] = (noise * base).sum(-1) / (
+            norms.squeeze(-1) ** 2
+        ).clamp_min(torch.finfo(dtype).tiny)
+        return noise
+
+    def regressors(self) -> Tuple[Tensor, Tensor]:
+        """(batch, samples, features) design and (batch, features) validity."""
+        if self.perturbation == "isotropic":
+            return self.projections, self.units.included
+        return self.sizes, self.units.valid
+
+    def unit_scores(self, coefficients: Tensor) -> Tensor:
+        """Fit coefficients -> (batch, max_units) attributions."""
+        if self.perturbation == "isotropic":
+            return self.units.pool(coefficients, "sum")
+        if self.perturbation == "reference":
+            return -coefficients
+        return coefficients
+
+    def sample_weights(self, kernel_width: Optional[float]) -> Optional[Tensor]:
+        """(batch, samples) weights of the fit: the kernel's, 0 on absent
+        samples; None when every sample is present and weighs the same."""
+        present = self.present.to(self.embeddings.dtype)
+        if kernel_width is None:
+            return None if bool(self.present.all()) else present
+        regressors, valid = self.regressors()
+        features = valid.sum(dim=1, keepdim=True).clamp_min(1)
+        distance = regressors.pow(2).sum(-1) / (features * self.sigma**2)
+        return torch.exp(-distance / kernel_width**2) * present
+
+
+def ridge_fit(
+    x: Tensor, y: Tensor, weights: Optional[Tensor], valid: Tensor, ridge: float
+) -> Tensor:
+    """Batched weighted ridge regression with intercept, in closed form.
+
+    Args:
+        x (Tensor): (batch, samples, features) regressors.
+        y (Tensor): (batch, samples) responses.
+        weights (Tensor, optional): (batch, samples) sample weights.
+        valid (Tensor): (batch, features) bool; invalid features get 0.
+        ridge (float): Penalty relative to the mean diagonal of the Gram matrix.
+
+    Returns:
+        (batch, features) coefficients.
+    """
+    x = x.to(torch.float64)
+    y = y.to(torch.float64)
+    w = torch.ones_like(y) if weights is None else weights.to(torch.float64)
+    w = w / w.sum(dim=1, keepdim=True)
+    x_centred = x - (w.unsqueeze(-1) * x).sum(dim=1, keepdim=True)
+    y_centred = y - (w * y).sum(dim=1, keepdim=True)
+    weighted = x_centred * w.unsqueeze(-1)
+    gram = weighted.transpose(1, 2) @ x_centred
+    moment = (weighted * y_centred.unsqueeze(-1)).sum(dim=1)
+    valid_ = valid.to(torch.float64)
+    diagonal = torch.diagonal(gram, dim1=1, dim2=2)
+    scale = (diagonal * valid_).sum(1) / valid_.sum(1).clamp_min(1)
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    # Invalid features (padding units) get a unit penalty and no moment, so their
+    # coefficient is exactly 0 and the system stays solvable even with ridge=0.
+    penalty = torch.where(valid, ridge * scale.unsqueeze(1), scale.unsqueeze(1))
+    system = gram + torch.diag_embed(penalty)
+    coefficients = torch.linalg.solve(system, (moment * valid_).unsqueeze(-1))
+    return coefficients.squeeze(-1) * valid_
