@@ -4,7 +4,7 @@ import os
 import platform
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable, List, Tuple
+from typing import Any, Callable, Iterator, List, Tuple
 
 import torch
 
@@ -54,3 +54,56 @@ def timed(function: Callable[[], Any]) -> Tuple[float, Any]:
     start = time.perf_counter()
     result = function()
     return time.perf_counter() - start, result
+
+
+def planted_models(seed: int) -> Iterator[Tuple[str, Any, Any, float]]:
+    """(name, trained tiny BERT, held-out split, training accuracy) for each
+    planted task of :mod:`captum_nlp_ext.testing`, trained as the tests train
+    them (seconds each)."""
+    from captum_nlp_ext.testing import (
+        keyword_conjunction_task,
+        negated_keyword_task,
+        planted_keyword_task,
+        tiny_bert_classifier,
+        train_classifier,
+    )
+
+    negated = negated_keyword_task(
+        n=700, n_fillers=10, min_words=3, max_words=6, seed=seed
+    )
+    for name, task, n_train, steps in (
+        ("planted keyword", planted_keyword_task(n=600, seed=seed), 500, 120),
+        ("keyword conjunction", keyword_conjunction_task(n=700, seed=seed), 600, 300),
+        ("negated keyword", negated, 600, 300),
+    ):
+        train, test = task.split(n_train)
+        model = tiny_bert_classifier(task.vocab_size, seed=seed)
+        accuracy = train_classifier(model, train, steps=steps)
+        yield name, model, test, accuracy
+
+
+def evidence_first(
+    model: Any, task: Any, explain: Callable[..., Any]
+) -> Tuple[int, float]:
+    """Among the sentences whose evidence decides the prediction (it flips when
+    the evidence is replaced by [PAD]), the share where a word of the evidence
+    gets the highest score; ``explain(model, ids, mask, feature_mask)`` gives
+    (batch, tokens) scores of the predicted class. Returns (sentences, share)."""
+    from captum_nlp_ext.testing.synthetic import PAD
+
+    with torch.no_grad():
+        logits = model(input_ids=task.input_ids, attention_mask=task.attention_mask)
+        predicted = logits.logits.argmax(1)
+        without = torch.where(task.evidence, PAD, task.input_ids)
+        flipped = model(input_ids=without, attention_mask=task.attention_mask)
+        decided = flipped.logits.argmax(1) != predicted
+    scores = explain(
+        model,
+        task.input_ids[decided],
+        task.attention_mask[decided],
+        task.feature_mask[decided],
+    )
+    scores = scores.masked_fill(task.feature_mask[decided] < 0, -float("inf"))
+    top = scores.argmax(1)
+    hits = task.evidence[decided][torch.arange(len(top)), top].float().mean()
+    return int(decided.sum()), float(hits)

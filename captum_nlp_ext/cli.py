@@ -407,7 +407,8 @@ def _add_benchmark(commands: Any) -> None:
     benchmark.add_argument(
         "--dry-run",
         action="store_true",
-        help="do not run: calibrate on one batch and print each method's model "
+        help="do not run: calibrate on 4 examples spread over the run's lengths "
+        "and print each method's model "
         "passes and estimated time (also in plan.txt; default: off)",
     )
     resume = benchmark.add_mutually_exclusive_group()

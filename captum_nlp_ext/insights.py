@@ -177,7 +177,8 @@ class _InsightsAdapter(Attribution):
 class InsightsNLGP(_InsightsAdapter):
     """:class:`~captum_nlp_ext.attr.LayerNLGP` on the embeddings Insights feeds
     the model. The Insights baseline is the reference of
-    ``perturbation="reference"`` and is unused by the other perturbations."""
+    ``perturbation="reference"`` (the default) and is unused by the other
+    perturbations."""
 
     display_name = "NLGP"
     method_class = LayerNLGP
@@ -192,7 +193,9 @@ class InsightsNLGP(_InsightsAdapter):
     def _with_reference(
         self, embeddings: Tensor, baseline: Optional[Tensor], kwargs: Dict[str, Any]
     ) -> Dict[str, Any]:
-        if kwargs.get("perturbation") == "reference" and "baselines" not in kwargs:
+        # "reference" is LayerNLGP's default reading.
+        reading = kwargs.get("perturbation", "reference")
+        if reading == "reference" and "baselines" not in kwargs:
             return {**kwargs, "baselines": baseline}
         return kwargs
 

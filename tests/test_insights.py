@@ -202,7 +202,16 @@ def test_nlgp_in_insights_app_matches_our_method(setup):
         fetched = client.post("/fetch", json={"attribution_method": "NLGP", **settings})
         first = {"inputIndex": 0, "modelIndex": 0, "labelIndex": 0}
         class_0 = client.post("/attribute", json=first)
-    expected = _direct(LayerNLGP, model, ids, mask, n_samples=24, stdevs=0.3, seed=0)
+    expected = _direct(
+        LayerNLGP,
+        model,
+        ids,
+        mask,
+        n_samples=24,
+        stdevs=0.3,
+        perturbation="scale",
+        seed=0,
+    )
     assert got.shape == ids.shape
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
     # The app shows each example's attributions scaled to [-100, 100].
@@ -216,7 +225,15 @@ def test_nlgp_in_insights_app_matches_our_method(setup):
     assert class_0.status_code == 200
     (feature,) = class_0.get_json()["feature_outputs"]
     row = _direct(
-        LayerNLGP, model, ids[:1], mask[:1], target=0, n_samples=24, stdevs=0.3, seed=0
+        LayerNLGP,
+        model,
+        ids[:1],
+        mask[:1],
+        target=0,
+        n_samples=24,
+        stdevs=0.3,
+        perturbation="scale",
+        seed=0,
     )[0]
     _assert_shown(feature["modified"], row)
 

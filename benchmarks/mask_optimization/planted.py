@@ -10,19 +10,20 @@ Tiny two-layer BERTs trained in seconds (as in the tests); one torch thread.
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
 import torch
 
-from captum_nlp_ext.attr import LayerMaskOptimization
-from captum_nlp_ext.huggingface import ClassifierForward, get_embedding_layer
-from captum_nlp_ext.testing import (
-    keyword_conjunction_task,
-    negated_keyword_task,
-    planted_keyword_task,
-    tiny_bert_classifier,
-    train_classifier,
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common import evidence_first, planted_models  # noqa: E402
+
+from captum_nlp_ext.attr import LayerMaskOptimization  # noqa: E402
+from captum_nlp_ext.huggingface import (  # noqa: E402
+    ClassifierForward,
+    get_embedding_layer,
 )
-from captum_nlp_ext.testing.synthetic import PAD
 
 VARIANTS = {
     "defaults": {},
@@ -31,34 +32,19 @@ VARIANTS = {
 }
 
 
-def tasks(seed):
-    # (name, task, training sentences, training steps), as the tests train them
-    yield "planted keyword", planted_keyword_task(n=600, seed=seed), 500, 120
-    yield "keyword conjunction", keyword_conjunction_task(n=700, seed=seed), 600, 300
-    negated = negated_keyword_task(
-        n=700, n_fillers=10, min_words=3, max_words=6, seed=seed
-    )
-    yield "negated keyword", negated, 600, 300
+def marc(settings, seed):
+    def explain(model, ids, mask, feature_mask):
+        forward = ClassifierForward(model)
+        method = LayerMaskOptimization(forward, get_embedding_layer(model, kind="full"))
+        return method.attribute(
+            ids,
+            additional_forward_args=(mask,),
+            feature_mask=feature_mask,
+            seed=seed,
+            **settings,
+        )
 
-
-def evidence_first(model, task, settings, seed):
-    forward = ClassifierForward(model)
-    with torch.no_grad():
-        predicted = forward(task.input_ids, task.attention_mask).argmax(1)
-        without = torch.where(task.evidence, PAD, task.input_ids)
-        decided = forward(without, task.attention_mask).argmax(1) != predicted
-    method = LayerMaskOptimization(forward, get_embedding_layer(model, kind="full"))
-    masks = method.attribute(
-        task.input_ids[decided],
-        additional_forward_args=(task.attention_mask[decided],),
-        feature_mask=task.feature_mask[decided],
-        seed=seed,
-        **settings,
-    )
-    scores = masks.masked_fill(task.feature_mask[decided] < 0, -1.0)
-    top = scores.argmax(1)
-    hits = task.evidence[decided][torch.arange(len(top)), top].float().mean()
-    return int(decided.sum()), float(hits)
+    return explain
 
 
 def main():
@@ -68,11 +54,10 @@ def main():
     torch.set_num_threads(1)
     print("| task | decided sentences | " + " | ".join(VARIANTS) + " |")
     print("|---|---|" + "---|" * len(VARIANTS))
-    for name, task, n_train, steps in tasks(args.seed):
-        train, test = task.split(n_train)
-        model = tiny_bert_classifier(task.vocab_size, seed=args.seed)
-        accuracy = train_classifier(model, train, steps=steps)
-        results = [evidence_first(model, test, v, args.seed) for v in VARIANTS.values()]
+    for name, model, test, accuracy in planted_models(args.seed):
+        results = [
+            evidence_first(model, test, marc(v, args.seed)) for v in VARIANTS.values()
+        ]
         cells = " | ".join(f"{hits:.2f}" for _, hits in results)
         print(f"| {name} (train accuracy {accuracy:.2f}) | {results[0][0]} | {cells} |")
     print(json.dumps({"seed": args.seed}))

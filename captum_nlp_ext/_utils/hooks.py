@@ -118,6 +118,41 @@ def forward_with_layer_output(
     return output, recorder.output
 
 
+class _StopAtLayer(Exception):
+    """Raised by a hook to end a forward pass once the layer has run."""
+
+
+def layer_output_only(
+    forward_func: Callable[..., Any],
+    layer: Module,
+    inputs: Tensor,
+    additional_forward_args: Tuple,
+) -> Tensor:
+    """``layer``'s output for ``inputs``, the forward pass stopped right after
+    the layer (the rest of the model does not run: a reference's embeddings
+    cost no model pass).
+
+    Raises:
+        ValueError: if ``layer`` is not called by ``forward_func``.
+    """
+    recorder = _LayerRecorder()
+
+    def hook(module: Module, args: Any, output: Any) -> None:
+        recorder(module, args, output)
+        raise _StopAtLayer
+
+    handle = layer.register_forward_hook(hook)
+    try:
+        run_forward(forward_func, inputs, additional_forward_args)
+    except _StopAtLayer:
+        pass
+    finally:
+        handle.remove()
+    if recorder.output is None:
+        raise _layer_not_called_error(layer)
+    return recorder.output
+
+
 def forward_with_layer_replaced(
     forward_func: Callable[..., Any],
     layer: Module,

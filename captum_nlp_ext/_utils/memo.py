@@ -14,13 +14,13 @@ class MemoizedForward:
     The removal metrics of an explanation evaluate many texts more than once:
     the input itself, the all-[PAD] text, the top 10, 20 and 50% of the words
     removed by both AOPC comprehensiveness and the deletion curve, kept by both
-    AOPC sufficiency and the insertion curve; and every method's metrics start
-    from the same input. A row is keyed by its token ids and by its row of every
-    additional argument whose first dimension is the call's batch (attention
-    mask, token types); other arguments are passed on and must not change
-    between calls. Calls with floating inputs or with gradients enabled go
-    straight to ``forward_func``. Not for methods that replace a layer's output
-    with hooks: the key does not see them.
+    AOPC sufficiency and the insertion curve; Delta Accuracy's top-k removals
+    repeat comprehensiveness's for short texts. A row is keyed by its token ids
+    and by its row of every additional argument whose first dimension is the
+    call's batch (attention mask, token types); other arguments are passed on
+    and must not change between calls. Calls with floating inputs or with
+    gradients enabled go straight to ``forward_func``. Not for methods that
+    replace a layer's output with hooks: the key does not see them.
 
     Args:
         forward_func (Callable): ``forward_func(inputs, *args)`` returning one

@@ -151,8 +151,6 @@ class _Batch:
             self.token_type_ids = self.token_type_ids.to(device)
         self.feature_mask = word_feature_mask(encoding).to(device)
         self.forward = ClassifierForward(model)
-        # Every method's removal metrics share the batch's distinct texts.
-        self.metric_forward = MemoizedForward(self.forward)
         with torch.no_grad():
             logits = self.forward(*self._inputs())
         probabilities = logits_to_probabilities(logits.float())
@@ -199,8 +197,12 @@ class _Batch:
             attributions, convergence = METHODS[name].explain(ctx)
         cost = _per_example_cost(meter, len(self.rows))
         scores = word_attributions(attributions, self.feature_mask)
+        # One memo per (batch, method): its metrics share their distinct texts,
+        # and a record does not depend on which methods ran before it (a
+        # resumed run recomputes a method alone and must write the same values
+        # to the last bit, which rows from passes of another shape do not give).
         batch = MetricBatch(
-            self.metric_forward,
+            MemoizedForward(self.forward),
             self.tokenizer,
             self.input_ids,
             ctx.additional_forward_args,

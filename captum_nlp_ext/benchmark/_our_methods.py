@@ -33,6 +33,7 @@ def _nlgp(ctx: MethodContext, settings: Dict[str, Any]) -> Tuple[Tensor, Tensor]
         internal_batch_size=ctx.internal_batch_size,
         seed=ctx.example_seeds,
         samples_per_unit=settings["samples_per_unit"],
+        **{name: settings[name] for name in _NLGP_READING},
         return_convergence_delta=True,
     )
 
@@ -146,6 +147,15 @@ def _random(ctx: MethodContext, settings: Dict[str, Any]) -> Tensor:
 
 
 _PROBS = {"output": "probs"}
+# LayerNLGP's defaults; settable so that a run can compare readings.
+_NLGP_READING: Dict[str, Any] = {
+    "perturbation": "reference",
+    "stdevs": 0.5,
+    "p_perturb": 1.0,
+    "kernel_width": None,
+    "ridge": 1e-3,
+    "baselines": None,
+}
 _LOGITS = {"output": "logits"}
 register_method(
     "nlgp",
@@ -154,7 +164,7 @@ register_method(
         "NLGP (MASE): normalized linear Gaussian perturbations of word embeddings",
         "ours",
         "perturbation",
-        {**_PROBS, "samples_per_unit": None},
+        {**_PROBS, "samples_per_unit": None, **_NLGP_READING},
         "n_samples = budget (with samples_per_unit: at least that many a word)",
     ),
 )

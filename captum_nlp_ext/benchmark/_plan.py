@@ -7,6 +7,10 @@ from typing import Dict, List, Sequence
 
 from captum_nlp_ext.benchmark._jobs import BatchWorker
 
+# Enough to span the run's lengths; a whole batch of long reviews would make
+# the calibration itself a long run.
+CALIBRATION_EXAMPLES = 4
+
 
 @dataclass(frozen=True)
 class MethodPlan:

@@ -13,6 +13,7 @@ insertion curves are sampled at ferret's 0, 10, ..., 100% of the words.
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
+import torch
 from torch import Tensor
 
 from captum_nlp_ext.metrics import (
@@ -20,6 +21,7 @@ from captum_nlp_ext.metrics import (
     aopc_sufficiency,
     auprc,
     deletion_curve,
+    delta_accuracy,
     ERASER_PERCENTS,
     FERRET_PERCENTS,
     insertion_curve,
@@ -34,6 +36,8 @@ from captum_nlp_ext.metrics import (
 GROUPS = ("faithfulness", "plausibility")
 NEEDS = ("rationale", "word_scores")
 CURVE_PERCENTS: Tuple[float, ...] = (0.0,) + FERRET_PERCENTS
+DELTA_ACCURACY_WORDS: Tuple[int, ...] = (1, 2, 3, 5)
+DELTA_ACCURACY_PERCENTS: Tuple[float, ...] = (10.0, 20.0)
 
 
 @dataclass(frozen=True)
@@ -212,6 +216,21 @@ def _curve(function: Callable[..., MetricResult]) -> Callable[..., MetricValues]
     return compute
 
 
+def _delta_accuracy(batch: MetricBatch) -> MetricValues:
+    # The explained class is the prediction, so removing words can only flip
+    # it: per example, the share of MASE's six k that flip the prediction.
+    results = delta_accuracy(
+        batch.forward,
+        batch.input_ids,
+        batch.attributions,
+        words=DELTA_ACCURACY_WORDS,
+        percents=DELTA_ACCURACY_PERCENTS,
+        **batch.faithfulness_args(),
+    )
+    flips = [r.per_example for key, r in results.items() if key.startswith("pred")]
+    return MetricValues([float(v) for v in torch.stack(flips).mean(0).tolist()])
+
+
 def _plausibility(
     function: Callable[..., MetricResult], uses_k: bool = False
 ) -> Callable[[MetricBatch], MetricValues]:
@@ -266,6 +285,17 @@ register_metric(
         _faithfulness(log_odds, percent=20.0),
         "Log-odds: log p(x without top 20% words) - log p(x), words -> [PAD]",
         False,
+        "faithfulness",
+    ),
+)
+register_metric(
+    "delta_accuracy",
+    MetricSpec(
+        _delta_accuracy,
+        "Delta Accuracy (MASE's metric, our reading): share of predictions "
+        "flipped when the top k words are replaced by [PAD], mean over k = 1, "
+        "2, 3, 5 words and 10, 20% of the words",
+        True,
         "faithfulness",
     ),
 )

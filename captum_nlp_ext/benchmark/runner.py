@@ -31,7 +31,12 @@ from captum_nlp_ext.benchmark._jobs import (
     Task,
     WorkerSpec,
 )
-from captum_nlp_ext.benchmark._plan import calibrate, calibration_rows, plan_table
+from captum_nlp_ext.benchmark._plan import (
+    calibrate,
+    CALIBRATION_EXAMPLES,
+    calibration_rows,
+    plan_table,
+)
 from captum_nlp_ext.benchmark._ranks import run_on_ranks
 from captum_nlp_ext.benchmark.methods import (
     build_resources,
@@ -169,7 +174,8 @@ def run_benchmark(
                     its cost differs). Default: 1 (this process explains)
         dry_run (bool): Do not run: build the resources (kept in the run's
                     cache for the run), explain a calibration sample of
-                    ``batch_size`` examples spread over the run's lengths with
+                    ``min(batch_size, 4)`` examples spread over the run's
+                    lengths with
                     every method, and write the plan (model rows and seconds an
                     example, estimated time of each method with ``jobs``) to
                     ``plan.txt`` in the run folder. Default: False
@@ -447,7 +453,9 @@ def _write_plan(
     for _, missing in tasks:
         for name, wanted in missing.items():
             remaining[name] = remaining.get(name, 0) + len(wanted)
-    sample = calibration_rows(data.length_order(), batch_size)
+    sample = calibration_rows(
+        data.length_order(), min(batch_size, CALIBRATION_EXAMPLES)
+    )
     plans = calibrate(worker, sample, remaining, jobs)
     table = plan_table(plans, resources_seconds, len(sample))
     (store.run_dir / PLAN_FILE).write_text(table + "\n", encoding="utf-8")

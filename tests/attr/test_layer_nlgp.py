@@ -1,4 +1,5 @@
 import math
+import warnings
 
 import pytest
 import torch
@@ -268,7 +269,7 @@ def test_state_restored_after_success_and_error(linear):
         (dict(stdevs=0.0), ValueError, "`stdevs`"),
         (dict(perturbation="linear"), ValueError, "`perturbation` must be one of"),
         (dict(p_perturb=1.5), ValueError, "`p_perturb`"),
-        (dict(baselines=3), ValueError, "`baselines` is used by"),
+        (dict(baselines=3, perturbation="scale"), ValueError, "`baselines` is used by"),
         (dict(internal_batch_size=0), ValueError, "`internal_batch_size`"),
         (dict(samples_per_unit=0), ValueError, "`samples_per_unit`"),
     ],
@@ -380,3 +381,57 @@ def test_samples_per_unit_keeps_a_long_text_as_converged_as_a_short_one():
     assert delta(long, n_samples=64, samples_per_unit=8) < 0.6 * delta(
         long, n_samples=64
     )
+
+
+def test_default_reference_is_the_padding_token(keyword_task):
+    model, test = keyword_task
+    layer = get_embedding_layer(model)
+    kwargs = dict(
+        additional_forward_args=(test.attention_mask[:4],),
+        feature_mask=test.feature_mask[:4],
+        n_samples=32,
+        seed=5,
+    )
+    ids = test.input_ids[:4]
+    pad = model.config.pad_token_id
+    default = LayerNLGP(ClassifierForward(model), layer).attribute(ids, **kwargs)
+    explicit = LayerNLGP(ClassifierForward(model), layer).attribute(
+        ids, perturbation="reference", baselines=pad, **kwargs
+    )
+    torch.testing.assert_close(default, explicit)
+    # pad_token_id overrides the config's
+    other = LayerNLGP(ClassifierForward(model), layer, pad_token_id=pad + 1)
+    torch.testing.assert_close(
+        other.attribute(ids, **kwargs),
+        LayerNLGP(ClassifierForward(model), layer).attribute(
+            ids, baselines=pad + 1, **kwargs
+        ),
+    )
+    with pytest.raises(ValueError, match="`pad_token_id`"):
+        LayerNLGP(ClassifierForward(model), layer, pad_token_id=-1)
+
+
+def test_without_a_padding_token_the_reference_is_zero_and_said(linear):
+    model, ids = linear
+    nlgp = LayerNLGP(model, model.embedding)
+    with pytest.warns(UserWarning, match="zero vector"):
+        zero = nlgp.attribute(ids, n_samples=16, seed=1)
+    with torch.no_grad():
+        embeddings = model.embedding(ids)
+    torch.testing.assert_close(
+        zero,
+        nlgp.attribute(
+            ids, n_samples=16, seed=1, baselines=torch.zeros_like(embeddings)
+        ),
+    )
+
+
+def test_fewer_samples_than_units_is_warned(linear):
+    model, ids = linear
+    nlgp = LayerNLGP(model, model.embedding)
+    reference = dict(baselines=torch.zeros(1, 7, 8))
+    with pytest.warns(UserWarning, match="fewer samples than units"):
+        nlgp.attribute(ids, n_samples=4, seed=0, **reference)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nlgp.attribute(ids, n_samples=4, samples_per_unit=2, seed=0, **reference)

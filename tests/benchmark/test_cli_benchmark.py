@@ -69,6 +69,7 @@ def test_benchmark_writes_and_resumes_a_run_folder(saved, tmp_path, capsys):
         "comprehensiveness",
         "sufficiency",
         "log_odds",
+        "delta_accuracy",
         "deletion_auc",
         "insertion_auc",
     ]

@@ -55,6 +55,7 @@ def test_run_folder_follows_the_schema(reference):
         "comprehensiveness",
         "sufficiency",
         "log_odds",
+        "delta_accuracy",
         "deletion_auc",
         "insertion_auc",
         "auprc",

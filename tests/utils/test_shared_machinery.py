@@ -7,6 +7,7 @@ from captum_nlp_ext._utils.hooks import (
     forward_with_layer_output,
     forward_with_layer_replaced,
     frozen_parameters,
+    layer_output_only,
 )
 from captum_nlp_ext._utils.outputs import output_to_tensor
 from captum_nlp_ext._utils.targets import resolve_target, select_target
@@ -121,6 +122,22 @@ def test_layer_hooks_removed_even_when_forward_raises():
     with pytest.raises(RuntimeError):
         forward_with_layer_output(broken, model.embedding, ids, (mask,))
     assert not model.embedding._forward_hooks
+
+
+def test_layer_output_only_stops_the_pass_at_the_layer():
+    model = Tiny()
+    ids, mask = torch.randint(0, 10, (2, 3)), torch.ones(2, 3)
+    _, expected = forward_with_layer_output(model, model.embedding, ids, (mask,))
+    heads = []
+    handle = model.head.register_forward_hook(lambda *a: heads.append(1))
+    try:
+        got = layer_output_only(model, model.embedding, ids, (mask,))
+    finally:
+        handle.remove()
+    torch.testing.assert_close(got, expected)
+    assert heads == [] and not model.embedding._forward_hooks
+    with pytest.raises(ValueError, match="was not called"):
+        layer_output_only(model, nn.Linear(2, 2), ids, (mask,))
 
 
 def test_frozen_parameters_restores_flags_on_error():

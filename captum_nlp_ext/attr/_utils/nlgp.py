@@ -3,6 +3,7 @@
 ridge fit. The face is :class:`~captum_nlp_ext.attr.LayerNLGP`."""
 
 import math
+import warnings
 from typing import List, Optional, Tuple
 
 import torch
@@ -24,6 +25,23 @@ def sample_counts(
     return [
         max(n_samples, math.ceil(samples_per_unit * int(u))) for u in units.tolist()
     ]
+
+
+def warn_underdetermined(units: Tensor, counts: List[int]) -> None:
+    """Warn when an example has fewer samples than units: its fit has more
+    coefficients than equations, and the ridge penalty, not the model, then
+    decides most of its scores (on 30 IMDB reviews of 143 words, NLGP at 32-128
+    samples scored near random: benchmarks/nlgp/RESULTS.md)."""
+    short = [(int(u), c) for u, c in zip(units.tolist(), counts) if c < int(u)]
+    if short:
+        most = max(u for u, _ in short)
+        warnings.warn(
+            f"LayerNLGP: {len(short)} example(s) have fewer samples than units "
+            f"(up to {most} units, {min(c for _, c in short)} samples): the fit is "
+            "underdetermined and its scores are mostly noise. Raise `n_samples` or "
+            "pass `samples_per_unit` (e.g. 8 samples a unit).",
+            stacklevel=5,
+        )
 
 
 #: The convergence estimate at and above which a fit is too noisy to rank its
