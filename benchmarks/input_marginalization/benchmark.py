@@ -21,8 +21,10 @@ Measures, for :class:`captum_nlp_ext.attr.LayerInputMarginalization`
 4. Overhead: the class's wall time against bare batched passes of the same MLM
    and classifier rows, under the rule of 3.
 
-Run from the repository root (under 10 minutes on one CPU core; the
-thresholded reference costs thousands of classifier rows a token)::
+Run from the repository root (under 10 minutes on one CPU core at the
+defaults; the thresholded reference costs thousands of classifier rows a token,
+so ``--fidelity-sentences 40 --min-tokens 6 --max-tokens 9``, 311 tokens, takes
+hours)::
 
     python benchmarks/input_marginalization/benchmark.py
 
@@ -314,6 +316,12 @@ def main() -> None:
         seconds, result = timed(lambda: naive(ids[i, :length], THRESHOLDED))
         naive_runs.append(result)
         naive_seconds += seconds
+        # The thresholded reference is the long part (hours for 300 tokens).
+        print(
+            f"reference: sentence {i + 1}/{len(lengths)}, {seconds:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
         for key in naive_passes:
             naive_passes[key] += result[2][key]
     formula = {
