@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 from torch.nn import Module
 
+from captum_nlp_ext._utils.memo import distinct_rows
 from captum_nlp_ext._utils.outputs import logits_to_probabilities, output_to_tensor
 from captum_nlp_ext._utils.tokens import token_id
 from captum_nlp_ext._utils.validation import check_choice, check_int
@@ -197,6 +198,11 @@ class WindowedClassifier(Module):
     output="probs")``) gives the mean probabilities back; for a single-logit
     classifier it is the logit of the mean sigmoid probability.
 
+    Without gradients (perturbation methods, metrics), windows whose
+    embeddings and attention repeat within a call are passed through the model
+    once: a row that changes one word of a long review costs the windows that
+    hold the word.
+
     Call as ``classifier(input_ids, attention_mask=None)`` with (batch, tokens)
     token ids; :func:`get_embedding_layer` with ``kind="tokens"`` returns the
     layer to explain.
@@ -258,6 +264,15 @@ class WindowedClassifier(Module):
         rows = self._rows(input_ids, attention_mask)
         window_embeddings = rows.cut(embeddings, 0.0)
         window_attention = rows.cut(attention_mask, 0)
+        repeats = None
+        # A perturbation method changes a few words of a long document in each
+        # row, so most windows of its batch repeat the unperturbed ones; with no
+        # gradient to keep apart, each distinct window needs one pass only.
+        if not (torch.is_grad_enabled() and window_embeddings.requires_grad):
+            repeats = distinct_rows(window_embeddings, window_attention)
+        if repeats is not None:
+            window_embeddings = window_embeddings[repeats.first]
+            window_attention = window_attention[repeats.first]
         logits = torch.cat(
             [
                 output_to_tensor(
@@ -266,9 +281,13 @@ class WindowedClassifier(Module):
                         attention_mask=window_attention[start:stop],
                     )
                 )
-                for start, stop in _chunks(len(rows), self.windows_per_pass)
+                for start, stop in _chunks(
+                    len(window_embeddings), self.windows_per_pass
+                )
             ]
         )
+        if repeats is not None:
+            logits = logits[repeats.inverse]
         probs = logits_to_probabilities(logits)
         batch = input_ids.shape[0]
         total = probs.new_zeros(batch, probs.shape[-1]).index_add(

@@ -134,3 +134,74 @@ def test_bad_arguments(model):
             WindowedClassifier(model, SPECIALS)
     finally:
         model.config.pad_token_id = kept
+
+
+def _windows_seen(model):
+    seen = []
+
+    def count(module, args, kwargs):
+        seen.append(kwargs["inputs_embeds"].shape[0])
+
+    return seen, model.register_forward_pre_hook(count, with_kwargs=True)
+
+
+def _one_word_changed(ids, positions):
+    rows = ids.repeat(len(positions), 1)
+    for row, position in enumerate(positions):
+        rows[row, 1 + position] = 5 if int(ids[0, 1 + position]) != 5 else 6
+    return rows
+
+
+def test_repeated_windows_pass_through_the_model_once(model):
+    ids = document(100)
+    rows = _one_word_changed(ids, (5, 10, 35, 40, 60, 90))
+    windowed = WindowedClassifier(
+        model, SPECIALS, window_size=32, window_overlap=8, windows_per_pass=4
+    )
+    with torch.no_grad():
+        alone = torch.cat([windowed(row[None]) for row in rows])
+        seen, handle = _windows_seen(model)
+        try:
+            together = windowed(rows)
+        finally:
+            handle.remove()
+    # The unchanged windows once, and the one or two windows that hold each
+    # row's changed token (windows overlap by less than half), instead of
+    # every window of every row.
+    windows = int(windowed.count_windows(ids))
+    assert windows == 5
+    assert windows + 6 <= sum(seen) <= windows + 2 * 6 < 6 * windows
+    assert torch.allclose(together, alone, atol=1e-6)
+
+
+def test_windows_are_not_merged_when_gradients_flow_or_embeddings_differ(model):
+    ids = document(100)
+    rows = _one_word_changed(ids, (5, 35, 60))
+    windowed = WindowedClassifier(model, SPECIALS, window_size=32, window_overlap=8)
+    forward = ClassifierForward(windowed, output="probs")
+    layer = get_embedding_layer(windowed)
+    attribute = LayerIntegratedGradients(forward, layer).attribute
+    seen, handle = _windows_seen(model)
+    try:
+        together = attribute(rows, target=0, n_steps=4)
+    finally:
+        handle.remove()
+    # The pass with gradients holds every window of the 3 x 4 scaled rows.
+    assert 3 * 4 * int(windowed.count_windows(ids)) in seen
+    alone = torch.cat([attribute(row[None], target=0, n_steps=4) for row in rows])
+    assert torch.allclose(together, alone, atol=1e-6)
+
+    # A hook that moves each row's embeddings differently (same token ids):
+    # every window is its own.
+    direction = torch.randn(32, generator=torch.Generator().manual_seed(0))
+    shift = torch.arange(3.0).view(3, 1, 1) * direction
+    handle = layer.register_forward_hook(lambda m, i, o: o + shift)
+    seen, counter = _windows_seen(model)
+    try:
+        with torch.no_grad():
+            moved = windowed(ids.repeat(3, 1))
+    finally:
+        handle.remove()
+        counter.remove()
+    assert sum(seen) == 3 * int(windowed.count_windows(ids))
+    assert not torch.allclose(moved[0], moved[2])

@@ -1,6 +1,8 @@
-"""A forward function run once per distinct input row."""
+"""A forward function run once per distinct input row, and the distinct rows
+of a batch."""
 
-from typing import Any, Callable, Dict, List
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional
 
 import torch
 from torch import Tensor
@@ -73,3 +75,44 @@ class MemoizedForward:
             self._outputs.update(zip(first_row, outputs))
             self.evaluated_rows += len(first_row)
         return torch.stack([self._outputs[key] for key in keys])
+
+
+@dataclass(frozen=True)
+class Repeats:
+    """How the rows of a batch repeat one another.
+
+    Attributes:
+        first (Tensor): (distinct,) long; the first row of each distinct
+                    content, ascending.
+        inverse (Tensor): (rows,) long; each row's index into ``first``.
+    """
+
+    first: Tensor
+    inverse: Tensor
+
+
+def distinct_rows(values: Tensor, *others: Tensor) -> Optional[Repeats]:
+    """The distinct rows of ``values`` (compared exactly, over all but the
+    first dimension), or None when no row repeats. Rows equal in ``values``
+    but not in one of ``others`` (same first dimension) are not merged: then
+    None is returned too, so a caller's result never depends on the merge."""
+    n = values.shape[0]
+    if n < 2:
+        return None
+    _, inverse = torch.unique(values.reshape(n, -1), dim=0, return_inverse=True)
+    distinct = int(inverse.max()) + 1
+    if distinct == n:
+        return None
+    rows = torch.arange(n, device=inverse.device)
+    first = torch.full((distinct,), n, device=inverse.device).scatter_reduce(
+        0, inverse, rows, reduce="amin"
+    )
+    chosen = first[inverse]
+    if any(not torch.equal(t, t[chosen]) for t in others):
+        return None
+    # Renumber by first occurrence, so that the distinct rows keep the
+    # batch's order (and its passes their composition).
+    order = torch.argsort(first)
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(distinct, device=order.device)
+    return Repeats(first[order], rank[inverse])
