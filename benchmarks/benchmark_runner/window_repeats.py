@@ -30,6 +30,7 @@ from common import machine, timed, today  # noqa: E402
 from windowed import encode_document  # noqa: E402
 
 import captum_nlp_ext.huggingface as huggingface  # noqa: E402
+from captum_nlp_ext.benchmark._surrogate import WeightedLeastSquares  # noqa: E402
 from captum_nlp_ext.datasets import load_eraser_movies, resolve_models_dir  # noqa: E402
 from captum_nlp_ext.huggingface import (  # noqa: E402
     ClassifierForward,
@@ -46,7 +47,13 @@ def methods(forward: Any, batch: int) -> Dict[str, Callable]:
             kwargs: Dict[str, Any] = {}
             if kind is not FeatureAblation:
                 kwargs["n_samples"] = 128 if kind is Lime else 1
-            return kind(forward).attribute(
+            # The benchmark's LIME: its surrogate needs no scikit-learn.
+            method = (
+                Lime(forward, interpretable_model=WeightedLeastSquares())
+                if kind is Lime
+                else kind(forward)
+            )
+            return method.attribute(
                 ids,
                 baselines=baseline,
                 target=target,

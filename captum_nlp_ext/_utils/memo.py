@@ -99,7 +99,14 @@ def distinct_rows(values: Tensor, *others: Tensor) -> Optional[Repeats]:
     n = values.shape[0]
     if n < 2:
         return None
-    _, inverse = torch.unique(values.reshape(n, -1), dim=0, return_inverse=True)
+    flat = values.reshape(n, -1)
+    # Equal rows have equal sums: when every sum differs (a LIME batch, say)
+    # no row repeats, and the exact comparison, a sort of whole rows, is
+    # skipped.
+    sums = flat.sum(dim=1)
+    if torch.unique(sums).numel() == n:
+        return None
+    _, inverse = torch.unique(flat, dim=0, return_inverse=True)
     distinct = int(inverse.max()) + 1
     if distinct == n:
         return None

@@ -9,6 +9,7 @@ from captum_nlp_ext._utils.hooks import (
     frozen_parameters,
     layer_output_only,
 )
+from captum_nlp_ext._utils.memo import distinct_rows
 from captum_nlp_ext._utils.outputs import output_to_tensor
 from captum_nlp_ext._utils.targets import resolve_target, select_target
 from captum_nlp_ext._utils.units import build_units
@@ -176,3 +177,17 @@ def test_auto_pooling_finds_a_shared_score_that_its_mean_misses():
     # Tokens of a word that differ: summed, as before.
     values[0, 1] = 0.3
     assert torch.allclose(units.pool(values, "auto"), units.pool(values, "sum"))
+
+
+def test_distinct_rows_finds_exact_repeats_in_batch_order():
+    a, b, c = torch.randn(3, 4, 2, generator=torch.Generator().manual_seed(0))
+    values = torch.stack([b, a, b, c, a])
+    repeats = distinct_rows(values)
+    assert repeats.first.tolist() == [0, 1, 3]
+    assert repeats.inverse.tolist() == [0, 1, 0, 2, 1]
+    assert torch.equal(values[repeats.first][repeats.inverse], values)
+    # Nothing repeats: none; rows equal in values but not in the others: none.
+    assert distinct_rows(torch.stack([a, b, c])) is None
+    assert distinct_rows(values, torch.tensor([0, 1, 2, 3, 4])) is None
+    # Rows of equal sums that differ are not merged.
+    assert distinct_rows(torch.tensor([[1.0, 2.0], [2.0, 1.0]])) is None
