@@ -1,5 +1,6 @@
 import copy
 import importlib.util
+import sys
 
 import pytest
 import torch
@@ -251,6 +252,19 @@ def test_faiss_flat_gives_the_torch_neighbours(tmp_path, task, model, index):
         b = with_faiss.search(queries, 6, **kwargs)
         assert torch.equal(a.indices, b.indices)
         assert torch.allclose(a.distances, b.distances, atol=1e-3)
+
+
+def test_faiss_missing_names_the_package_to_install(
+    tmp_path, model, index, monkeypatch
+):
+    path = str(tmp_path / "pool.safetensors")
+    index.save(path)
+    # A None entry makes `import faiss` fail, as on a machine without it.
+    monkeypatch.setitem(sys.modules, "faiss", None)
+    with pytest.raises(ImportError, match=r"pip install 'captum-nlp-ext\[faiss\]'"):
+        ReferenceIndex.load(path, model, faiss_factory="Flat")
+    # Without a faiss factory the index needs no faiss.
+    assert ReferenceIndex.load(path, model).faiss_factory is None
 
 
 def _rewrite(path, out, settings=None, drop=None, replace=None, header=None):
