@@ -183,11 +183,13 @@ def metric_work(
 
 
 def floor(args: argparse.Namespace, model: Any, tokenizer: Any) -> None:
+    settings, records = load_run(args.run_dir)
+    if settings.get("window") or settings["model"] != "minilm-sst2":
+        sys.exit("floor prices runs of minilm-sst2 without windows (its rates)")
     if args.rates is None:
         ms_forward, ms_both, _ = model_rates(model, tokenizer, args.n)
     else:
         ms_forward, ms_both = args.rates
-    settings, records = load_run(args.run_dir)
     attribution: Dict[str, List[float]] = defaultdict(lambda: [0.0] * 5)
     for record in records:
         cost = record.get("cost")
