@@ -24,7 +24,10 @@ def colour_word(word: str, score: float) -> str:
 
 def token_counts(tokenizer: Any, texts: List[str]) -> List[int]:
     """Tokens of each text untruncated, special tokens included."""
-    encoded = tokenizer([t.split() for t in texts], is_split_into_words=True)
+    # verbose=False: the caller warns about a cut text in its own words.
+    encoded = tokenizer(
+        [t.split() for t in texts], is_split_into_words=True, verbose=False
+    )
     return [len(ids) for ids in encoded["input_ids"]]
 
 

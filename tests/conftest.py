@@ -1,6 +1,8 @@
 """Shared fixtures: tiny models trained in seconds on tasks with known answers."""
 
+import logging
 from pathlib import Path
+from typing import Iterator, List
 
 import pytest
 import torch
@@ -44,3 +46,25 @@ def data_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"shared data not found at {path} (set CAPTUM_NLP_DATA)")
     return path
+
+
+class _Messages(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: List[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def transformers_messages() -> Iterator[List[str]]:
+    """What transformers logs during the test: its logger does not propagate
+    to the root logger, so caplog cannot see it."""
+    handler = _Messages()
+    logger = logging.getLogger("transformers")
+    logger.addHandler(handler)
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)

@@ -142,6 +142,9 @@ class _Batch:
             truncation=max_length is not None,
             max_length=max_length,
             return_tensors="pt",
+            # Documents past the model's positions are what windows are for;
+            # the tokenizer's warning that they will fail would be wrong.
+            verbose=not self.windowed,
         )
         device = _device(model)
         self.input_ids = encoding["input_ids"].to(device)

@@ -1,7 +1,7 @@
 import json
 
 import pytest
-from benchmark_toys import make_examples
+from benchmark_toys import make_examples, make_tokenizer
 
 from captum_nlp_ext.benchmark import store as store_module
 from captum_nlp_ext.benchmark.runner import run_benchmark
@@ -234,6 +234,33 @@ def test_long_documents_run_through_windows(tmp_path, tiny_model, tiny_tokenizer
         run(
             tmp_path, tiny_model, tiny_tokenizer, documents, methods=["lafa"], window=12
         )
+
+
+def test_windows_do_not_warn_that_long_documents_will_fail(
+    tmp_path, tiny_model, transformers_messages
+):
+    # A fresh tokenizer (it warns once per instance) with a model_max_length
+    # the document passes.
+    tokenizer = make_tokenizer()
+    tokenizer.model_max_length = 16
+    long = make_examples(12, seed=6)
+    document = type(long[0])(
+        words=sum((list(e.words) for e in long), []), label=1, example_id="doc"
+    )
+    run(
+        tmp_path,
+        tiny_model,
+        tokenizer,
+        [document],
+        methods=["saliency"],
+        window=12,
+        window_overlap=4,
+    )
+    assert transformers_messages == []
+    # The same tokenizer warns when the caller asks nothing.
+    tokenizer(list(document.words), is_split_into_words=True)
+    assert len(transformers_messages) == 1
+    assert "Token indices sequence length" in transformers_messages[0]
 
 
 def test_jobs_give_the_records_of_one_process(tmp_path, tiny_model, tiny_tokenizer):
