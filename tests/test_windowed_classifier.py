@@ -1,7 +1,11 @@
+import warnings
+
 import pytest
 import torch
 from captum.attr import LayerIntegratedGradients
 
+from captum_nlp_ext._utils.tokens import token_id
+from captum_nlp_ext.attr import LayerNLGP
 from captum_nlp_ext.huggingface import (
     ClassifierForward,
     get_embedding_layer,
@@ -118,6 +122,22 @@ def test_a_pad_baseline_is_windowed_like_its_input(model):
         only_specials = torch.tensor([[CLS, SEP]])
         expected = torch.log_softmax(model(input_ids=only_specials).logits, -1)
         assert torch.allclose(windowed(only_specials), expected, atol=1e-6)
+
+
+def test_methods_find_the_padding_id_through_the_wrapper(model):
+    # The wrapper has no config; NLGP's [PAD] reference must not fall back to
+    # the zero vector because of it.
+    ids = document(70)
+    windowed = WindowedClassifier(model, SPECIALS, window_size=32, window_overlap=8)
+    layer = get_embedding_layer(windowed, kind="tokens")
+    kwargs = dict(target=0, n_samples=24, seed=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        found = LayerNLGP(ClassifierForward(windowed), layer).attribute(ids, **kwargs)
+    assert not [w for w in caught if "zero vector" in str(w.message)]
+    given = LayerNLGP(ClassifierForward(windowed), layer, pad_token_id=PAD)
+    torch.testing.assert_close(found, given.attribute(ids, **kwargs))
+    assert token_id("pad_token_id", model=windowed) == PAD
 
 
 def test_bad_arguments(model):

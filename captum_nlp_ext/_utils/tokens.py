@@ -1,5 +1,5 @@
 """Special token ids (padding, mask...) looked up the same way everywhere:
-the value given, then the tokenizer's, then the model config's."""
+the value given, then the tokenizer's, then the model's, then its config's."""
 
 from typing import Any, Optional
 
@@ -19,11 +19,19 @@ def token_id(
     name: str, given: Any = None, tokenizer: Any = None, model: Any = None
 ) -> Optional[int]:
     """``name`` (e.g. ``"pad_token_id"``): ``given``, else the tokenizer's,
-    else ``model.config``'s (a config value that is not an int is ignored)."""
+    else the model's own attribute (a wrapper such as ``WindowedClassifier``
+    has no config but knows its padding id), else ``model.config``'s (a model
+    or config value that is not an int is ignored)."""
+    own = getattr(model, name, None)
     config_value = getattr(getattr(model, "config", None), name, None)
     return first_token_id(
         name,
         given,
         getattr(tokenizer, name, None),
-        config_value if isinstance(config_value, int) else None,
+        own if _is_id(own) else None,
+        config_value if _is_id(config_value) else None,
     )
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -123,7 +123,7 @@ def _lig(ctx: MethodContext, settings: Dict[str, Any]) -> Tensor:
             target=c.target,
             additional_forward_args=c.additional_forward_args,
             n_steps=settings["n_steps"],
-            internal_batch_size=c.internal_batch_size,
+            internal_batch_size=c.gradient_rows_per_pass,
         )
 
     return per_example(ctx, one)

@@ -103,6 +103,23 @@ class MethodContext:
             self.feature_mask >= 0, 0 if chosen is None else chosen, self.input_ids
         )
 
+    @property
+    def gradient_rows_per_pass(self) -> int:
+        """Rows a pass with gradients may hold: ``internal_batch_size`` inputs,
+        or, through windows, inputs of ``internal_batch_size`` windows in all
+        (every window's activations are kept for the backward pass: IG's 52
+        rows of a 4-window review in one pass held 4.2 GB, 1.5 GB in passes of
+        64 windows; a whole review can be a dozen windows).
+        Without gradients nothing is kept, and bigger calls let the windowed
+        classifier pass repeated windows once, so those keep
+        ``internal_batch_size``."""
+        if not self.windowed:
+            return self.internal_batch_size
+        windows = int(
+            self.model.count_windows(self.input_ids, self.attention_mask).max()
+        )
+        return max(1, self.internal_batch_size // windows)
+
     def captum_feature_mask(self) -> Tensor:
         """Words as Captum features; specials and padding one more feature."""
         extra = int(self.feature_mask.max()) + 1

@@ -214,3 +214,46 @@ def test_nlgp_readings_are_its_settings(batch):
     wrong = MethodContext(**{**batch.__dict__, "options": {"perturbation": "up"}})
     with pytest.raises(ValueError, match="perturbation"):
         METHODS["nlgp"].attribute(wrong)
+
+
+def test_lig_through_windows_keeps_a_gradient_pass_to_its_rows(
+    tiny_model, tiny_tokenizer
+):
+    # A pass with gradients keeps every window's activations: on a long
+    # document internal_batch_size counts windows, not documents.
+    from captum_nlp_ext.huggingface import WindowedClassifier
+
+    words = sum((list(e.words) for e in make_examples(12, seed=6)), [])
+    encoding = tiny_tokenizer([words], is_split_into_words=True, return_tensors="pt")
+    windowed = WindowedClassifier(
+        tiny_model, tiny_tokenizer.all_special_ids, window_size=24, window_overlap=4
+    )
+    ctx = MethodContext(
+        model=windowed,
+        tokenizer=tiny_tokenizer,
+        input_ids=encoding["input_ids"],
+        attention_mask=encoding["attention_mask"],
+        feature_mask=word_feature_mask(encoding),
+        target=torch.tensor([1]),
+        internal_batch_size=12,
+        windowed=True,
+    )
+    # several windows, fewer than a pass holds: two or more IG steps a pass
+    assert 3 <= int(windowed.count_windows(ctx.input_ids, ctx.attention_mask)) <= 6
+    sizes = []
+
+    def record(module, args, kwargs):
+        if torch.is_grad_enabled():
+            sizes.append(kwargs["inputs_embeds"].shape[0])
+
+    hook = tiny_model.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        scores = METHODS["lig"].attribute(ctx)
+    finally:
+        hook.remove()
+    assert sizes and max(sizes) <= 12
+    # IG sums its steps, so the passes' size changes rounding only
+    whole = METHODS["lig"].attribute(
+        MethodContext(**{**ctx.__dict__, "internal_batch_size": 1000})
+    )
+    torch.testing.assert_close(scores, whole, rtol=1e-4, atol=1e-5)

@@ -144,7 +144,9 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
                         with ``kind="full"``).
             pad_token_id (int, optional): The padding token id, used by the
                         default reference and to cut long inputs into windows.
-                        Default: None (the model's ``config.pad_token_id``)
+                        Default: None (the model's ``pad_token_id``, e.g.
+                        a ``WindowedClassifier``'s, else its
+                        ``config.pad_token_id``)
             device_ids (list[int], optional): Device IDs for a DataParallel
                         model, as in Captum's layer methods.
                         Default: None

@@ -121,7 +121,9 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
                         Default: None
             pad_token_id (int, optional): The padding token id, whose layer
                         output is the default reference.
-                        Default: None (the model's ``config.pad_token_id``)
+                        Default: None (the model's ``pad_token_id``, e.g.
+                        a ``WindowedClassifier``'s, else its
+                        ``config.pad_token_id``)
         """
         LayerAttribution.__init__(self, forward_func, layer, device_ids)
         PerturbationAttribution.__init__(self, forward_func)
@@ -247,7 +249,7 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
                         inputs only), or a layer output of shape
                         (batch or 1, tokens, hidden).
                         Default: None (the padding token: ``pad_token_id``, else
-                        the model's ``config.pad_token_id``; the zero vector,
+                        the model's, as for ``pad_token_id``; the zero vector,
                         with a warning, where there is none or ``inputs`` are
                         embeddings)
             kernel_width (float, optional): LIME-style sample weights
