@@ -14,6 +14,7 @@ from captum_nlp_ext.huggingface import (
     ClassifierForward,
     get_embedding_layer,
     kept_word_ids,
+    WindowedClassifier,
 )
 
 FAMILIES = ("ours", "captum", "baseline")
@@ -113,11 +114,10 @@ class MethodContext:
         Without gradients nothing is kept, and bigger calls let the windowed
         classifier pass repeated windows once, so those keep
         ``internal_batch_size``."""
-        if not self.windowed:
+        model = self.model
+        if not (self.windowed and isinstance(model, WindowedClassifier)):
             return self.internal_batch_size
-        windows = int(
-            self.model.count_windows(self.input_ids, self.attention_mask).max()
-        )
+        windows = int(model.count_windows(self.input_ids, self.attention_mask).max())
         return max(1, self.internal_batch_size // windows)
 
     def captum_feature_mask(self) -> Tensor:
