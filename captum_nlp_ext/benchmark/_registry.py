@@ -108,9 +108,8 @@ class MethodContext:
     def gradient_rows_per_pass(self) -> int:
         """Rows a pass with gradients may hold: ``internal_batch_size`` inputs,
         or, through windows, inputs of ``internal_batch_size`` windows in all
-        (every window's activations are kept for the backward pass: IG's 52
-        rows of a 4-window review in one pass held 4.2 GB, 1.5 GB in passes of
-        64 windows; a whole review can be a dozen windows).
+        (every window's activations are kept for the backward pass, and a
+        whole review can be a dozen windows; BENCHMARKS.md has the memory).
         Without gradients nothing is kept, and bigger calls let the windowed
         classifier pass repeated windows once, so those keep
         ``internal_batch_size``."""

@@ -13,7 +13,7 @@ from captum_nlp_ext.benchmark.methods import (
     WeightedLeastSquares,
 )
 from captum_nlp_ext.explain import explain_texts
-from captum_nlp_ext.huggingface import word_feature_mask
+from captum_nlp_ext.huggingface import WindowedClassifier, word_feature_mask
 from captum_nlp_ext.metrics import CostMeter
 
 
@@ -221,8 +221,6 @@ def test_lig_through_windows_keeps_a_gradient_pass_to_its_rows(
 ):
     # A pass with gradients keeps every window's activations: on a long
     # document internal_batch_size counts windows, not documents.
-    from captum_nlp_ext.huggingface import WindowedClassifier
-
     words = sum((list(e.words) for e in make_examples(12, seed=6)), [])
     encoding = tiny_tokenizer([words], is_split_into_words=True, return_tensors="pt")
     windowed = WindowedClassifier(
