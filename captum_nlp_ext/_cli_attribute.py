@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from captum_nlp_ext._cli_checks import (
+    check_device,
     CommandError,
     method_options,
     methods_of,
     mlm_of,
     model_dir,
+    out_folder,
     positive_int,
 )
 from captum_nlp_ext.datasets.registry import DATASETS
@@ -101,6 +103,8 @@ def run_attribute(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     methods = methods_of(args)
+    out_folder(args.out)
+    check_device(args.device)
     folder = model_dir(args.model, args.models_dir)
     fields = file_fields(args)
     reference_texts = None

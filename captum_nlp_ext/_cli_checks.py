@@ -107,6 +107,34 @@ def check_texts(texts: Sequence[str]) -> List[str]:
     return list(texts)
 
 
+def out_folder(out: str, flag: str = "--out") -> str:
+    """A run folder to write: a folder or a path that does not exist yet."""
+    if Path(out).exists() and not Path(out).is_dir():
+        raise CommandError(
+            f"{flag}: {out} is a file; give a run folder (new or an earlier run's)."
+        )
+    return out
+
+
+def out_file(out: str, flag: str = "--out") -> str:
+    """A file to write: not a folder."""
+    if Path(out).is_dir():
+        raise CommandError(f"{flag}: {out} is a folder; give a file name.")
+    return out
+
+
+def check_device(device: Optional[str], flag: str = "--device") -> Optional[str]:
+    """``cuda`` only where torch sees a GPU."""
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise CommandError(
+            f"{flag} cuda: torch sees no CUDA GPU here (torch "
+            f"{torch.__version__}); leave {flag} out or pass {flag} cpu."
+        )
+    return device
+
+
 def check_run_folders(folders: Sequence[str]) -> List[str]:
     """``report DIR``: each is a benchmark run folder."""
     for folder in folders:
@@ -122,7 +150,10 @@ def check_run_folders(folders: Sequence[str]) -> List[str]:
 def methods_of(args: argparse.Namespace) -> List[str]:
     """``--methods`` and every ``--method``, in order, checked; the command's
     default when neither is given."""
-    given = args.methods if args.methods or args.method else args.default_methods
+    # An empty --methods is a mistake, not a request for the default.
+    given = args.methods
+    if given is None and not args.method:
+        given = args.default_methods
     names = [m.strip() for m in (given or "").split(",") if m.strip()]
     return check_methods(names + [m for m in args.method or [] if m not in names])
 

@@ -4,13 +4,9 @@ characters escaped so that user text cannot drive the terminal."""
 import logging
 from typing import Any, Dict, List
 
+from captum_nlp_ext._utils.text import printable
+
 _LOG = logging.getLogger("captum_nlp_ext")
-
-
-def printable(text: str) -> str:
-    """``text`` with control characters (ANSI / OSC escapes...) shown escaped,
-    so that user text cannot drive the terminal."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def colour_word(word: str, score: float) -> str:
@@ -31,23 +27,60 @@ def token_counts(tokenizer: Any, texts: List[str]) -> List[int]:
     return [len(ids) for ids in encoded["input_ids"]]
 
 
-def print_records(
+def explain_warnings(
     texts: List[str],
     methods: List[str],
     records: Dict[str, Any],
     counts: List[int],
     max_length: int,
+) -> List[str]:
+    """What a person must know about the explanations: a text cut to
+    ``max_length`` tokens, a fit too noisy to rank its words (numbered from 1,
+    as printed)."""
+    from captum_nlp_ext.attr._utils.nlgp import NOISY_FIT
+
+    out = []
+    for i, text in enumerate(texts):
+        first = records[methods[0]][i]
+        if counts[i] > max_length:
+            out.append(
+                f"text {i + 1}: kept {len(first.raw_input_ids)} of "
+                f"{len(text.split())} words ({counts[i]} tokens, --max-length "
+                f"{max_length}); use --max-length for more"
+            )
+        for name in methods:
+            score = records[name][i].convergence_score
+            if score is not None and float(score) >= NOISY_FIT:
+                out.append(
+                    f"text {i + 1}: the {name} fit is too noisy to rank its words "
+                    f"(convergence estimate {float(score):.2f} >= {NOISY_FIT:.1f}); "
+                    f"raise --budget, or --set {name}.samples_per_unit=R for R "
+                    "samples a word"
+                )
+    return out
+
+
+def print_records(
+    texts: List[str],
+    methods: List[str],
+    records: Dict[str, Any],
+    warnings: List[str],
     colour: bool,
 ) -> None:
     """Each text, its prediction and every method's word scores, on stdout;
-    a warning on stderr for a text cut to ``max_length`` tokens, and for a fit
-    too noisy to rank its words."""
-    from captum_nlp_ext.attr._utils.nlgp import NOISY_FIT
-
+    ``warnings`` (:func:`explain_warnings`) on stderr."""
     print(
         "Word scores of each method, divided by the row's largest magnitude "
         "(+ supports the predicted class, - opposes it)."
     )
+    if colour:
+        print(
+            "Background: "
+            + colour_word("green", 1.0)
+            + " supports, "
+            + colour_word("red", -1.0)
+            + " opposes; the stronger the colour, the larger the score."
+        )
     for i, text in enumerate(texts):
         first = records[methods[0]][i]
         print(f"\n[{i + 1}] {printable(text)}")
@@ -55,36 +88,13 @@ def print_records(
             f"    predicted {printable(str(first.pred_class))} "
             f"(p={first.pred_prob:.3f}), gold {printable(str(first.true_class))}"
         )
-        if counts[i] > max_length:
-            _LOG.warning(
-                "text %d: kept %d of %d words (%d tokens, --max-length %d); use "
-                "--max-length for more",
-                i + 1,
-                len(first.raw_input_ids),
-                len(text.split()),
-                counts[i],
-                max_length,
-            )
         for name in methods:
             r = records[name][i]
-            score = r.convergence_score
-            if score is not None and float(score) >= NOISY_FIT:
-                _LOG.warning(
-                    "text %d: the %s fit is too noisy to rank its words "
-                    "(convergence estimate %.2f >= %.1f); raise --budget, or "
-                    "--set %s.samples_per_unit=R for R samples a word",
-                    i + 1,
-                    name,
-                    float(score),
-                    NOISY_FIT,
-                    name,
-                )
             shown = [
-                (
-                    colour_word(printable(w), float(s))
-                    if colour
-                    else f"{printable(w)}({float(s):+.2f})"
-                )
+                (colour_word(printable(w), float(s)) if colour else printable(w))
+                + f"({float(s):+.2f})"
                 for w, s in zip(r.raw_input_ids, r.word_attributions.tolist())
             ]
             print(f"    {name:>6}: " + " ".join(shown))
+    for warning in warnings:
+        _LOG.warning("%s", warning)

@@ -10,6 +10,7 @@ import argparse
 import logging
 import re
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -29,10 +30,12 @@ from captum_nlp_ext._cli_checks import (
     mlm_of,
     model_dir,
     non_negative_int,
+    out_file,
+    out_folder,
     positive_int,
     registered_methods,
 )
-from captum_nlp_ext._cli_output import print_records, token_counts
+from captum_nlp_ext._cli_output import explain_warnings, print_records, token_counts
 
 _LOG = logging.getLogger("captum_nlp_ext")
 # Library argument names -> the flags users type, for messages that reach them.
@@ -64,12 +67,14 @@ def _explain(args: argparse.Namespace) -> int:
         METHODS,
         TEXT_RESOURCES,
     )
-    from captum_nlp_ext.datasets import load_sst2
+    from captum_nlp_ext.datasets import load_sst2, user_cache_dir, user_cache_file
     from captum_nlp_ext.explain import explain_texts
     from captum_nlp_ext.huggingface import load_classifier, split_words
 
     methods = methods_of(args)
     texts = check_texts(args.text) if args.text else None
+    if args.out:
+        out_file(args.out)
     folder = model_dir(args.model, args.models_dir)
     mlm = mlm_of(args, methods)
     needs_pool = any(TEXT_RESOURCES & set(METHODS[m].needs) for m in methods)
@@ -88,10 +93,19 @@ def _explain(args: argparse.Namespace) -> int:
         texts = [" ".join(split_words(tokenizer, t)) for t in texts]
     reference_texts = None
     if needs_pool:
+        built = [
+            what
+            for need, what in (
+                ("reference_index", "LAFA's reference index"),
+                ("diffmask", "DiffMask's probe"),
+            )
+            if any(need in METHODS[m].needs for m in methods)
+        ]
         _LOG.info(
-            "building LAFA's index / DiffMask's probe over %d SST-2 training "
-            "sentences",
+            "%s: over %d SST-2 training sentences (built once, then read from %s)",
+            " and ".join(built),
             args.reference_pool,
+            user_cache_dir(),
         )
         pool = load_sst2("train", data_dir=args.data_dir, limit=args.reference_pool)
         reference_texts = [e.text for e in pool]
@@ -103,7 +117,9 @@ def _explain(args: argparse.Namespace) -> int:
         tokenizer,
         mlm=mlm,
         reference_texts=reference_texts,
+        cache=user_cache_file if needs_pool else None,
         show_progress=not args.quiet,
+        method_options=method_options(args.set or []),
     )
     _LOG.info("explaining %d text(s) with %s", len(texts), ", ".join(methods))
     records = explain_texts(
@@ -119,16 +135,29 @@ def _explain(args: argparse.Namespace) -> int:
         method_options=method_options(args.set or []),
         show_progress=not args.quiet,
     )
+    notices = explain_warnings(
+        texts, methods, records, token_counts(tokenizer, texts), args.max_length
+    )
     print_records(
         texts,
         methods,
         records,
-        token_counts(tokenizer, texts),
-        args.max_length,
+        notices,
         colour=sys.stdout.isatty() and not args.no_colour,
     )
     if args.out:
-        path = save_html(records, args.out, title=f"Word attributions: {folder.name}")
+        source = "--text" if args.text else f"SST-2 {args.split}, first {len(texts)}"
+        settings = (
+            f"Model {folder.name}; methods {', '.join(methods)}; budget "
+            f"{args.budget}; seed {args.seed}; max length {args.max_length}; "
+            f"texts: {source}" + "".join(f"; --set {a}" for a in args.set or [])
+        )
+        path = save_html(
+            records,
+            args.out,
+            title=f"Word attributions: {folder.name}",
+            notes=[settings] + [f"Warning: {w}" for w in notices],
+        )
         print(f"\nwrote {path}")
     return 0
 
@@ -155,6 +184,7 @@ def _benchmark(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     methods = methods_of(args)
+    out_folder(args.out)
     folder = model_dir(args.model, args.models_dir)
     fields = file_fields(args)
     if fields is None:
@@ -470,13 +500,46 @@ def _message(error: BaseException) -> str:
     return _flags(" ".join(str(error).split()) or type(error).__name__)
 
 
+def _flag_of(error: BaseException) -> str:
+    """The flag an error of the library is about, when its type tells."""
+    from captum_nlp_ext.huggingface import NotAClassifierError
+
+    return "--model: " if isinstance(error, NotAClassifierError) else ""
+
+
 class _FlagFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return _flags(super().format(record))
 
 
+class _BarSafeHandler(logging.StreamHandler):
+    """Writes each message on a line of its own, around any progress bar
+    (tqdm redraws the bar below it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm
+
+        try:
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # never lose a message to the bar
+            self.handleError(record)
+
+
+def _show_warning(
+    message: Any,
+    category: Any,
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: Optional[str] = None,
+) -> None:
+    # Python's warnings (a library's UserWarning) as one line in the
+    # command's words, not a path, a line number and a line of source.
+    _LOG.warning("warning: %s", message)
+
+
 def _configure_logging(quiet: bool) -> logging.Handler:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _BarSafeHandler(sys.stderr)
     handler.setFormatter(_FlagFormatter("captum-nlp: %(message)s"))
     _LOG.addHandler(handler)
     _LOG.setLevel(logging.WARNING if quiet else logging.INFO)
@@ -487,6 +550,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     # Under torchrun only rank 0 tells what the job is doing.
     handler = _configure_logging(args.quiet or _rank() > 0)
+    shown = warnings.showwarning
+    warnings.showwarning = _show_warning
     try:
         return args.run(args)
     except KeyboardInterrupt:
@@ -495,7 +560,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (CommandError, ValueError, TypeError, FileNotFoundError) as error:
         if args.debug:
             raise
-        print(f"captum-nlp: error: {_message(error)}", file=sys.stderr)
+        print(f"captum-nlp: error: {_flag_of(error)}{_message(error)}", file=sys.stderr)
         return 2
     except Exception as error:  # a bug, not a user's mistake: say how to see it
         if args.debug:
@@ -507,6 +572,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         )
         return 1
     finally:
+        warnings.showwarning = shown
         _LOG.removeHandler(handler)
 
 

@@ -34,6 +34,10 @@ __all__ = [
 ]
 
 
+class NotAClassifierError(ValueError):
+    """A model folder that does not hold a trained sequence classifier."""
+
+
 def load_classifier(path: Union[str, "os.PathLike[str]"]) -> Tuple[Module, Any]:
     """A local Hugging Face sequence classifier and its tokenizer, in eval mode.
 
@@ -47,6 +51,9 @@ def load_classifier(path: Union[str, "os.PathLike[str]"]) -> Tuple[Module, Any]:
 
     Raises:
         FileNotFoundError: ``path`` is not a folder.
+        NotAClassifierError: ``path`` holds another kind of model (a masked
+                    language model, say): loaded as a classifier, part of it
+                    (its head) would be random weights.
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging
@@ -55,7 +62,27 @@ def load_classifier(path: Union[str, "os.PathLike[str]"]) -> Tuple[Module, Any]:
     if not Path(path).is_dir():
         raise FileNotFoundError(f"No model folder at {path}.")
     tokenizer = AutoTokenizer.from_pretrained(str(path))
-    model = AutoModelForSequenceClassification.from_pretrained(str(path)).eval()
+    # transformers only logs the weights it initialized at random; explaining
+    # them would be explaining noise, so their presence is an error.
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            str(path), output_loading_info=True
+        )
+    finally:
+        logging.set_verbosity(verbosity)
+    missing = sorted(info.get("missing_keys") or ())
+    if missing:
+        architectures = getattr(model.config, "architectures", None) or ["unknown"]
+        raise NotAClassifierError(
+            f"{path} is not a trained sequence classifier (its config says "
+            f"{', '.join(architectures)}): loading it as one leaves "
+            f"{len(missing)} weights at random ({', '.join(missing[:4])}"
+            f"{', ...' if len(missing) > 4 else ''}); give a fine-tuned "
+            "AutoModelForSequenceClassification folder."
+        )
+    model = model.eval()
     from captum_nlp_ext.attr._core.vmask_classifier import MASK_FILE, VMaskClassifier
 
     if (Path(path) / MASK_FILE).is_file():

@@ -20,6 +20,21 @@ def _deterministic_torch():
     torch.manual_seed(0)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cache_outside_home(tmp_path_factory):
+    """What ``explain`` caches goes to a folder of the session, not the home."""
+    import os
+
+    folder = tmp_path_factory.mktemp("captum-nlp-cache")
+    before = os.environ.get("CAPTUM_NLP_CACHE")
+    os.environ["CAPTUM_NLP_CACHE"] = str(folder)
+    yield folder
+    if before is None:
+        del os.environ["CAPTUM_NLP_CACHE"]
+    else:
+        os.environ["CAPTUM_NLP_CACHE"] = before
+
+
 @pytest.fixture(scope="session")
 def keyword_task():
     """(model, test split) of the planted-keyword task; the model is trained to

@@ -1,6 +1,6 @@
 """Checks at the door, shared by every method: each error names its argument."""
 
-from typing import Any, Tuple
+from typing import Any, Optional, Tuple
 
 from captum._utils.common import _format_additional_forward_args
 from torch import Tensor
@@ -49,12 +49,29 @@ def match_inputs_format(inputs: Any, attributions: Tensor) -> Any:
     return (attributions,) if isinstance(inputs, tuple) else attributions
 
 
-def format_additional_forward_args(additional_forward_args: Any) -> Tuple:
+def format_additional_forward_args(
+    additional_forward_args: Any, inputs: Optional[Tensor] = None
+) -> Tuple:
     """Captum's convention: None, one object, or a tuple of positional arguments.
 
     Captum's own formatter, with None as the empty tuple so that callers can
-    always unpack it."""
-    return _format_additional_forward_args(additional_forward_args) or ()
+    always unpack it. Given the checked ``inputs``, each argument that is a
+    per-token integer tensor (an attention mask, token type ids: 2-D, of an
+    integer or bool dtype) must have their (batch, tokens) shape, so that a
+    mask cut one token short is named here rather than deep inside the
+    model."""
+    args = _format_additional_forward_args(additional_forward_args) or ()
+    if inputs is not None:
+        shape = tuple(inputs.shape[:2])
+        for position, arg in enumerate(args):
+            per_token = isinstance(arg, Tensor) and arg.dim() == 2
+            if per_token and not arg.is_floating_point() and arg.shape != shape:
+                raise ValueError(
+                    f"`additional_forward_args`: argument {position} (e.g. the "
+                    f"attention mask) has shape {tuple(arg.shape)}; the inputs' "
+                    f"(batch, tokens) is {shape}."
+                )
+    return args
 
 
 def check_int(name: str, value: Any, minimum: int) -> int:

@@ -1,13 +1,13 @@
 """Word attributions for display: Captum ``VisualizationDataRecord`` objects and an HTML
 renderer that escapes text (captum #1226) and writes a file (captum #1130)."""
 
-import html
 import os
 from typing import List, Mapping, Optional, Sequence, Union
 
 from captum.attr._utils.visualization import VisualizationDataRecord
 from torch import Tensor
 
+from captum_nlp_ext._utils.text import escape_html
 from captum_nlp_ext._utils.units import build_units, POOLS
 from captum_nlp_ext._utils.validation import check_choice
 
@@ -167,7 +167,7 @@ def words_html(
         css = ' class="rationale"' if rationale is not None and rationale[i] else ""
         marks.append(
             f'<mark{css} style="background-color: {_colour(float(s) / divisor)}" '
-            f'title="{float(s):+.3f}">{html.escape(str(w))}</mark>'
+            f'title="{float(s):+.3f}">{escape_html(str(w))}</mark>'
         )
     return " ".join(marks)
 
@@ -188,6 +188,7 @@ _STYLE = (
     "mark{padding:1px 3px;margin:1px;border-radius:3px;line-height:1.9;color:#000}"
     ".legend mark{display:inline-block}"
     "mark.rationale{text-decoration:underline 2px;outline:1px solid #333}"
+    ".note{margin:0.3em 0;color:#444}"
 )
 
 
@@ -198,7 +199,9 @@ _HOW_TO_READ = (
     "compare the words of one method on one example, not methods with each "
     "other; hover a word for its scaled score. <b>Sum</b>: the sum of the "
     "method's unscaled word scores (Captum's <code>attr_score</code>), in the "
-    "method's own units (logit, probability or mask values)."
+    "method's own units: a change of logit or probability for most methods, "
+    "bits of weight of evidence for input marginalization, keep probabilities "
+    "or gate values in [0, 1] for the learned masks (VMASK, DiffMask, MaRC)."
 )
 
 
@@ -208,6 +211,7 @@ def render_html(
         Mapping[str, Sequence[VisualizationDataRecord]],
     ],
     title: str = "Word attributions",
+    notes: Sequence[str] = (),
 ) -> str:
     """A self-contained HTML page of word attributions, with every text escaped.
 
@@ -215,8 +219,10 @@ def render_html(
         records (sequence of VisualizationDataRecord, or mapping): Records, or a
                     mapping from method name to records of the same examples in
                     the same order, shown side by side (one row per example and
-                    method).
+                    method); examples are numbered from 1.
         title (str): Page title. Default: "Word attributions"
+        notes (sequence of str): Lines shown above the table (the settings,
+                    warnings), escaped. Default: ()
 
     Returns:
         The HTML document as a string.
@@ -244,7 +250,7 @@ def render_html(
     for i in range(n_examples):
         for j, (method, recs) in enumerate(methods.items()):
             r = recs[i]
-            cells = [str(i) if j == 0 else ""]
+            cells = [str(i + 1) if j == 0 else ""]
             if side_by_side:
                 cells.append(method)
             cells += [
@@ -253,14 +259,16 @@ def render_html(
                 str(r.attr_class),
                 f"{r.attr_score:.3f}",
             ]
-            cells = [html.escape(c) for c in cells]
+            cells = [escape_html(c) for c in cells]
             cells.append(words_html(r.raw_input_ids, r.word_attributions.tolist()))
             rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     legend = colour_legend_html()
     return (
         "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1><p class='legend'>Legend: {legend}</p>"
+        f"<title>{escape_html(title)}</title><style>{_STYLE}</style></head><body>"
+        f"<h1>{escape_html(title)}</h1>"
+        + "".join(f"<p class='note'>{escape_html(n)}</p>" for n in notes)
+        + f"<p class='legend'>Legend: {legend}</p>"
         f"<p>{_HOW_TO_READ}</p>"
         f"<table>{''.join(rows)}</table></body></html>\n"
     )
@@ -273,6 +281,7 @@ def save_html(
     ],
     path: Union[str, "os.PathLike[str]"],
     title: str = "Word attributions",
+    notes: Sequence[str] = (),
 ) -> str:
     """Write :func:`render_html`'s page to ``path`` (folders created) and return
     the path."""
@@ -281,5 +290,5 @@ def save_html(
     if folder:
         os.makedirs(folder, exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
-        f.write(render_html(records, title))
+        f.write(render_html(records, title, notes))
     return path

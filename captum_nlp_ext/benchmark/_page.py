@@ -3,10 +3,10 @@ script, a Content-Security-Policy that forbids loading anything), every text
 from the run escaped."""
 
 import json
-from html import escape
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from captum_nlp_ext._utils.text import escape_html as escape
 from captum_nlp_ext.attr._utils.nlgp import NOISY_FIT
 from captum_nlp_ext.attr.visualization import _STYLE, colour_legend_html, words_html
 from captum_nlp_ext.benchmark import _format as fmt

@@ -283,10 +283,16 @@ def check_method_options(
     and every setting is one of its own."""
     unknown = sorted(set(method_options or {}) - set(methods))
     if unknown:
-        raise ValueError(f"`method_options` names methods not in the run: {unknown}.")
+        raise ValueError(
+            f"`method_options` names methods not in the run: {unknown} (the run's: "
+            f"{', '.join(methods)})."
+        )
     options = {name: dict((method_options or {}).get(name, {})) for name in methods}
     for name, given in options.items():
-        METHODS[name].settings(given)  # raises on a setting it does not have
+        try:
+            METHODS[name].settings(given)
+        except ValueError as error:
+            raise ValueError(f"`method_options` of {name!r}: {error}") from None
     return options
 
 

@@ -156,7 +156,7 @@ def _failed_row(row: FileRow, method: str, message: str) -> Row:
     example = row.example
     return {
         "example": row.number,
-        "example_id": str(row.number) if example is None else example.example_id,
+        "example_id": row.id,
         "method": method,
         "words": [],
         "word_scores": [],

@@ -53,6 +53,19 @@ class Progress:
             self.bar = tqdm(total=total, desc=desc, unit=unit, disable=not show)
         self.write(finished=False)
 
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        # Closed before an error reaches the user, so that its message gets a
+        # line of its own and the bar is not drawn again after it.
+        self.close()
+
+    def close(self) -> None:
+        """End the bar (its last state stays on its line)."""
+        if self.bar is not None:
+            self.bar.close()
+
     @staticmethod
     def clear(run_dir: Path) -> None:
         """Remove the counts of an earlier job (rank 0, before the ranks start)."""
@@ -113,6 +126,5 @@ class Progress:
             if len(states) == self.world and all(s["finished"] for s in states):
                 break
             time.sleep(POLL_SECONDS)
-        if self.bar is not None:
-            self.bar.close()
+        self.close()
         return states

@@ -37,7 +37,7 @@ from captum_nlp_ext.benchmark.methods import (
     METHODS,
     TEXT_RESOURCES,
 )
-from captum_nlp_ext.benchmark.store import settings_differences
+from captum_nlp_ext.benchmark.store import describe_differences, settings_differences
 from captum_nlp_ext.corpus._chunks import ShardExplainer
 from captum_nlp_ext.corpus._distributed import Ranks
 from captum_nlp_ext.corpus._progress import Progress
@@ -259,17 +259,16 @@ def _attribute(ranks: Ranks, given: Dict[str, Any]) -> CorpusRun:
         a["internal_batch_size"],
     )
     todo = sum(_shard_rows(s, shard_size, total) for s in missing)
-    progress = Progress(
-        run_dir, ranks.rank, ranks.world, todo, show=a["show_progress"] and ranks.main
-    )
     shards = run_dir / SHARDS_DIR
     claims = _Claims(run_dir / CLAIMS_DIR / job, set(missing), shard_size, total)
     metadata = {**settings, "versions": versions(), "machine": machine()}
-    for shard, rows in _my_shards(source, claims, shard_size, total):
-        records = explainer.rows(rows, done=progress.add)
-        write_shard(shards / shard_name(shard), records, metadata, a["score_dtype"])
-        progress.add(0, len({r["example"] for r in records if r["failed"]}))
-    states = progress.finish()
+    show = a["show_progress"] and ranks.main
+    with Progress(run_dir, ranks.rank, ranks.world, todo, show=show) as progress:
+        for shard, rows in _my_shards(source, claims, shard_size, total):
+            records = explainer.rows(rows, done=progress.add)
+            write_shard(shards / shard_name(shard), records, metadata, a["score_dtype"])
+            progress.add(0, len({r["example"] for r in records if r["failed"]}))
+        states = progress.finish()
     seconds = time.time() - started
     summary = _summary(run_dir, states, total, seconds, ranks.world)
     if ranks.main:
@@ -341,9 +340,8 @@ def _open_folder(run_dir: Path, settings: Dict[str, Any], overwrite: bool) -> No
             json.loads(json.dumps(settings)),
         )
         if keys:
-            details = "; ".join(
-                f"{k}: {stored.get(k)!r} in the folder, {settings.get(k)!r} now"
-                for k in keys
+            details = describe_differences(
+                stored, json.loads(json.dumps(settings)), keys
             )
             raise ValueError(
                 f"{run_dir} holds a run with other settings ({details}). Resume "

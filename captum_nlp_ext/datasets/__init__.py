@@ -8,7 +8,15 @@ word sentiment) is over whitespace/PTB words; :func:`align_word_labels` carries
 it to sub-tokens.
 """
 
-from ._paths import DATA_ENV_VAR, MODELS_ENV_VAR, resolve_data_dir, resolve_models_dir
+from ._paths import (
+    CACHE_ENV_VAR,
+    DATA_ENV_VAR,
+    MODELS_ENV_VAR,
+    resolve_data_dir,
+    resolve_models_dir,
+    user_cache_dir,
+    user_cache_file,
+)
 from .alignment import align_word_labels
 from .eraser import (
     DocumentRationale,
@@ -40,10 +48,13 @@ from .sst import (
 __all__ = [
     "DATASETS",
     "DatasetSpec",
+    "CACHE_ENV_VAR",
     "DATA_ENV_VAR",
     "MODELS_ENV_VAR",
     "resolve_data_dir",
     "resolve_models_dir",
+    "user_cache_dir",
+    "user_cache_file",
     "TextExample",
     "DatasetFile",
     "FileRow",

@@ -105,3 +105,26 @@ def require_file(data_dir: Optional[PathLike], relative: str) -> Path:
             f"variable {DATA_ENV_VAR} to the folder that contains '{relative}'."
         )
     return path
+
+
+CACHE_ENV_VAR = "CAPTUM_NLP_CACHE"
+
+
+def user_cache_dir() -> Path:
+    """The folder where ``captum-nlp explain`` keeps what it builds once per
+    model and pool (LAFA's reference index, DiffMask's probe):
+    ``CAPTUM_NLP_CACHE``, else ``$XDG_CACHE_HOME/captum-nlp-ext``, else
+    ``~/.cache/captum-nlp-ext``. Files are named by the model's fingerprint,
+    the texts and the settings, so another model never reuses one."""
+    explicit = os.environ.get(CACHE_ENV_VAR, "")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME", "") or str(Path.home() / ".cache")
+    return Path(base) / "captum-nlp-ext"
+
+
+def user_cache_file(name: str) -> Path:
+    """``name`` in :func:`user_cache_dir`, the folder created."""
+    folder = user_cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name

@@ -25,6 +25,8 @@ from captum_nlp_ext._utils.types import PathLike
 from captum_nlp_ext.datasets.records import TextExample
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv"}
+# JSONL rows read to learn a file's fields.
+_HEADER_ROWS = 1000
 
 
 class BadRowError(ValueError):
@@ -41,12 +43,22 @@ class FileRow:
                     the row number + 1).
         example (TextExample, optional): The example; None for a bad row.
         problem (str, optional): What is wrong with a bad row; None otherwise.
+        example_id (str, optional): A bad row's ``id_field`` where it has one.
     """
 
     number: int
     line: int
     example: Optional[TextExample]
     problem: Optional[str] = None
+    example_id: Optional[str] = None
+
+    @property
+    def id(self) -> str:
+        """The example's id: its ``id_field`` where the row has one (a bad row
+        too), else its number."""
+        if self.example is not None:
+            return self.example.example_id
+        return self.example_id if self.example_id is not None else str(self.number)
 
 
 class DatasetFile:
@@ -75,8 +87,9 @@ class DatasetFile:
                     raising :class:`BadRowError`. Default: False
 
     Raises:
-        ValueError: An unknown file type, a missing file, or a header without
-                    a named field (the argument is named).
+        ValueError: An unknown file type, a missing file, or a header (for
+                    JSONL: the first 1,000 rows) without a named field (the
+                    argument is named).
     """
 
     def __init__(
@@ -158,22 +171,41 @@ class DatasetFile:
             return
         for argument, field in self.fields.items():
             if field is not None and field not in columns:
+                where = "" if self.format != "jsonl" else " in its first rows"
                 raise ValueError(
-                    f"`{argument}`: {self.path} has no field {field!r}; its fields "
-                    f"are {sorted(columns)}."
+                    f"`{argument}`: {self.path} has no field {field!r}{where}; its "
+                    f"fields are {sorted(columns)}."
                 )
 
     def _columns(self) -> Optional[List[str]]:
-        """The header's fields (None for JSONL, whose rows each name theirs)."""
+        """The header's fields; for JSONL, whose rows each name theirs, the
+        fields of its first rows (None when none of them is an object)."""
         if self.format == "datasets":
             return list(self._hf_dataset().column_names)
         if self.format == "jsonl":
-            return None
+            return self._jsonl_fields()
         with open(self.path, newline="", encoding="utf-8") as handle:
             header = next(csv.reader(handle, delimiter=self._delimiter), None)
         if not header:
             raise ValueError(f"`dataset`: {self.path} has no header row.")
         return header
+
+    def _jsonl_fields(self) -> Optional[List[str]]:
+        # A field that none of the first rows has is a typo, not a bad row:
+        # refused before a run records every row as failed.
+        fields: set = set()
+        seen = 0
+        for _, _, text in self._raw(None):
+            try:
+                row = json.loads(text)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row, dict):
+                fields.update(row)
+                seen += 1
+            if seen >= _HEADER_ROWS:
+                break
+        return sorted(fields) if seen else None
 
     @property
     def _delimiter(self) -> str:
@@ -239,8 +271,13 @@ class DatasetFile:
         try:
             example = self._example(number, line, raw)
         except _Problem as problem:
-            return FileRow(number, line, None, str(problem))
+            return FileRow(number, line, None, str(problem), self._raw_id(raw))
         return FileRow(number, line, example)
+
+    def _raw_id(self, raw: Mapping[str, Any]) -> Optional[str]:
+        name = self.fields["id_field"]
+        value = None if name is None else raw.get(name)
+        return None if value is None or value == "" else str(value)
 
     def _example(self, number: int, line: int, raw: Mapping[str, Any]) -> TextExample:
         fields = self.fields

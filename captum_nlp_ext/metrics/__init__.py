@@ -29,6 +29,7 @@ from captum_nlp_ext.metrics.faithfulness import (
     sufficiency,
 )
 from captum_nlp_ext.metrics.perturbations import (
+    bind_per_example,
     EmbeddingNoise,
     token_to_embedding_attributions,
     WordMasking,
@@ -45,6 +46,7 @@ __all__ = [
     "EmbeddingNoise",
     "MetricResult",
     "WordMasking",
+    "bind_per_example",
     "summarize",
     "token_to_embedding_attributions",
     "auprc",

@@ -123,7 +123,7 @@ def rationale_consistency(
     tokens = build_units(
         feature_mask, inputs.shape[0], inputs.shape[1], inputs.device
     ).included
-    args = format_additional_forward_args(additional_forward_args)
+    args = format_additional_forward_args(additional_forward_args, inputs)
     activation_distance = torch.cat(
         [
             pair_activation_distances(
@@ -225,7 +225,7 @@ def dataset_consistency(
     attribution_distance = vocabulary_distance(
         inputs, token_scores, units.included, pairs
     )
-    args = format_additional_forward_args(additional_forward_args)
+    args = format_additional_forward_args(additional_forward_args, inputs)
     pooled = [
         torch.cat(per_layer)
         for per_layer in zip(

@@ -140,7 +140,7 @@ def confidence_indication(
         raise ValueError(
             f"`n_folds` ({n_folds}) must not exceed the number of examples ({batch})."
         )
-    args = format_additional_forward_args(additional_forward_args)
+    args = format_additional_forward_args(additional_forward_args, inputs)
     with torch.no_grad():
         scores = run_forward(forward_func, inputs, args).detach()
     if scores.dim() != 2 or scores.shape[1] < 2:

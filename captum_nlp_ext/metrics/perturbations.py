@@ -13,9 +13,15 @@ both, never only the one it is built on):
 Each object gives ``.infidelity`` (returns ``(perturbation, perturbed_inputs)``)
 and ``.sensitivity`` (takes ``perturb_radius``, returns perturbed inputs) to pass
 as ``perturb_func``.
+
+``sensitivity_max`` repeats each example ``n_perturb_samples`` times and
+expands ``additional_forward_args``, ``target`` and ``baselines`` to match, but
+passes any other keyword argument as it is: a ``feature_mask`` of one row per
+example no longer fits the repeated batch. :func:`bind_per_example` binds such
+arguments to the explanation function, repeated as the inputs are.
 """
 
-from typing import Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -23,7 +29,12 @@ from torch import Tensor
 from captum_nlp_ext._utils.units import build_units
 from captum_nlp_ext._utils.validation import check_float, check_int
 
-__all__ = ["EmbeddingNoise", "WordMasking", "token_to_embedding_attributions"]
+__all__ = [
+    "EmbeddingNoise",
+    "WordMasking",
+    "bind_per_example",
+    "token_to_embedding_attributions",
+]
 
 
 def _expand_rows(mask: Tensor, batch: int, name: str) -> Tensor:
@@ -36,6 +47,60 @@ def _expand_rows(mask: Tensor, batch: int, name: str) -> Tensor:
             f"perturbed batch of {batch} rows."
         )
     return mask.repeat_interleave(batch // mask.shape[0], dim=0)
+
+
+def bind_per_example(
+    explanation_func: Callable[..., Any], **per_example: Tensor
+) -> Callable[..., Any]:
+    """``explanation_func`` with keyword arguments of one row per example
+    (e.g. ``feature_mask``) bound, each repeated to the rows of the inputs it
+    is called with (Captum's metrics repeat each example with
+    ``repeat_interleave``), for :func:`captum.metrics.sensitivity_max`.
+
+    Args:
+        explanation_func (Callable): An ``attribute`` method, e.g.
+                    ``LayerNLGP(...).attribute``.
+        **per_example (Tensor): (batch, ...) or (1, ...) tensors, e.g.
+                    ``feature_mask=units``.
+
+    Returns:
+        A function of ``(inputs, **kwargs)`` that calls ``explanation_func``
+        with the bound arguments repeated to ``inputs``' rows.
+
+    Example::
+
+        >>> masking = WordMasking(tokenizer.mask_token_id, feature_mask=units)
+        >>> sensitivity_max(
+        ...     bind_per_example(nlgp.attribute, feature_mask=units),
+        ...     ids,
+        ...     masking.sensitivity,
+        ...     perturb_radius=0.1,
+        ...     n_perturb_samples=4,
+        ...     additional_forward_args=(mask,),
+        ...     target=target,
+        ... )
+    """
+    if not callable(explanation_func):
+        raise TypeError(
+            "`explanation_func` must be callable (an attribute method); got "
+            f"{type(explanation_func).__name__}."
+        )
+    for name, value in per_example.items():
+        if not isinstance(value, Tensor) or value.dim() == 0:
+            raise TypeError(
+                f"`{name}` must be a tensor with one row per example; got "
+                f"{type(value).__name__}."
+            )
+
+    def explain(inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        first = inputs[0] if isinstance(inputs, tuple) else inputs
+        rows = {
+            name: _expand_rows(value.to(first.device), first.shape[0], name)
+            for name, value in per_example.items()
+        }
+        return explanation_func(inputs, *args, **kwargs, **rows)
+
+    return explain
 
 
 class WordMasking:

@@ -47,15 +47,38 @@ class SyntheticTask:
         hits = self.evidence[torch.arange(len(self)), top.cpu()]
         return hits.float().mean().item()
 
+    def sampled_batches(
+        self, steps: int, batch_size: int = 32, seed: int = 0, labels: bool = False
+    ) -> "list[dict[str, Tensor]]":
+        """``steps`` batches of rows drawn with replacement, as dicts of
+        ``input_ids`` and ``attention_mask`` (and ``labels`` if asked): what
+        the learned methods' ``fit`` takes.
+
+        Args:
+            steps (int): Number of batches.
+            batch_size (int): Rows a batch. Default: 32
+            seed (int): Seed of the draw. Default: 0
+            labels (bool): Whether each batch carries its ``labels``.
+                        Default: False
+        """
+        generator = torch.Generator().manual_seed(seed)
+        fields = ("input_ids", "attention_mask") + (("labels",) if labels else ())
+        out = []
+        for _ in range(steps):
+            rows = torch.randint(0, len(self), (batch_size,), generator=generator)
+            out.append({k: getattr(self, k)[rows] for k in fields})
+        return out
+
     def split(self, n_first: int) -> "tuple[SyntheticTask, SyntheticTask]":
         """The first ``n_first`` examples and the rest."""
+        first = torch.arange(len(self)) < n_first
+        return self.select(first), self.select(~first)
+
+    def select(self, rows: Tensor) -> "SyntheticTask":
+        """The examples that ``rows`` (a bool mask or indices) picks."""
         fields = ("input_ids", "attention_mask", "labels", "evidence", "feature_mask")
-        first = {k: getattr(self, k)[:n_first] for k in fields}
-        rest = {k: getattr(self, k)[n_first:] for k in fields}
-        return (
-            SyntheticTask(vocab_size=self.vocab_size, **first),
-            SyntheticTask(vocab_size=self.vocab_size, **rest),
-        )
+        picked = {k: getattr(self, k)[rows] for k in fields}
+        return SyntheticTask(vocab_size=self.vocab_size, **picked)
 
 
 def planted_keyword_task(

@@ -19,16 +19,7 @@ from captum_nlp_ext.testing import (
 
 
 def _batches(task, steps=120, batch_size=32, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    out = []
-    for _ in range(steps):
-        rows = torch.randint(0, len(task), (batch_size,), generator=generator)
-        out.append(
-            dict(
-                input_ids=task.input_ids[rows], attention_mask=task.attention_mask[rows]
-            )
-        )
-    return out
+    return task.sampled_batches(steps, batch_size, seed)
 
 
 def _gates(diffmask, task):
@@ -47,18 +38,33 @@ def keyword():
     train_classifier(model, train, steps=120)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     diffmask = DiffMask(model)
-    history = diffmask.fit(_batches(train))  # the defaults
+    # the defaults, three passes over 120 batches: one pass leaves the gates
+    # of some seeds half open (benchmarks/diffmask/RESULTS.md)
+    history = diffmask.fit(_batches(train), epochs=3)
     return model, before, diffmask, test, history
 
 
-def test_the_keyword_has_the_highest_gate_at_the_defaults(keyword):
+def test_the_keyword_that_decides_is_kept_and_nothing_else(keyword):
+    # One keyword a class. DiffMask keeps a minimal subset that keeps the
+    # prediction: with every keyword dropped the model already answers one
+    # class, so that class's keyword may go too; the other class's may not.
     _, _, diffmask, test, history = keyword
     gates = _gates(diffmask, test)
-    assert test.evidence_ranked_first(gates) >= 0.9
-    # the constraint holds after fit: the masked prediction stays close
+    kept = gates > 0.5
+    words = test.feature_mask >= 0
+    evidence = test.evidence & words
+    assert float((kept & evidence).sum() / kept[words].sum().clamp_min(1)) >= 0.9
+    recall, top1 = [], []
+    for label in (0, 1):
+        rows = test.labels == label
+        recall.append(float((kept[rows] & evidence[rows]).sum() / evidence[rows].sum()))
+        top1.append(test.select(rows).evidence_ranked_first(gates[rows]))
+    needed = max((0, 1), key=lambda label: recall[label])
+    assert recall[needed] >= 0.9 and top1[needed] >= 0.9
+    # what is kept suffices: the masked prediction stays close
     assert history[-1]["kl"] <= 0.1
     assert float(diffmask.divergence(test.input_ids, test.attention_mask).mean()) <= 0.1
-    assert history[-1]["l0"] < 0.5  # and most tokens can be dropped
+    assert history[-1]["l0"] <= 0.25  # and most tokens are dropped
     assert bool(((gates >= 0) & (gates <= 1)).all())
     assert bool((gates[test.feature_mask < 0] == 0).all())
 
@@ -85,9 +91,12 @@ def test_a_known_rule_keeps_exactly_the_positions_that_decide():
     assert train_classifier(model, train, steps=300) > 0.95
     diffmask = DiffMask(model)
     # A larger learning rate than the default (the paper's 3e-4, over hundreds
-    # of epochs): the gates must close within 600 steps here.
+    # of epochs): the gates must close within 600 steps here. The same fit
+    # recovers the rule for seeds 0-4 at 1, 2 and 4 threads
+    # (benchmarks/diffmask/robustness.py, RESULTS.md).
     history = diffmask.fit(_batches(train, steps=200), epochs=3, lr=3e-3)
-    assert history[-1]["multiplier"] > 0  # the constraint was binding
+    # few tokens kept: about the two keywords' share of the tokens
+    assert history[-1]["l0"] <= 0.25
     kept = _gates(diffmask, test) > 0.5
     words = test.feature_mask >= 0
     evidence = test.evidence & words

@@ -195,3 +195,13 @@ def test_mask_optimization_runs_on_a_bfloat16_model():
     got = explain("marc", low, ids, mask)
     assert got.dtype == torch.bfloat16 and torch.isfinite(got.float()).all()
     assert (got.float() - expected).abs().max() < 0.1
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_a_wrong_shaped_attention_mask_is_named_at_the_door(name):
+    model = tiny_model()
+    ids, mask = batch()
+    with pytest.raises(ValueError, match=r"`additional_forward_args`: argument 0 "
+                       r"\(e\.g\. the attention mask\) has shape \(3, 7\); the "
+                       r"inputs' \(batch, tokens\) is \(3, 8\)"):  # fmt: skip
+        explain(name, model, ids, mask[:, :-1])

@@ -6,7 +6,9 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from captum_nlp_ext._utils.checksum import tensor_checksum
 from captum_nlp_ext.attr import LayerLAFA, ReferenceIndex
+from captum_nlp_ext.attr._utils.reference_file import CHECKSUM_KEY
 from captum_nlp_ext.huggingface import ClassifierForward, get_embedding_layer
 from captum_nlp_ext.metrics import CostMeter
 
@@ -136,6 +138,8 @@ def test_a_malformed_score_table_is_refused(setup, tmp_path):
         metadata = handle.metadata()
         tensors = {k: handle.get_tensor(k) for k in handle.keys()}
     del tensors["reference_scores.0.keys"]
+    # written so by a faulty writer: its checksum matches what it wrote
+    metadata[CHECKSUM_KEY] = tensor_checksum(tensors)
     broken = tmp_path / "broken.safetensors"
     save_file(tensors, str(broken), metadata=metadata)
     with pytest.raises(ValueError, match="reference_scores.0"):

@@ -326,7 +326,7 @@ def test_bad_input(task, model, index):
     lafa = make(model, index)
     with pytest.raises(TypeError, match="needs token ids"):
         lafa.attribute(torch.zeros(2, 5, 32), additional_forward_args=mask)
-    with pytest.raises(ValueError, match="must be the attention mask"):
+    with pytest.raises(ValueError, match="`additional_forward_args`: argument 0"):
         lafa.attribute(ids, additional_forward_args=(mask[:, :3],))
     with pytest.raises(ValueError, match="`n_samples` must be >= 1"):
         lafa.attribute(ids, additional_forward_args=mask, n_samples=0)

@@ -267,15 +267,19 @@ def test_faiss_missing_names_the_package_to_install(
     assert ReferenceIndex.load(path, model).faiss_factory is None
 
 
-def _rewrite(path, out, settings=None, drop=None, replace=None, header=None):
+def _rewrite(
+    path, out, settings=None, drop=None, replace=None, header=None, checksum=True
+):
     """Write a copy of the index file ``path`` to ``out`` with its settings,
-    tensors or raw header changed."""
+    tensors or raw header changed; with ``checksum``, one of the new tensors
+    (as a faulty writer would), else the original's."""
     import json
 
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    from captum_nlp_ext.attr._utils.reference_file import METADATA_KEY
+    from captum_nlp_ext._utils.checksum import tensor_checksum
+    from captum_nlp_ext.attr._utils.reference_file import CHECKSUM_KEY, METADATA_KEY
 
     with safe_open(path, framework="pt") as f:
         meta = f.metadata()
@@ -287,8 +291,36 @@ def _rewrite(path, out, settings=None, drop=None, replace=None, header=None):
         stored.pop(key, None)
     tensors.update(replace or {})
     text = header if header is not None else json.dumps(stored)
-    save_file(tensors, out, metadata={METADATA_KEY: text})
+    metadata = {METADATA_KEY: text}
+    metadata[CHECKSUM_KEY] = (
+        tensor_checksum(tensors) if checksum else meta[CHECKSUM_KEY]
+    )
+    save_file(tensors, out, metadata=metadata)
     return out
+
+
+def test_load_refuses_an_edited_or_unchecked_file(tmp_path, model, index):
+    # A cache whose finite values were edited after it was written is refused,
+    # not used: its tensors no longer match the checksum in its header.
+    path = str(tmp_path / "pool.safetensors")
+    index.save(path)
+    edited = index.vectors.clone()
+    edited[0, 0] += 1.0
+    bad = _rewrite(path, str(tmp_path / "edited.safetensors"),
+                   replace={"vectors": edited}, checksum=False)  # fmt: skip
+    with pytest.raises(ValueError, match="edited.safetensors.*fails its checksum"):
+        ReferenceIndex.load(bad, model)
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(path, framework="pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        meta = {k: v for k, v in f.metadata().items() if "checksum" not in k}
+    unchecked = str(tmp_path / "unchecked.safetensors")
+    save_file(tensors, unchecked, metadata=meta)
+    with pytest.raises(ValueError, match="has no checksum.*build it again"):
+        ReferenceIndex.load(unchecked, model)
+    assert ReferenceIndex.load(path, model).vectors.shape == index.vectors.shape
 
 
 @pytest.mark.parametrize(

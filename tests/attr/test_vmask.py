@@ -34,18 +34,7 @@ SPECIALS = [0, 1, 2]  # [PAD], [CLS], [SEP] of the synthetic tasks
 
 
 def _batches(task, steps=120, batch_size=32, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    batches = []
-    for _ in range(steps):
-        rows = torch.randint(0, len(task), (batch_size,), generator=generator)
-        batches.append(
-            dict(
-                input_ids=task.input_ids[rows],
-                attention_mask=task.attention_mask[rows],
-                labels=task.labels[rows],
-            )
-        )
-    return batches
+    return task.sampled_batches(steps, batch_size, seed, labels=True)
 
 
 def _accuracy(model, task):
@@ -66,7 +55,35 @@ def trained():
     # A model trained from scratch wants a larger learning rate than the
     # default's 2e-5 for fine-tuning a pretrained encoder (train_classifier's).
     history = vmask.fit(_batches(train), lr=1e-3)
-    return plain, vmask.eval(), test, history
+    return plain, vmask, test, history
+
+
+def test_fit_leaves_the_wrapper_in_eval_mode_as_it_was_built(trained):
+    # Built from a classifier in eval mode (as loaded), the wrapper is in eval
+    # mode, and fit restores it: its predictions use the expected masks.
+    _, vmask, test, _ = trained
+    assert not vmask.training and not vmask.model.training
+    assert not vmask.mask.training
+    with torch.no_grad():
+        first = vmask(test.input_ids, test.attention_mask).logits
+        again = vmask(test.input_ids, test.attention_mask).logits
+    torch.testing.assert_close(first, again, rtol=0, atol=0)
+
+
+def test_masks_that_stay_at_the_prior_are_warned_at_fit_and_attribute():
+    # The default lr is for fine-tuning a pretrained classifier; from scratch
+    # the masks learn nothing, which must not pass in silence.
+    task = planted_keyword_task(n=200, seed=1)
+    vmask = VMaskClassifier(
+        tiny_bert_classifier(task.vocab_size, seed=1), special_token_ids=SPECIALS
+    )
+    with pytest.warns(UserWarning, match=r"stayed at the prior \(0.5\).*`lr` "
+                      r"\(2e-05\)"):  # fmt: skip
+        vmask.fit(_batches(task, steps=40))
+    with pytest.warns(UserWarning, match="keep probabilities are flat"):
+        VMask(vmask).attribute(
+            task.input_ids[:8], additional_forward_args=(task.attention_mask[:8],)
+        )
 
 
 def test_vmask_keeps_accuracy_and_ranks_the_keyword_first(trained):

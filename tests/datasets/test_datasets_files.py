@@ -149,3 +149,19 @@ def test_a_datasets_folder(tmp_path):
     assert rows[1].example.text_pair_words == ("it", "is", "bad")
     with pytest.raises(ValueError, match="`split`: .*holds the splits"):
         DatasetFile(folder, split="train")
+
+
+def test_a_jsonl_field_that_no_row_has_is_refused_as_a_typo(tmp_path):
+    # A field missing from one row is a bad row; one that no row has is a typo,
+    # refused before any row is read (skipping rows would record them all).
+    path = tmp_path / "rows.jsonl"
+    write_jsonl(path, [{"id": "r0", "text": "a film"}, {"id": "r1", "text": "b"}])
+    for skip in (False, True):
+        expected = r"`label_field`: .*no field 'nosuch' in its first rows; its "
+        with pytest.raises(ValueError, match=expected + r"fields are \['id', 'text'\]"):
+            DatasetFile(path, label_field="nosuch", skip_bad_rows=skip)
+    write_jsonl(path, [{"id": "r0", "text": "a film", "label": 1}, {"id": "r1"}])
+    rows = list(DatasetFile(path, label_field="label", id_field="id",
+                            skip_bad_rows=True))  # fmt: skip
+    # a bad row keeps its id
+    assert [r.id for r in rows] == ["r0", "r1"] and rows[1].example is None

@@ -6,6 +6,7 @@ from torch import nn
 from captum_nlp_ext.attr import LayerNLGP
 from captum_nlp_ext.huggingface import ClassifierForward, get_embedding_layer
 from captum_nlp_ext.metrics import (
+    bind_per_example,
     EmbeddingNoise,
     token_to_embedding_attributions,
     WordMasking,
@@ -175,3 +176,50 @@ def test_perturbations_refuse_the_wrong_inputs():
         WordMasking(0, torch.zeros(3, 4, dtype=torch.long)).infidelity(
             torch.ones(4, 4, dtype=torch.long)
         )
+
+
+def test_sensitivity_max_with_word_units_through_bind_per_example(keyword_task):
+    # Captum repeats the inputs per perturbation but not a feature_mask
+    # passed as a keyword: bound per example, it is repeated with them.
+    model, test = keyword_task
+    forward = ClassifierForward(model, output="probs")
+    ids, mask, units = (
+        test.input_ids[:3],
+        test.attention_mask[:3],
+        test.feature_mask[:3],
+    )
+    nlgp = LayerNLGP(forward, get_embedding_layer(model))
+    masking = WordMasking(4, units)
+    arguments = dict(
+        perturb_func=masking.sensitivity,
+        perturb_radius=0.2,
+        n_perturb_samples=3,
+        target=0,
+        additional_forward_args=(mask,),
+        n_samples=32,
+        seed=0,
+    )
+    with pytest.raises(Exception):  # what a user hits without it
+        sensitivity_max(nlgp.attribute, ids, feature_mask=units, **arguments)
+    seen = []
+
+    def attribute(inputs, **kwargs):
+        seen.append(kwargs["feature_mask"])
+        return nlgp.attribute(inputs, **kwargs)
+
+    sensitivity = sensitivity_max(
+        bind_per_example(attribute, feature_mask=units), ids, **arguments
+    )
+    assert sensitivity.shape == (3,) and torch.isfinite(sensitivity).all()
+    # the unperturbed call sees the units as given, each perturbed call them
+    # repeated as Captum repeats the examples
+    assert torch.equal(seen[0], units)
+    assert torch.equal(seen[1], units.repeat_interleave(3, 0))
+    assert bool((sensitivity > 0).all())
+
+
+def test_bind_per_example_refuses_what_is_not_a_row_tensor():
+    with pytest.raises(TypeError, match="`feature_mask` must be a tensor"):
+        bind_per_example(lambda x: x, feature_mask=[[0, 1]])
+    with pytest.raises(TypeError, match="`explanation_func` must be callable"):
+        bind_per_example(None, feature_mask=torch.zeros(1, 2))

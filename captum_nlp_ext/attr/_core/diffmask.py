@@ -16,6 +16,7 @@ from captum_nlp_ext._utils.checks import check_finite, check_model_call
 from captum_nlp_ext._utils.hooks import eval_mode, frozen_parameters, run_forward
 from captum_nlp_ext._utils.outputs import logits_to_probabilities
 from captum_nlp_ext._utils.targets import resolve_target, TargetType
+from captum_nlp_ext._utils.tokens import token_id
 from captum_nlp_ext._utils.types import PathLike
 from captum_nlp_ext._utils.units import unit_means
 from captum_nlp_ext._utils.validation import (
@@ -32,6 +33,7 @@ from captum_nlp_ext.attr._utils.diffmask import (
     GateProbe,
     gating,
     hard_concrete_sample,
+    initial_baseline,
     log_expected_l0,
     recording,
 )
@@ -52,16 +54,20 @@ class DiffMask(Attribution):
     A gate :math:`z_i \in [0, 1]` per token decides whether the token's input
     embedding (``gate="input"``) or its hidden state at layer :math:`l`
     (``gate="hidden"``) is kept or replaced by a learned baseline vector
-    :math:`b`. A small probe predicts the gates from the model's own hidden
-    states up to layer :math:`l`, so "what the model knows at layer l" decides
-    what may be dropped. The gates are Hard Concrete variables (Louizos et
-    al., 2018), exactly 0 or 1 with some probability, and the probe is trained
-    once over a data set (:meth:`fit`) to minimise the expected number of
-    non-zero gates subject to the masked prediction's KL divergence from the
-    original staying below a margin, with a Lagrange multiplier trained by
-    gradient ascent. Then it explains new inputs with one forward pass and no
-    search: the attribution of a token is its expected gate (1 = needed, 0 =
-    can be dropped; unsigned, the same for every class).
+    :math:`b_i`, one per position as the authors' placeholder (an erased token
+    keeps its place: with one vector for every position, the tests' tiny
+    models read erased words as a class, and the fit, unable to meet its
+    constraint sparsely, depended on its seed). A small probe predicts the
+    gates from the model's own hidden states up to layer :math:`l`, so "what
+    the model knows at layer l" decides what may be dropped. The gates are
+    Hard Concrete variables (Louizos et al., 2018), exactly 0 or 1 with some
+    probability, and the probe is trained once over a data set (:meth:`fit`)
+    to minimise the expected number of non-zero gates subject to the masked
+    prediction's KL divergence from the original staying below a margin, with
+    a Lagrange multiplier trained by gradient ascent. Then it explains new
+    inputs with one forward pass and no search: the attribution of a token is
+    its expected gate (1 = needed, 0 = can be dropped; unsigned, the same for
+    every class).
 
     The explained model's parameters are never updated, and its mode and
     ``requires_grad`` are restored.
@@ -75,6 +81,7 @@ class DiffMask(Attribution):
         embeddings: Optional[Module] = None,
         layers: Optional[Sequence[Module]] = None,
         seed: int = 0,
+        baseline_token_id: Optional[int] = None,
     ) -> None:
         r"""
         Args:
@@ -95,6 +102,12 @@ class DiffMask(Attribution):
             layers (sequence of Module, optional): The transformer layers in
                         order. Default: None (found for Hugging Face encoders)
             seed (int): Seed of the probe's initial weights. Default: 0
+            baseline_token_id (int, optional): The token whose embedding-block
+                        output at each position starts the learned baseline
+                        of input gates (the authors start theirs at [MASK]:
+                        pass ``tokenizer.mask_token_id``). Default: None (the
+                        config's ``pad_token_id``; zeros without one, and for
+                        hidden gates)
         """
         from captum_nlp_ext.huggingface import get_embedding_layer
 
@@ -129,7 +142,18 @@ class DiffMask(Attribution):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.probe = GateProbe(hidden, depth, gate)
-        self.baseline = torch.nn.Parameter(torch.zeros(hidden))
+        # One baseline vector per position, as the authors' placeholder: an
+        # erased token keeps its position (a single vector made the model
+        # read erased words as a class on the tests' tasks).
+        positions = _positions(model)
+        if baseline_token_id is not None:
+            check_int("baseline_token_id", baseline_token_id, 0)
+        token = None
+        if gate == "input":
+            token = token_id("pad_token_id", baseline_token_id, model=model)
+        self.baseline = torch.nn.Parameter(
+            initial_baseline(embeddings, positions, hidden, token)
+        )
         self.multiplier = torch.nn.Parameter(torch.ones(()))
         device = next(model.parameters()).device
         self.probe.to(device)
@@ -154,7 +178,12 @@ class DiffMask(Attribution):
         :math:`\lambda \ge 0` over a data set: minimise
         :math:`\overline{L_0} + \lambda (KL(p(y|x) \| p(y|\tilde x)) - m)` in
         the probe and the baseline, maximise it in :math:`\lambda` (the
-        paper's constrained objective; its learning rates).
+        paper's constrained objective; its learning rates). Each step's
+        Lagrangian is divided by :math:`1 + \lambda` (a constant of the
+        step): the same stationary points, but gradients of one scale while
+        :math:`\lambda` moves by orders of magnitude. Without it, a fit on the
+        tests' tasks depended on its seed and on the thread count
+        (``benchmarks/diffmask/robustness.py``).
 
         Args:
             batches (iterable of dict): Each a dict with ``input_ids`` and
@@ -205,7 +234,11 @@ class DiffMask(Attribution):
                     kl, l0 = self._step(ids, args, generator)
                     probe_optimizer.zero_grad()
                     multiplier_optimizer.zero_grad()
-                    loss = (l0 + self.multiplier * (kl - margin)).mean()
+                    lagrangian = (l0 + self.multiplier * (kl - margin)).mean()
+                    # Divided by 1 + lambda, so that its gradients keep one
+                    # scale as lambda grows (Adam's moments then carry no
+                    # large-lambda era's scale into the next).
+                    loss = lagrangian / (1 + self.multiplier.detach())
                     loss.backward()
                     probe_optimizer.step()
                     multiplier_optimizer.step()
@@ -271,7 +304,7 @@ class DiffMask(Attribution):
         """
         given_inputs = inputs
         inputs = check_inputs(inputs)
-        args = format_additional_forward_args(additional_forward_args)
+        args = format_additional_forward_args(additional_forward_args, inputs)
         with eval_mode(self.model), torch.no_grad():
             check_model_call(self.model, self._gated, inputs, "DiffMask")
             with recording(self._read) as states:
@@ -289,7 +322,7 @@ class DiffMask(Attribution):
         expectation from the model's own, in nats: what :meth:`fit` keeps
         below ``margin`` (with sampled gates), to check on held-out data."""
         inputs = check_inputs(inputs)
-        args = format_additional_forward_args(additional_forward_args)
+        args = format_additional_forward_args(additional_forward_args, inputs)
         with eval_mode(self.model), torch.no_grad():
             with recording(self._read) as states:
                 original = run_forward(self.forward_func, inputs, args)
@@ -418,3 +451,9 @@ def _hidden_size(model: Module, embeddings: Module) -> int:
     if not isinstance(size, int):
         raise ValueError("cannot tell the hidden size: `model.config.hidden_size`.")
     return size
+
+
+def _positions(model: Module) -> int:
+    """Positions the model reads (its config's), 512 when it does not say."""
+    size = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    return size if isinstance(size, int) and size > 0 else 512

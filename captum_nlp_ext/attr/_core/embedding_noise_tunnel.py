@@ -12,7 +12,11 @@ from torch.nn import Module
 from captum_nlp_ext._utils.checks import NonFiniteError
 from captum_nlp_ext._utils.hooks import replacing_layer_output
 from captum_nlp_ext._utils.random import example_generator
-from captum_nlp_ext._utils.validation import check_int, check_optional_int
+from captum_nlp_ext._utils.validation import (
+    check_int,
+    check_optional_int,
+    format_additional_forward_args,
+)
 
 
 class EmbeddingNoiseTunnel(NoiseTunnel):
@@ -107,6 +111,9 @@ class EmbeddingNoiseTunnel(NoiseTunnel):
             kwargs["seed"] = seed  # the wrapped method's own draws, too
         self._seed, self._copy_offset = seed, 0
         first = inputs[0] if isinstance(inputs, tuple) else inputs
+        # Checked here, at the user's batch, not at the copies' batch.
+        if isinstance(first, Tensor) and first.dim() >= 2:
+            format_additional_forward_args(kwargs.get("additional_forward_args"), first)
         self._examples = int(first.shape[0])
         try:
             return NoiseTunnel.attribute.__wrapped__(  # type: ignore[attr-defined]

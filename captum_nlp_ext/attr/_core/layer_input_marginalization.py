@@ -341,7 +341,7 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
                 "substitutes tokens proposed by the MLM; got floating point "
                 f"{tuple(inputs.shape)}."
             )
-        args = format_additional_forward_args(additional_forward_args)
+        args = format_additional_forward_args(additional_forward_args, inputs)
         check_float("threshold", threshold, 0.0, 1.0, True, False)
         check_optional_int("top_k", top_k, 1)
         if mass is not None:

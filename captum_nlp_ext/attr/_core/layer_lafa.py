@@ -301,7 +301,7 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
         """
         given_inputs = inputs
         inputs = _check_token_ids(inputs)
-        args = format_additional_forward_args(additional_forward_args)
+        args = format_additional_forward_args(additional_forward_args, inputs)
         check_int("n_samples", n_samples, 1)
         check_float("stdevs", stdevs, 0.0, low_inclusive=True)
         check_int("n_steps", n_steps, 1)
@@ -441,7 +441,7 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
             with ``index.input_ids[i]``.
         """
         inputs = _check_token_ids(inputs)
-        args = format_additional_forward_args(additional_forward_args)
+        args = format_additional_forward_args(additional_forward_args, inputs)
         attention_mask = _attention_mask(inputs, args)
         with torch.no_grad():
             output = forward_with_layer_output(

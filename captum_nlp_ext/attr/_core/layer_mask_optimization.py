@@ -329,7 +329,7 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
         """
         given_inputs = inputs
         inputs = check_inputs(inputs)
-        args = format_additional_forward_args(additional_forward_args)
+        args = format_additional_forward_args(additional_forward_args, inputs)
         weights = {
             name: check_float(name, value, 0.0, low_inclusive=True)
             for name, value in (

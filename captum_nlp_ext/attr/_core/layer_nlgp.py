@@ -307,7 +307,7 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
         """
         given_inputs = inputs
         inputs = check_inputs(inputs)
-        args = format_additional_forward_args(additional_forward_args)
+        args = format_additional_forward_args(additional_forward_args, inputs)
         check_int("n_samples", n_samples, 2)
         check_float("stdevs", stdevs, 0.0)
         check_choice("perturbation", perturbation, PERTURBATIONS)

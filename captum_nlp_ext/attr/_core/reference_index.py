@@ -4,17 +4,29 @@ searched for the nearest neighbours of a text (LAFA's reference texts)."""
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import (
+    Any,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 import torch
 from torch import Tensor
 from torch.nn import Module
 from tqdm.auto import tqdm
 
+from captum_nlp_ext._utils.checksum import tensor_checksum
 from captum_nlp_ext._utils.hooks import eval_mode
 from captum_nlp_ext._utils.tokens import token_id
 from captum_nlp_ext._utils.validation import check_choice, check_float, check_int
 from captum_nlp_ext.attr._utils.reference_file import (
+    CHECKSUM_KEY,
     FORMAT,
     METADATA_KEY,
     POOLINGS,
@@ -210,7 +222,10 @@ class ReferenceIndex:
         device = device_of(model)
         with torch.no_grad(), eval_mode(model):
             for ids, mask in tqdm(
-                batches, desc="reference index", disable=not show_progress
+                batches,
+                desc="reference index",
+                total=_batch_count(data, batch_size),
+                disable=not show_progress,
             ):
                 vectors, predictions = encode_texts(
                     model, ids.to(device), mask.to(device), layer, pooling
@@ -271,6 +286,7 @@ class ReferenceIndex:
             metadata={
                 METADATA_KEY: json.dumps(self.settings),
                 SCORES_METADATA_KEY: names,
+                CHECKSUM_KEY: tensor_checksum(tensors),
             },
         )
         os.replace(partial, path)
@@ -522,3 +538,13 @@ class ReferenceIndex:
             mask[:, :length],
             self.word_mask[indices, :length],
         )
+
+
+def _batch_count(data: Any, batch_size: int) -> Optional[int]:
+    """Batches of a list of texts (a progress bar's total); None when ``data``
+    cannot tell (an iterator, token batches)."""
+    if isinstance(data, (list, tuple)) and data and isinstance(data[0], str):
+        return -(-len(data) // batch_size)
+    if isinstance(data, (list, tuple)) and data and isinstance(data[0], Mapping):
+        return len(data)
+    return None

@@ -1,6 +1,7 @@
 """VMASK's word importances: the keep probabilities of a classifier trained with
 a variational word mask (Chen and Ji, EMNLP 2020)."""
 
+import warnings
 from typing import Any, Optional, Tuple, Union
 
 import torch
@@ -17,7 +18,7 @@ from captum_nlp_ext._utils.validation import (
     format_additional_forward_args,
     match_inputs_format,
 )
-from captum_nlp_ext.attr._core.vmask_classifier import VMaskClassifier
+from captum_nlp_ext.attr._core.vmask_classifier import FLAT, VMaskClassifier
 
 
 class VMask(Attribution):
@@ -92,7 +93,7 @@ class VMask(Attribution):
         """
         given_inputs = inputs
         inputs = check_inputs(inputs)
-        args = format_additional_forward_args(additional_forward_args)
+        args = format_additional_forward_args(additional_forward_args, inputs)
         attention = args[0] if args and isinstance(args[0], Tensor) else None
         # Always in eval mode: the keep probabilities are the masks'
         # expectation, which is what the model uses at inference (no dropout
@@ -103,6 +104,23 @@ class VMask(Attribution):
             check_finite(output, "The model's output")
             resolve_target(target, output)
             keep, words = self.model.keep_probabilities(inputs, attention)
+            _warn_if_flat(keep, words)
             if feature_mask is not None:
                 keep = unit_means(keep, feature_mask)
         return match_inputs_format(given_inputs, keep)
+
+
+def _warn_if_flat(keep: Tensor, words: Any) -> None:
+    """Keep probabilities that all lie within ``FLAT`` of one another rank no
+    word: say so (an untrained mask, or one trained at too small a rate)."""
+    valid = words.included
+    if int(valid.sum()) < 2:
+        return
+    values = keep[valid]
+    if float(values.max() - values.min()) < FLAT:
+        warnings.warn(
+            f"VMASK's keep probabilities are flat (all within {FLAT} of "
+            f"{float(values.mean()):.3f}): they rank no word. Was the mask trained "
+            "(VMaskClassifier.fit), at a learning rate that suits the classifier?",
+            stacklevel=4,
+        )

@@ -3,6 +3,7 @@ input embedding layer, trained with it (Chen and Ji, EMNLP 2020)."""
 
 import json
 import logging
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -32,6 +33,8 @@ logger = logging.getLogger("captum_nlp_ext")
 #: The mask network's file in a saved VMASK model's folder.
 MASK_FILE = "vmask.safetensors"
 _FORMAT = "captum-nlp-ext/vmask/1"
+#: Keep probabilities that all lie within this of one value rank no word.
+FLAT = 0.01
 
 
 class VMaskClassifier(Module):
@@ -129,6 +132,9 @@ class VMaskClassifier(Module):
         self.register_buffer("continuation", continuation, persistent=False)
         self.tokenizer = tokenizer
         self.to(next(model.parameters()).device)
+        # The wrapper takes the wrapped classifier's mode (eval, as loaded):
+        # in training mode its predictions would sample masks.
+        self.train(model.training)
         self._temperature = 1.0
         self._generator: Optional[torch.Generator] = None
         self._recorded: Optional[Tuple[Tensor, Units]] = None
@@ -205,7 +211,12 @@ class VMaskClassifier(Module):
                         other entries (``token_type_ids``) go to the model. A
                         list or DataLoader (read once an epoch).
             epochs (int): Passes over ``batches``. Default: 1
-            lr (float): The classifier's learning rate. Default: 2e-5
+            lr (float): The classifier's learning rate; the default suits
+                        fine-tuning a pretrained classifier (BERT's usual
+                        rate); a classifier trained from scratch needs about
+                        1e-3 (the authors' CNN and LSTM), else it stays at
+                        chance and its masks at the prior (a warning says so).
+                        Default: 2e-5
             mask_lr (float): The mask network's learning rate (it starts from
                         random weights, so it learns faster than the
                         pretrained classifier). Default: 1e-3
@@ -224,6 +235,9 @@ class VMaskClassifier(Module):
             show_progress (bool): A progress bar over steps. Default: False
             seed (int): Seed of the masks' samples and of dropout.
                         Default: 0
+
+        The wrapper's mode is restored (eval, as constructed from a loaded
+        classifier): its predictions then use the expected masks.
 
         Returns:
             One dict per epoch: ``beta`` and the mean ``loss``,
@@ -261,7 +275,7 @@ class VMaskClassifier(Module):
                 for epoch in range(epochs):
                     weight = schedule(epoch)
                     totals = torch.zeros(3, dtype=torch.float64)
-                    steps = 0
+                    steps, spread = 0, 0.0
                     desc = f"VMASK epoch {epoch + 1}/{epochs}"
                     for batch in progress(batches, show_progress, desc):
                         ids, mask, labels, extra = check_batch(batch, device)
@@ -280,6 +294,10 @@ class VMaskClassifier(Module):
                             )
                         optimizer.step()
                         scheduler.step()
+                        keep = torch.sigmoid(word_logits.detach())[units.valid]
+                        # at the last step: how far the masks moved
+                        if keep.numel():
+                            spread = float((keep - prior).abs().max())
                         totals += torch.tensor([loss.item(), ce.item(), info.item()])
                         steps += 1
                     if steps == 0:
@@ -299,6 +317,15 @@ class VMaskClassifier(Module):
             self._generator, self._recorded = None, None
             for module, flag in flags:
                 module.training = flag
+        if spread < FLAT:
+            warnings.warn(
+                f"VMASK's keep probabilities stayed at the prior ({prior}) (every "
+                f"word of the last batch within {spread:.4f} of it): the masks say "
+                f"nothing. `lr` ({lr}) and `mask_lr` ({mask_lr}) assume a "
+                "pretrained, fine-tuned classifier; a model trained from scratch "
+                "needs larger ones (the authors' CNN and LSTM: 1e-3), or more epochs.",
+                stacklevel=2,
+            )
         return history
 
     def save(self, path: PathLike) -> None:

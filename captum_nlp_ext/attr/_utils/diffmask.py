@@ -145,14 +145,38 @@ def recording(modules: Sequence[Module]) -> Iterator[List[Optional[Tensor]]]:
             handle.remove()
 
 
+def initial_baseline(
+    embeddings: Module, positions: int, hidden: int, token: Optional[int]
+) -> Tensor:
+    """(positions, hidden): the embedding block's output for ``token`` at
+    every position (the authors start their input placeholder at [MASK]'s),
+    or zeros without a token or where the block cannot be called so."""
+    if token is None:
+        return torch.zeros(positions, hidden)
+    parameter = next(embeddings.parameters(), None)
+    device = parameter.device if parameter is not None else None
+    ids = torch.full((1, positions), token, dtype=torch.long, device=device)
+    try:
+        with torch.no_grad():
+            out = _hidden(embeddings(ids))
+    except (TypeError, ValueError, RuntimeError, IndexError):
+        return torch.zeros(positions, hidden)
+    if out.shape != (1, positions, hidden):
+        return torch.zeros(positions, hidden)
+    return out[0].detach().float().cpu()
+
+
 @contextmanager
 def gating(module: Module, gates: Tensor, baseline: Tensor) -> Iterator[None]:
-    """Replace ``module``'s hidden states h by ``z h + (1 - z) b``."""
+    """Replace ``module``'s hidden states h by ``z h + (1 - z) b``; ``b`` is
+    one vector, or one per position ((positions, hidden), cut to the
+    input's)."""
 
     def hook(module: Module, args: Any, output: Any) -> Any:
         hidden = _hidden(output)
         z = gates.unsqueeze(-1).to(hidden.dtype)
-        gated = z * hidden + (1 - z) * baseline.to(hidden.dtype)
+        b = baseline[: hidden.shape[1]] if baseline.dim() == 2 else baseline
+        gated = z * hidden + (1 - z) * b.to(hidden.dtype)
         if isinstance(output, tuple):
             return (gated,) + tuple(output[1:])
         if isinstance(output, list):

@@ -8,6 +8,7 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 from torch import Tensor
 
+from captum_nlp_ext._utils.checksum import tensor_checksum
 from captum_nlp_ext.attr._utils.reference_scores import (
     read_score_tables,
     SCORES_METADATA_KEY,
@@ -15,6 +16,8 @@ from captum_nlp_ext.attr._utils.reference_scores import (
 
 FORMAT = "captum_nlp_ext.reference_index/1"
 METADATA_KEY = "captum_nlp_ext.reference_index"
+#: The header entry holding :func:`tensor_checksum` of the file's tensors.
+CHECKSUM_KEY = "captum_nlp_ext.checksum"
 POOLINGS = ("mean", "cls", "max")
 TENSORS = (
     "vectors",
@@ -43,8 +46,9 @@ def read_index_file(
 
     Raises:
         ValueError: The file is missing, not a safetensors file, not a
-                    reference index, of another format, or has a missing or
-                    invalid field (named).
+                    reference index, of another format, fails its checksum
+                    (edited or damaged), or has a missing or invalid field
+                    (named).
     """
     from safetensors import safe_open
 
@@ -60,6 +64,7 @@ def read_index_file(
                     f"{METADATA_KEY!r} entry)."
                 )
             scores_header = (handle.metadata() or {}).get(SCORES_METADATA_KEY)
+            checksum = (handle.metadata() or {}).get(CHECKSUM_KEY)
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}
     except FileNotFoundError as error:
         raise ValueError(f"No reference index file at {path!r}.") from error
@@ -69,6 +74,12 @@ def read_index_file(
         raise ValueError(
             f"{path!r} is not a readable safetensors file ({error})."
         ) from error
+    if checksum != tensor_checksum(tensors):
+        what = "has no checksum" if checksum is None else "fails its checksum"
+        raise ValueError(
+            f"Reference index {path!r} {what}: its tensors were changed after it "
+            "was written (or by an older version); delete it and build it again."
+        )
     try:
         settings = json.loads(header)
     except json.JSONDecodeError as error:
@@ -165,4 +176,4 @@ def _describe(tensor: Tensor) -> str:
     return f"{tensor.dtype} of shape {tuple(tensor.shape)}"
 
 
-__all__ = ["FORMAT", "METADATA_KEY", "POOLINGS", "read_index_file"]
+__all__ = ["CHECKSUM_KEY", "FORMAT", "METADATA_KEY", "POOLINGS", "read_index_file"]

@@ -186,7 +186,7 @@ def prepare_erasure(
 ) -> Erasure:
     """Validate a metric's arguments and run the model once on ``inputs``."""
     inputs = check_token_ids(inputs)
-    args = format_additional_forward_args(additional_forward_args)
+    args = format_additional_forward_args(additional_forward_args, inputs)
     check_optional_int("internal_batch_size", internal_batch_size, 1)
     check_choice("pool", pool, POOLS)
     removal_ = None if removal is None else as_removal(removal)

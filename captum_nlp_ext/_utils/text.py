@@ -1,0 +1,18 @@
+"""User text shown to a person: in a terminal or in an HTML page, escaped so
+that it cannot drive the terminal or reorder what the page shows."""
+
+import html
+
+
+def printable(text: str, keep: str = "") -> str:
+    """``text`` with control and format characters shown escaped (``\\x1b``,
+    ``\\u202e``), but those in ``keep``: ANSI / OSC escapes cannot drive a
+    terminal, and bidirectional overrides cannot make ``evil`` read as
+    ``live``."""
+    return "".join(c if c.isprintable() or c in keep else repr(c)[1:-1] for c in text)
+
+
+def escape_html(text: str) -> str:
+    """``text`` for an HTML page: :func:`printable` (line breaks and tabs
+    kept, as HTML reads them as spaces), then HTML-escaped."""
+    return html.escape(printable(text, keep="\n\t"))
