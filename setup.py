@@ -28,6 +28,8 @@ INSTALL_REQUIRES = [
     "numpy>=1.24,<3",
     "tqdm",
     "safetensors>=0.4",
+    # the run folder's lock, the same on POSIX and Windows
+    "filelock>=3.12",
 ]
 # Versions known to pass the suite (a fresh venv takes the newest within them).
 TEST_REQUIRES = [

@@ -36,7 +36,7 @@ def _int_at_least(text: str, low: int) -> int:
 
 
 def registered_methods() -> List[str]:
-    from captum_nlp_ext.benchmark.methods import METHODS
+    from captum_nlp_ext.engine.methods import METHODS
 
     return sorted(METHODS)
 
@@ -159,7 +159,7 @@ def methods_of(args: argparse.Namespace) -> List[str]:
 
 
 def mlm_of(args: argparse.Namespace, methods: Sequence[str]) -> Optional[Path]:
-    from captum_nlp_ext.benchmark.methods import METHODS
+    from captum_nlp_ext.engine.methods import METHODS
 
     if not any("mlm" in METHODS[m].needs for m in methods):
         return None

@@ -37,7 +37,7 @@ def explain_warnings(
     """What a person must know about the explanations: a text cut to
     ``max_length`` tokens, a fit too noisy to rank its words (numbered from 1,
     as printed)."""
-    from captum_nlp_ext.attr._utils.nlgp import NOISY_FIT
+    from captum_nlp_ext.attr import LayerNLGP
 
     out = []
     for i, text in enumerate(texts):
@@ -48,12 +48,13 @@ def explain_warnings(
                 f"{len(text.split())} words ({counts[i]} tokens, --max-length "
                 f"{max_length}); use --max-length for more"
             )
+        noisy = LayerNLGP.NOISY_FIT
         for name in methods:
             score = records[name][i].convergence_score
-            if score is not None and float(score) >= NOISY_FIT:
+            if score is not None and float(score) >= noisy:
                 out.append(
                     f"text {i + 1}: the {name} fit is too noisy to rank its words "
-                    f"(convergence estimate {float(score):.2f} >= {NOISY_FIT:.1f}); "
+                    f"(convergence estimate {float(score):.2f} >= {noisy:.1f}); "
                     f"raise --budget, or --set {name}.samples_per_unit=R for R "
                     "samples a word"
                 )

@@ -36,6 +36,8 @@ from captum_nlp_ext._cli_checks import (
     registered_methods,
 )
 from captum_nlp_ext._cli_output import explain_warnings, print_records, token_counts
+from captum_nlp_ext._utils.checks import resolve_max_length
+from captum_nlp_ext._utils.distributed import launch_rank, launch_world_size
 
 _LOG = logging.getLogger("captum_nlp_ext")
 # Library argument names -> the flags users type, for messages that reach them.
@@ -62,12 +64,8 @@ _FLAGS = {
 
 def _explain(args: argparse.Namespace) -> int:
     from captum_nlp_ext.attr.visualization import save_html
-    from captum_nlp_ext.benchmark.methods import (
-        build_resources,
-        METHODS,
-        TEXT_RESOURCES,
-    )
     from captum_nlp_ext.datasets import load_sst2, user_cache_dir, user_cache_file
+    from captum_nlp_ext.engine.methods import build_resources, METHODS, TEXT_RESOURCES
     from captum_nlp_ext.explain import explain_texts
     from captum_nlp_ext.huggingface import load_classifier, split_words
 
@@ -82,7 +80,7 @@ def _explain(args: argparse.Namespace) -> int:
         check_data_dir(args.data_dir)
     _LOG.info("loading the model %s", folder.name)
     model, tokenizer = load_classifier(folder)
-    args.max_length = _max_length(args.max_length, model)
+    args.max_length = resolve_max_length(args.max_length, model)
     labels = None
     if texts is None:
         examples = load_sst2(args.split, data_dir=args.data_dir, limit=args.n)
@@ -162,20 +160,6 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _max_length(max_length: Optional[int], model: Any) -> int:
-    """``--max-length``, or 128 tokens within the model's positions."""
-    from captum_nlp_ext._utils.checks import position_limit
-
-    limit = position_limit(model)
-    if max_length is None:
-        return 128 if limit is None else min(128, limit)
-    if limit is not None and max_length > limit:
-        raise CommandError(
-            f"--max-length: the model reads at most {limit} tokens; got {max_length}."
-        )
-    return max_length
-
-
 def _benchmark(args: argparse.Namespace) -> int:
     import torch
 
@@ -219,34 +203,18 @@ def _benchmark(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         dry_run=args.dry_run,
     )
-    if _rank() > 0:
+    if launch_rank() > 0:
         return 0
     if args.dry_run:
         print((out / PLAN_FILE).read_text(encoding="utf-8"), end="")
         return 0
     print(f"wrote {out}")
-    if _world() > 1:
+    if launch_world_size() > 1:
         # A job on many machines ends with its page (rank 0, all ranks done).
         from captum_nlp_ext.benchmark.report import write_report
 
         print(f"wrote {write_report([str(out)], None, 20)}")
     return 0
-
-
-def _rank() -> int:
-    """This process's rank under torchrun (0 alone)."""
-    return _env_int("RANK")
-
-
-def _world() -> int:
-    return _env_int("WORLD_SIZE") or 1
-
-
-def _env_int(name: str) -> int:
-    import os
-
-    value = os.environ.get(name, "")
-    return int(value) if value.isdigit() else 0
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -548,16 +516,18 @@ def _configure_logging(quiet: bool) -> logging.Handler:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    # Under torchrun only rank 0 tells what the job is doing.
-    handler = _configure_logging(args.quiet or _rank() > 0)
+    handler = _configure_logging(args.quiet)
     shown = warnings.showwarning
     warnings.showwarning = _show_warning
     try:
+        if launch_rank() > 0:
+            # Under torchrun only rank 0 tells what the job is doing.
+            _LOG.setLevel(logging.WARNING)
         return args.run(args)
     except KeyboardInterrupt:
         print("captum-nlp: interrupted", file=sys.stderr)
         return 130
-    except (CommandError, ValueError, TypeError, FileNotFoundError) as error:
+    except (CommandError, ValueError, FileNotFoundError) as error:
         if args.debug:
             raise
         print(f"captum-nlp: error: {_flag_of(error)}{_message(error)}", file=sys.stderr)

@@ -1,9 +1,9 @@
 """Explain texts with several attribution methods side by side.
 
 The methods are those of the registry
-:data:`captum_nlp_ext.benchmark.methods.METHODS`; a new method joins
+:data:`captum_nlp_ext.engine.methods.METHODS`; a new method joins
 :func:`explain_texts`, the command line and the benchmark by registering itself
-with :func:`~captum_nlp_ext.benchmark.methods.register_method`.
+with :func:`~captum_nlp_ext.engine.methods.register_method`.
 """
 
 import dataclasses
@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from captum_nlp_ext._utils.targets import select_target
 from captum_nlp_ext.attr.visualization import visualization_records, word_attributions
-from captum_nlp_ext.benchmark.methods import (
+from captum_nlp_ext.engine.methods import (
     check_method_options,
     check_methods,
     MethodContext,
@@ -61,7 +61,7 @@ def explain_texts(
                     methods. Default: 128
         resources (Mapping, optional): What some methods need (the MLM of
                     ``im``, the reference index of ``lafa``), as built by
-                    :func:`~captum_nlp_ext.benchmark.methods.build_resources`.
+                    :func:`~captum_nlp_ext.engine.methods.build_resources`.
                     Default: None
         method_options (Mapping, optional): Settings per method that replace
                     its defaults, e.g. ``{"nlgp": {"samples_per_unit": 8}}``

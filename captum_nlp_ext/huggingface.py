@@ -15,9 +15,10 @@ from torch import Tensor
 from torch.nn import Module
 
 from captum_nlp_ext._utils.memo import distinct_rows
+from captum_nlp_ext._utils.models import ClassifierForward, get_embedding_layer
 from captum_nlp_ext._utils.outputs import logits_to_probabilities, output_to_tensor
 from captum_nlp_ext._utils.tokens import token_id
-from captum_nlp_ext._utils.validation import check_choice, check_int
+from captum_nlp_ext._utils.validation import check_int
 from captum_nlp_ext._utils.windows import make_rows, Rows
 
 __all__ = [
@@ -83,9 +84,10 @@ def load_classifier(path: Union[str, "os.PathLike[str]"]) -> Tuple[Module, Any]:
             "AutoModelForSequenceClassification folder."
         )
     model = model.eval()
-    from captum_nlp_ext.attr._core.vmask_classifier import MASK_FILE, VMaskClassifier
+    # The one upward import: a saved VMaskClassifier loads as one.
+    from captum_nlp_ext.attr import VMaskClassifier
 
-    if (Path(path) / MASK_FILE).is_file():
+    if (Path(path) / VMaskClassifier.MASK_FILE).is_file():
         return VMaskClassifier.load(path, model=model, tokenizer=tokenizer), tokenizer
     return model, tokenizer
 
@@ -123,92 +125,6 @@ def split_words(tokenizer: Any, text: str) -> List[str]:
         return text.split()
     # The text as typed (not normalized, not lower-cased): words stay readable.
     return [piece for piece, _ in pre.pre_tokenize_str(text)]
-
-
-def get_embedding_layer(model: Module, kind: str = "tokens") -> Module:
-    """The input embedding layer of a Hugging Face model.
-
-    Args:
-        model (Module): A ``PreTrainedModel``, e.g. from
-                    ``AutoModelForSequenceClassification``.
-        kind (str): ``"tokens"``: the token embedding table
-                    (``model.get_input_embeddings()``), whose output is one
-                    vector per token id; works for every architecture.
-                    ``"full"``: the whole embedding block (token + position
-                    [+ segment] embeddings, LayerNorm), e.g.
-                    ``model.bert.embeddings``; architectures without such a block
-                    (GPT-2) raise a ValueError.
-                    Default: "tokens"
-
-    Returns:
-        The module to pass as ``layer`` to a layer attribution method.
-    """
-    check_choice("kind", kind, ("tokens", "full"))
-    if kind == "tokens":
-        get = getattr(model, "get_input_embeddings", None)
-        if get is None:
-            raise TypeError(
-                "`model` must be a Hugging Face PreTrainedModel with "
-                f"get_input_embeddings(); got {type(model).__name__}."
-            )
-        return get()
-    base = getattr(model, "base_model", model)
-    block = getattr(base, "embeddings", None)
-    if not isinstance(block, Module):
-        raise ValueError(
-            f"{type(model).__name__} has no embedding block (base_model.embeddings); "
-            "use kind='tokens'."
-        )
-    return block
-
-
-class ClassifierForward:
-    """Forward function for a Hugging Face sequence classifier that returns a
-    tensor, as Captum requires.
-
-    Called as ``forward(inputs, attention_mask=None, token_type_ids=None)``:
-    integer ``inputs`` are token ids, floating ``inputs`` of shape
-    (batch, tokens, hidden) are passed as ``inputs_embeds``.
-
-    Args:
-        model (Module): The classifier (any ``AutoModelForSequenceClassification``
-                    or a module returning a ``ModelOutput`` with ``logits``).
-        output (str): ``"logits"``, or ``"probs"`` for softmax probabilities
-                    (sigmoid for a single-logit classifier).
-                    Default: "logits"
-    """
-
-    # The attention mask is the first additional argument, and the model
-    # masks padding out: passes may drop the padding columns
-    # (captum_nlp_ext._utils.batching.attended_lengths).
-    attention_mask_arg = 0
-
-    def __init__(self, model: Module, output: str = "logits") -> None:
-        self.model = model
-        self.output = check_choice("output", output, ("logits", "probs"))
-
-    def __call__(
-        self,
-        inputs: Tensor,
-        attention_mask: Optional[Tensor] = None,
-        token_type_ids: Optional[Tensor] = None,
-    ) -> Tensor:
-        kwargs: dict = {}
-        if attention_mask is not None:
-            kwargs["attention_mask"] = attention_mask
-        if token_type_ids is not None:
-            kwargs["token_type_ids"] = token_type_ids
-        if inputs.is_floating_point():
-            kwargs["inputs_embeds"] = inputs
-        else:
-            kwargs["input_ids"] = inputs
-        logits = output_to_tensor(self.model(**kwargs))
-        if self.output == "logits":
-            return logits
-        return logits_to_probabilities(logits)
-
-    def __repr__(self) -> str:
-        return f"ClassifierForward({type(self.model).__name__}, output={self.output!r})"
 
 
 class WindowedClassifier(Module):

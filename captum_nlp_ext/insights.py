@@ -58,7 +58,6 @@ from torch.nn import Identity, Module
 
 from captum_nlp_ext._utils.targets import TargetType
 from captum_nlp_ext.attr import LayerMaskOptimization, LayerNLGP
-from captum_nlp_ext.attr._utils.nlgp import PERTURBATIONS
 
 __all__ = [
     "InsightsMaskOptimization",
@@ -185,7 +184,7 @@ class InsightsNLGP(_InsightsAdapter):
     settings = {
         "n_samples": ((2, None), _to_int),
         "stdevs": ((0, None), float),
-        "perturbation": (PERTURBATIONS, str),
+        "perturbation": (LayerNLGP.PERTURBATIONS, str),
         "p_perturb": ((0, 1), float),
         "seed": ((0, None), _to_int),
     }

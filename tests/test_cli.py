@@ -134,7 +134,7 @@ def test_explain_reports_text_cut_to_max_length(
 def test_methods_help_lists_the_registered_names(capsys):
     import pytest
 
-    from captum_nlp_ext.benchmark.methods import METHODS
+    from captum_nlp_ext.engine.methods import METHODS
 
     with pytest.raises(SystemExit):
         main(["explain", "--help"])
@@ -160,3 +160,20 @@ def test_explain_warns_when_the_nlgp_fit_is_too_noisy(models_dir, capsys):
     # and a setting the method does not have is named
     assert main(argv + ["--set", "nlgp.samples=3"]) == 2
     assert "unknown settings ['samples']" in capsys.readouterr().err
+
+
+def test_a_bug_is_exit_1_with_the_way_to_its_traceback(monkeypatch, capsys):
+    # A TypeError inside a command is a bug, not the user's mistake (exit 2).
+    import captum_nlp_ext.cli as cli
+
+    def bug(args):
+        raise TypeError("unsupported operand")
+
+    parser = cli.build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    parser.set_defaults(run=bug)
+    for action in parser._subparsers._group_actions[0].choices.values():
+        action.set_defaults(run=bug)
+    assert main(["report", "x"]) == 1
+    line = _error(capsys)
+    assert "TypeError: unsupported operand" in line and "--debug" in line

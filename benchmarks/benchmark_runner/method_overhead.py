@@ -32,10 +32,10 @@ from common import machine, today  # noqa: E402
 
 from captum_nlp_ext._utils.batching import evaluate_rows  # noqa: E402
 from captum_nlp_ext._utils.hooks import forward_with_layer_replaced  # noqa: E402
-from captum_nlp_ext.benchmark._batch import Explainer  # noqa: E402
 from captum_nlp_ext.benchmark._data import RunData  # noqa: E402
-from captum_nlp_ext.benchmark.methods import build_resources, METHODS  # noqa: E402
 from captum_nlp_ext.datasets import resolve_models_dir  # noqa: E402
+from captum_nlp_ext.engine.batch import Explainer  # noqa: E402
+from captum_nlp_ext.engine.methods import build_resources, METHODS  # noqa: E402
 from captum_nlp_ext.huggingface import (  # noqa: E402
     ClassifierForward,
     get_embedding_layer,

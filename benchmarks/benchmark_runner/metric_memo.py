@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import machine, sst2_batch, today  # noqa: E402
 
 from captum_nlp_ext._utils.memo import MemoizedForward  # noqa: E402
-from captum_nlp_ext.benchmark.metrics import (  # noqa: E402
+from captum_nlp_ext.engine.metrics import (  # noqa: E402
     default_metrics,
     MetricBatch,
     METRICS,

@@ -39,11 +39,11 @@ from common import machine, today  # noqa: E402
 from method_overhead import bare  # noqa: E402
 
 from captum_nlp_ext._utils.memo import MemoizedForward  # noqa: E402
-from captum_nlp_ext.benchmark._batch import Explainer  # noqa: E402
 from captum_nlp_ext.benchmark._data import RunData  # noqa: E402
-from captum_nlp_ext.benchmark.metrics import MetricBatch, METRICS  # noqa: E402
 from captum_nlp_ext.benchmark.store import load_run  # noqa: E402
 from captum_nlp_ext.datasets import resolve_models_dir  # noqa: E402
+from captum_nlp_ext.engine.batch import Explainer  # noqa: E402
+from captum_nlp_ext.engine.metrics import MetricBatch, METRICS  # noqa: E402
 from captum_nlp_ext.huggingface import ClassifierForward, load_classifier  # noqa: E402
 
 

@@ -30,8 +30,8 @@ from common import machine, timed, today  # noqa: E402
 from windowed import encode_document  # noqa: E402
 
 import captum_nlp_ext.huggingface as huggingface  # noqa: E402
-from captum_nlp_ext.benchmark._surrogate import WeightedLeastSquares  # noqa: E402
 from captum_nlp_ext.datasets import load_eraser_movies, resolve_models_dir  # noqa: E402
+from captum_nlp_ext.engine._surrogate import WeightedLeastSquares  # noqa: E402
 from captum_nlp_ext.huggingface import (  # noqa: E402
     ClassifierForward,
     load_classifier,

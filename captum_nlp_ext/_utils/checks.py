@@ -15,6 +15,7 @@ from torch.nn import Module
 from torch.nn.modules.dropout import _DropoutNd
 
 from captum_nlp_ext._utils.hooks import model_of
+from captum_nlp_ext._utils.validation import check_int
 
 
 class NonFiniteError(ValueError):
@@ -151,6 +152,28 @@ def vocabulary_size(layer: Optional[Module], model: Optional[Module]) -> Optiona
         if isinstance(count, int):
             return count
     return None
+
+
+#: Tokens an example is cut to when a run does not say (within the model's
+#: positions).
+DEFAULT_MAX_LENGTH = 128
+
+
+def resolve_max_length(
+    max_length: Optional[int], model: Optional[Module], hint: str = ""
+) -> int:
+    """A run's ``max_length``: :data:`DEFAULT_MAX_LENGTH` within the model's
+    positions when None, else checked (>= 2, within the positions; ``hint``
+    ends the error, e.g. what to do instead)."""
+    limit = position_limit(model)
+    if max_length is None:
+        return DEFAULT_MAX_LENGTH if limit is None else min(DEFAULT_MAX_LENGTH, limit)
+    check_int("max_length", max_length, 2)
+    if limit is not None and max_length > limit:
+        raise ValueError(
+            f"`max_length` {max_length} is past the model's {limit} positions{hint}."
+        )
+    return max_length
 
 
 def position_limit(model: Optional[Module]) -> Optional[int]:

@@ -15,9 +15,9 @@ import torch
 from torch import Tensor
 
 from captum_nlp_ext._utils.deprecation import warn_renamed
+from captum_nlp_ext._utils.ranking import select_words
 from captum_nlp_ext._utils.units import build_units, Units
 from captum_nlp_ext._utils.validation import check_float
-from captum_nlp_ext.metrics._ranking import select_words
 
 __all__ = [
     "mean_rationale_length",

@@ -7,7 +7,7 @@ from typing import List, Mapping, Optional, Sequence, Union
 from captum.attr._utils.visualization import VisualizationDataRecord
 from torch import Tensor
 
-from captum_nlp_ext._utils.text import escape_html
+from captum_nlp_ext._utils.text import escape_html, WORDS_CSS
 from captum_nlp_ext._utils.units import build_units, POOLS
 from captum_nlp_ext._utils.validation import check_choice
 
@@ -180,18 +180,6 @@ def colour_legend_html() -> str:
     )
 
 
-_STYLE = (
-    "body{font-family:sans-serif;margin:1.5em}"
-    "table{border-collapse:collapse}"
-    "td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;"
-    "vertical-align:top}"
-    "mark{padding:1px 3px;margin:1px;border-radius:3px;line-height:1.9;color:#000}"
-    ".legend mark{display:inline-block}"
-    "mark.rationale{text-decoration:underline 2px;outline:1px solid #333}"
-    ".note{margin:0.3em 0;color:#444}"
-)
-
-
 _HOW_TO_READ = (
     "Colours: each row's word scores divided by that row's largest magnitude "
     "(as visualization_records scales them by default; green supports the "
@@ -265,7 +253,7 @@ def render_html(
     legend = colour_legend_html()
     return (
         "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
-        f"<title>{escape_html(title)}</title><style>{_STYLE}</style></head><body>"
+        f"<title>{escape_html(title)}</title><style>{WORDS_CSS}</style></head><body>"
         f"<h1>{escape_html(title)}</h1>"
         + "".join(f"<p class='note'>{escape_html(n)}</p>" for n in notes)
         + f"<p class='legend'>Legend: {legend}</p>"

@@ -6,16 +6,16 @@ every metric (:data:`METRICS`) and writes a resumable run folder;
 :func:`write_report` and :func:`markdown_table` show one or several run folders.
 """
 
-from captum_nlp_ext.benchmark.methods import (
+from captum_nlp_ext.benchmark.report import markdown_table, write_report
+from captum_nlp_ext.benchmark.runner import run_benchmark
+from captum_nlp_ext.benchmark.store import load_run
+from captum_nlp_ext.engine.methods import (
     MethodContext,
     METHODS,
     MethodSpec,
     register_method,
 )
-from captum_nlp_ext.benchmark.metrics import METRICS
-from captum_nlp_ext.benchmark.report import markdown_table, write_report
-from captum_nlp_ext.benchmark.runner import run_benchmark
-from captum_nlp_ext.benchmark.store import load_run
+from captum_nlp_ext.engine.metrics import METRICS
 
 __all__ = [
     "METHODS",

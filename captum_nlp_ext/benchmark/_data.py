@@ -8,10 +8,10 @@ from typing import Any, cast, Dict, List, Mapping, Optional, Sequence, Tuple, Un
 
 from captum_nlp_ext._utils.types import PathLike
 from captum_nlp_ext.attr.rationales import mean_rationale_length
-from captum_nlp_ext.benchmark.metrics import METRICS
 from captum_nlp_ext.datasets import TextExample
 from captum_nlp_ext.datasets.files import DatasetFile, FORMATS
 from captum_nlp_ext.datasets.registry import DATASETS, DatasetSpec, named_split
+from captum_nlp_ext.engine.metrics import METRICS
 from captum_nlp_ext.huggingface import kept_word_ids, word_feature_mask
 
 _LOG = logging.getLogger("captum_nlp_ext")

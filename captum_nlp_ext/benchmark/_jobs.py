@@ -28,9 +28,9 @@ from typing import (
 import torch
 from torch.nn import Module
 
-from captum_nlp_ext.benchmark._batch import Explainer
-from captum_nlp_ext.benchmark._resources import build_resources, keep_resources
 from captum_nlp_ext.datasets import TextExample
+from captum_nlp_ext.engine.batch import Explainer
+from captum_nlp_ext.engine.resources import build_resources, keep_resources
 from captum_nlp_ext.huggingface import load_classifier, WindowedClassifier
 
 Task = Tuple[List[int], Dict[str, List[int]]]

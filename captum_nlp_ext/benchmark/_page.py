@@ -6,16 +6,16 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from captum_nlp_ext._utils.text import escape_html as escape
-from captum_nlp_ext.attr._utils.nlgp import NOISY_FIT
-from captum_nlp_ext.attr.visualization import _STYLE, colour_legend_html, words_html
+from captum_nlp_ext._utils.text import escape_html as escape, WORDS_CSS
+from captum_nlp_ext.attr import LayerNLGP
+from captum_nlp_ext.attr.visualization import colour_legend_html, words_html
 from captum_nlp_ext.benchmark import _format as fmt
 from captum_nlp_ext.benchmark._read import Run
 from captum_nlp_ext.benchmark._summary import MethodSummary, Summary
 
 # Nothing may load from anywhere: images are data: URLs, styles inline.
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-_PAGE_STYLE = _STYLE + (
+_PAGE_STYLE = WORDS_CSS + (
     "body{max-width:1400px;color:#222}"
     "h2{margin-top:1.6em;border-bottom:2px solid #ccc}"
     ".ci{color:#666;font-size:85%;white-space:nowrap}"
@@ -122,12 +122,12 @@ def _noisy_fits(run: Run) -> List[str]:
             for r in run.records
             if r["method"] == method and r.get("convergence") is not None
         ]
-        noisy = sum(value >= NOISY_FIT for value in estimates)
+        noisy = sum(value >= LayerNLGP.NOISY_FIT for value in estimates)
         if noisy:
             mean = sum(estimates) / len(estimates)
             notes.append(
                 f"{method}: {noisy} of {len(estimates)} fits are too noisy to rank "
-                f"their words (convergence estimate >= {NOISY_FIT}; mean "
+                f"their words (convergence estimate >= {LayerNLGP.NOISY_FIT}; mean "
                 f"{mean:.2f}): raise --budget, or --set "
                 f"{method}.samples_per_unit=R for R samples a word."
             )

@@ -11,10 +11,10 @@ example is seeded by its number, so the records are those of one process.
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
+from captum_nlp_ext._utils.distributed import Ranks
+from captum_nlp_ext._utils.progress import Progress
 from captum_nlp_ext.benchmark._jobs import BatchWorker, Task
 from captum_nlp_ext.benchmark.store import RankWriter, RunStore
-from captum_nlp_ext.corpus._distributed import Ranks
-from captum_nlp_ext.corpus._progress import Progress
 
 
 def run_on_ranks(

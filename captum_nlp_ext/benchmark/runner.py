@@ -17,12 +17,13 @@ import torch
 from torch.nn import Module
 from tqdm.auto import tqdm
 
-from captum_nlp_ext._utils.checks import position_limit
+from captum_nlp_ext._utils.batching import DEFAULT_INTERNAL_BATCH_SIZE
+from captum_nlp_ext._utils.checks import position_limit, resolve_max_length
+from captum_nlp_ext._utils.distributed import Ranks
 from captum_nlp_ext._utils.environment import machine, versions
+from captum_nlp_ext._utils.fingerprint import model_fingerprint
 from captum_nlp_ext._utils.types import PathLike
 from captum_nlp_ext._utils.validation import check_int
-from captum_nlp_ext.attr._utils.reference_pool import model_fingerprint
-from captum_nlp_ext.benchmark._batch import Explainer
 from captum_nlp_ext.benchmark._data import RunData
 from captum_nlp_ext.benchmark._jobs import (
     BatchWorker,
@@ -38,21 +39,21 @@ from captum_nlp_ext.benchmark._plan import (
     plan_table,
 )
 from captum_nlp_ext.benchmark._ranks import run_on_ranks
-from captum_nlp_ext.benchmark.methods import (
+from captum_nlp_ext.benchmark.store import RunStore, SCHEMA
+from captum_nlp_ext.datasets import TextExample
+from captum_nlp_ext.engine.batch import Explainer
+from captum_nlp_ext.engine.methods import (
     build_resources,
     check_method_options,
     check_methods,
     METHODS,
     TEXT_RESOURCES,
 )
-from captum_nlp_ext.benchmark.metrics import (
+from captum_nlp_ext.engine.metrics import (
     check_metrics,
     default_metrics,
     metric_settings,
 )
-from captum_nlp_ext.benchmark.store import RunStore, SCHEMA
-from captum_nlp_ext.corpus._distributed import Ranks
-from captum_nlp_ext.datasets import TextExample
 from captum_nlp_ext.huggingface import class_names, load_classifier
 
 _LOG = logging.getLogger("captum_nlp_ext")
@@ -79,7 +80,7 @@ def run_benchmark(
     reference_pool: int = 1000,
     reference_texts: Optional[Sequence[str]] = None,
     method_options: Optional[Mapping[str, Mapping[str, Any]]] = None,
-    internal_batch_size: int = 64,
+    internal_batch_size: int = DEFAULT_INTERNAL_BATCH_SIZE,
     data_dir: Optional[PathLike] = None,
     fields: Optional[Mapping[str, Optional[str]]] = None,
     skip_bad_rows: bool = False,
@@ -117,7 +118,7 @@ def run_benchmark(
         split (str, optional): The split. Default: None (sst2/sst/esnli
                     ``"dev"``, movies ``"val"``, imdb ``"valid"``, mr ``"all"``)
         methods (sequence of str): Registered method names
-                    (:data:`~captum_nlp_ext.benchmark.methods.METHODS`).
+                    (:data:`~captum_nlp_ext.engine.methods.METHODS`).
                     Default: ("nlgp", "lig", "random")
         metrics (sequence of str, optional): Registered metric names. Default:
                     None (every metric the data set's gold supports)
@@ -217,12 +218,11 @@ def run_benchmark(
     )
     check_methods(methods, model)
     limit = position_limit(model)
-    if max_length is None and window is None:
-        max_length = 128 if limit is None else min(128, limit)
-    if window is None and limit is not None and (max_length or 0) > limit:
-        raise ValueError(
-            f"`max_length` {max_length} is past the model's {limit} positions; "
-            "lower it, or read whole documents through windows (`window`)."
+    if window is None:
+        max_length = resolve_max_length(
+            max_length,
+            model,
+            "; lower it, or read whole documents through windows (`window`)",
         )
     if window is not None and limit is not None and window > limit:
         raise ValueError(f"`window` {window} is past the model's {limit} positions.")

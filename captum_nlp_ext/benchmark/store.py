@@ -13,10 +13,11 @@ A run under ``torchrun`` writes one more file per rank but 0,
 ``results.jsonl`` when every rank is done (or when a killed run is resumed):
 no two processes ever append to one file.
 
-While a run writes the folder it holds ``run.lock`` (an exclusive ``flock``,
-with the writer's PID inside): a second run on the same folder is refused with
-that PID. The operating system releases the lock when its process dies, so a
-lock left by a killed run is taken over by the next run. ``cache/`` holds
+While a run writes the folder it holds ``run.lock`` (an exclusive lock through
+``filelock``: ``flock`` on POSIX, ``msvcrt`` on Windows), with the writer's PID
+in ``run.pid``: a second run on the same folder is refused with that PID. The
+operating system releases the lock when its process dies, so a lock left by a
+killed run is taken over by the next run. ``cache/`` holds
 what the run built to serve it (LAFA's reference index), named by what built
 it; ``overwrite`` deletes it with the results.
 """
@@ -27,17 +28,15 @@ import shutil
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
+from captum_nlp_ext._utils.files import write_text_atomic
+from captum_nlp_ext._utils.settings import describe_differences, settings_differences
 from captum_nlp_ext._utils.types import PathLike
-
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks; runs are not guarded there
-    fcntl = None  # type: ignore[assignment]
 
 SCHEMA = 1
 RUN_FILE = "run.json"
 RESULTS_FILE = "results.jsonl"
 LOCK_FILE = "run.lock"
+PID_FILE = "run.pid"
 RANK_FILES = "results.rank-*.jsonl"
 CACHE_DIR = "cache"
 # Keys of run.json that may differ when a run is resumed (where and when it
@@ -82,44 +81,6 @@ def read_results(path: Path) -> Tuple[List[Dict[str, Any]], int]:
             ) from error
         good += len(line)
     return records, good
-
-
-def settings_differences(
-    stored: Mapping[str, Any], current: Mapping[str, Any]
-) -> List[str]:
-    """Keys (besides :data:`VOLATILE_KEYS`) whose values differ."""
-    keys = (set(stored) | set(current)) - set(VOLATILE_KEYS)
-    return sorted(k for k in keys if stored.get(k) != current.get(k))
-
-
-def describe_differences(
-    stored: Mapping[str, Any], current: Mapping[str, Any], keys: List[str]
-) -> str:
-    """The settings that differ, each as its path and its two values, short:
-    nested dicts are compared key by key (``method_settings.lafa``), and a
-    key one side lacks is named, not dumped."""
-    parts: List[str] = []
-
-    def walk(path: str, old: Any, new: Any) -> None:
-        if isinstance(old, Mapping) and isinstance(new, Mapping):
-            for key in sorted(set(old) | set(new), key=str):
-                if old.get(key) != new.get(key):
-                    walk(f"{path}.{key}", old.get(key), new.get(key))
-            return
-        if old is None or new is None:
-            where = "now only" if old is None else "only in the folder"
-            parts.append(f"{path} {where}")
-            return
-        parts.append(f"{path}: {_short(old)} in the folder, {_short(new)} now")
-
-    for key in keys:
-        walk(key, stored.get(key), current.get(key))
-    return "; ".join(parts)
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class RunStore:
@@ -172,7 +133,7 @@ class RunStore:
             shutil.rmtree(self.cache_dir, ignore_errors=True)
         if self.run_path.is_file():
             stored = json.loads(self.run_path.read_text(encoding="utf-8"))
-            differing = settings_differences(stored, settings)
+            differing = settings_differences(stored, settings, VOLATILE_KEYS)
             if differing:
                 details = describe_differences(stored, settings, differing)
                 raise ValueError(
@@ -183,7 +144,7 @@ class RunStore:
             self.settings = stored
         else:
             self.results_path.write_bytes(b"")
-            _write_atomic(self.run_path, json.dumps(settings, indent=1) + "\n")
+            write_text_atomic(self.run_path, json.dumps(settings, indent=1) + "\n")
             self.settings = settings
         records, good = read_results(self.results_path)
         if self.results_path.is_file() and good < self.results_path.stat().st_size:
@@ -258,43 +219,31 @@ def _append_lines(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
         os.fsync(handle.fileno())
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
 class _RunLock:
-    """An exclusive, non-blocking ``flock`` on a file that holds the PID."""
+    """An exclusive, non-blocking lock on ``path``, the holder's PID beside it
+    in :data:`PID_FILE`."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self.handle: Optional[Any] = None
-        if fcntl is None:
-            return
-        handle = open(path, "a+", encoding="utf-8")
+        from filelock import FileLock, Timeout
+
+        self.lock: Optional[Any] = FileLock(str(path), timeout=0)
+        pid_file = path.with_name(PID_FILE)
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            handle.close()
+            self.lock.acquire()
+        except Timeout:
+            self.lock = None
+            try:
+                holder = pid_file.read_text(encoding="utf-8").strip()
+            except OSError:
+                holder = ""
             raise RunLockedError(
                 f"{path.parent} is being written by another run (process "
-                f"{holder}); wait for it to finish, stop it, or choose another "
-                "folder (--out)."
+                f"{holder or 'unknown'}); wait for it to finish, stop it, or choose "
+                "another folder (--out)."
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        self.handle = handle
+        pid_file.write_text(f"{os.getpid()}\n", encoding="utf-8")
 
     def release(self) -> None:
-        if self.handle is not None:
-            fcntl.flock(self.handle.fileno(), fcntl.LOCK_UN)
-            self.handle.close()
-            self.handle = None
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None

@@ -2,9 +2,12 @@
 
 A shard's examples are batched by length (as the benchmark batches its
 examples), each batch encoded once and explained by each method in the run's
-order. A method that raises on a batch is run again on each example alone; an
-example that still fails gets a row with the error in ``failed`` (and empty
-lists), once: a resumed run finds its shard written and does not retry it.
+order. A method that fails on a batch because an example cannot be explained
+(the run's failure policy: :data:`~captum_nlp_ext.engine.batch.EXAMPLE_ERRORS`)
+is run again on each example alone; an example that still fails gets a row
+with the error in ``failed`` (and empty lists), once: a resumed run finds its
+shard written and does not retry it. Any other exception is a bug: the run
+stops with it.
 """
 
 import logging
@@ -12,10 +15,11 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import torch
 
+from captum_nlp_ext._utils.checks import NonFiniteError
 from captum_nlp_ext.attr.visualization import word_attributions
-from captum_nlp_ext.benchmark._batch import Explainer
-from captum_nlp_ext.benchmark.methods import METHODS
 from captum_nlp_ext.datasets.files import FileRow
+from captum_nlp_ext.engine.batch import EXAMPLE_ERRORS, Explainer
+from captum_nlp_ext.engine.methods import METHODS
 
 _LOG = logging.getLogger("captum_nlp_ext")
 Row = Dict[str, Any]
@@ -75,16 +79,8 @@ class ShardExplainer:
         self, explainer: Explainer, rows: List[FileRow], positions: List[int]
     ) -> Dict[int, List[Row]]:
         numbers = [r.number for r in rows]
-        try:
-            batch = explainer.batch(positions, numbers)
-        except Exception as error:  # e.g. a text the tokenizer refuses
-            if len(rows) == 1:
-                return {rows[0].number: self._all_failed(rows[0], error)}
-            out: Dict[int, List[Row]] = {}
-            for row, position in zip(rows, positions):
-                out.update(self._batch(explainer, [row], [position]))
-            return out
-        out = {n: [] for n in numbers}
+        batch = explainer.batch(positions, numbers)
+        out: Dict[int, List[Row]] = {n: [] for n in numbers}
         for name in self.methods:
             results = self._method(explainer, batch, name, rows)
             for number, result in zip(numbers, results):
@@ -103,9 +99,10 @@ class ShardExplainer:
         )
         try:
             if batch.failed:
-                raise ValueError(next(iter(batch.failed.values())))
+                message = next(iter(batch.failed.values()))
+                raise NonFiniteError(message, list(batch.failed))
             attributions = METHODS[name].attribute(context)
-        except Exception as error:
+        except EXAMPLE_ERRORS as error:
             if len(rows) == 1:
                 _LOG.debug("%s failed on example %d", name, rows[0].number)
                 return [_failed_row(rows[0], name, _message(error))]
@@ -115,9 +112,6 @@ class ShardExplainer:
                 singles += self._method(explainer, single, name, [row])
             return singles
         return _rows(batch, name, rows, attributions, self.tokenizer)
-
-    def _all_failed(self, row: FileRow, error: BaseException) -> List[Row]:
-        return [_failed_row(row, m, _message(error)) for m in self.methods]
 
 
 def _rows(

@@ -27,20 +27,16 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Union
 
 from torch.nn import Module
 
+from captum_nlp_ext._utils.batching import DEFAULT_INTERNAL_BATCH_SIZE
+from captum_nlp_ext._utils.checks import resolve_max_length
+from captum_nlp_ext._utils.distributed import Ranks
 from captum_nlp_ext._utils.environment import machine, versions
+from captum_nlp_ext._utils.files import write_text_atomic
+from captum_nlp_ext._utils.progress import Progress
+from captum_nlp_ext._utils.settings import describe_differences, settings_differences
 from captum_nlp_ext._utils.types import PathLike
 from captum_nlp_ext._utils.validation import check_int
-from captum_nlp_ext.benchmark.methods import (
-    build_resources,
-    check_method_options,
-    check_methods,
-    METHODS,
-    TEXT_RESOURCES,
-)
-from captum_nlp_ext.benchmark.store import describe_differences, settings_differences
 from captum_nlp_ext.corpus._chunks import ShardExplainer
-from captum_nlp_ext.corpus._distributed import Ranks
-from captum_nlp_ext.corpus._progress import Progress
 from captum_nlp_ext.corpus._sources import open_source, Source
 from captum_nlp_ext.corpus.shards import (
     SCHEMA_VERSION,
@@ -53,6 +49,13 @@ from captum_nlp_ext.corpus.shards import (
 )
 from captum_nlp_ext.datasets import TextExample
 from captum_nlp_ext.datasets.files import FileRow
+from captum_nlp_ext.engine.methods import (
+    build_resources,
+    check_method_options,
+    check_methods,
+    METHODS,
+    TEXT_RESOURCES,
+)
 from captum_nlp_ext.huggingface import class_names, load_classifier
 
 _LOG = logging.getLogger("captum_nlp_ext")
@@ -62,7 +65,7 @@ CLAIMS_DIR = "claims"
 # The default shard size's bounds (about 256 shards a corpus between them).
 MIN_SHARD, MAX_SHARD = 16, 1024
 # Keys of the manifest that may differ when a run is resumed.
-_VOLATILE = ("started", "versions", "machine", "summary", "model_path")
+_VOLATILE = ("started", "versions", "machine", "summary", "model_path", "classes")
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ def attribute_corpus(
     batch_size: int = 16,
     seed: int = 0,
     max_length: Optional[int] = None,
-    internal_batch_size: int = 64,
+    internal_batch_size: int = DEFAULT_INTERNAL_BATCH_SIZE,
     shard_size: Optional[int] = None,
     score_dtype: str = "float16",
     method_options: Optional[Mapping[str, Mapping[str, Any]]] = None,
@@ -220,7 +223,7 @@ def _attribute(ranks: Ranks, given: Dict[str, Any]) -> CorpusRun:
         a["skip_bad_rows"],
         a["data_dir"],
     )
-    max_length = _max_length(a["max_length"], model)
+    max_length = resolve_max_length(a["max_length"], model)
     run_dir = Path(a["out_dir"])
     settings = {
         "schema": SCHEMA_VERSION,
@@ -335,10 +338,7 @@ def _open_folder(run_dir: Path, settings: Dict[str, Any], overwrite: bool) -> No
     (run_dir / SHARDS_DIR).mkdir(parents=True, exist_ok=True)
     if manifest.is_file():
         stored = json.loads(manifest.read_text(encoding="utf-8"))
-        keys = settings_differences(
-            {k: v for k, v in stored.items() if k not in _VOLATILE},
-            json.loads(json.dumps(settings)),
-        )
+        keys = settings_differences(stored, json.loads(json.dumps(settings)), _VOLATILE)
         if keys:
             details = describe_differences(
                 stored, json.loads(json.dumps(settings)), keys
@@ -360,10 +360,7 @@ def _write_manifest(
     content = dict(settings)
     if summary is not None:
         content["summary"] = dict(summary)
-    path = run_dir / MANIFEST_FILE
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(content, indent=1) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    write_text_atomic(run_dir / MANIFEST_FILE, json.dumps(content, indent=1) + "\n")
 
 
 def _resources(
@@ -501,20 +498,6 @@ def _classifier(model: Any, tokenizer: Any, name: Optional[str]) -> tuple:
         name or Path(model).resolve().name,
         str(model),
     )
-
-
-def _max_length(max_length: Optional[int], model: Module) -> int:
-    from captum_nlp_ext._utils.checks import position_limit
-
-    limit = position_limit(model)
-    if max_length is None:
-        return 128 if limit is None else min(128, limit)
-    check_int("max_length", max_length, 2)
-    if limit is not None and max_length > limit:
-        raise ValueError(
-            f"`max_length` {max_length} is past the model's {limit} positions."
-        )
-    return max_length
 
 
 def _now(started: float) -> str:

@@ -37,10 +37,10 @@ with :func:`read_attributions`, ``pandas.read_parquet(folder / "shards")``,
 """
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+from captum_nlp_ext._utils.files import atomic_path
 from captum_nlp_ext._utils.types import PathLike
 
 SCHEMA_VERSION = 1
@@ -136,11 +136,8 @@ def write_shard(
                 value = np.asarray(value or [], dtype=numpy_dtype)
             columns[name].append(value)
     table = pa.Table.from_pydict(columns, schema=table_schema)
-    temporary = path.with_name(path.name + ".tmp")
-    pq.write_table(table, temporary)
-    with open(temporary, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:
+        pq.write_table(table, temporary)
 
 
 def shard_files(run_dir: PathLike) -> List[Path]:

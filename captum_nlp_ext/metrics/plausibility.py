@@ -18,14 +18,14 @@ import torch
 from torch import Tensor
 
 from captum_nlp_ext._utils.deprecation import keyword_only_after
-from captum_nlp_ext._utils.validation import check_choice, check_float
-from captum_nlp_ext.metrics._ranking import (
+from captum_nlp_ext._utils.ranking import (
     average_precision,
     chance_average_precision,
     KType,
     matched_spans,
     select_words,
 )
+from captum_nlp_ext._utils.validation import check_choice, check_float
 from captum_nlp_ext.metrics._result import MetricResult, summarize
 from captum_nlp_ext.metrics._stats import masked_pearson
 from captum_nlp_ext.metrics._words import (

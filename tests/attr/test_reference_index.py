@@ -5,8 +5,8 @@ import sys
 import pytest
 import torch
 
+from captum_nlp_ext._utils.fingerprint import model_fingerprint
 from captum_nlp_ext.attr import ReferenceIndex
-from captum_nlp_ext.attr._utils.reference_pool import model_fingerprint
 from captum_nlp_ext.testing import planted_keyword_task, tiny_bert_classifier
 
 SPECIALS = [0, 1, 2]

@@ -3,7 +3,7 @@ import torch
 from benchmark_toys import make_examples
 
 from captum_nlp_ext.attr import VMaskClassifier
-from captum_nlp_ext.benchmark.methods import (
+from captum_nlp_ext.engine.methods import (
     build_resources,
     check_methods,
     MethodContext,

@@ -4,7 +4,7 @@ import pytest
 import torch
 from benchmark_toys import make_tokenizer
 
-from captum_nlp_ext.benchmark.metrics import MetricBatch, METRICS
+from captum_nlp_ext.engine.metrics import MetricBatch, METRICS
 from captum_nlp_ext.metrics import delta_accuracy, Removal
 
 CUE = 10  # "good"

@@ -3,9 +3,9 @@
 
 import math
 
-from captum_nlp_ext.benchmark.methods import METHODS
 from captum_nlp_ext.benchmark.runner import run_benchmark
 from captum_nlp_ext.benchmark.store import load_run
+from captum_nlp_ext.engine.methods import METHODS
 
 # Every method that explains any classifier (vmask needs a model trained with its
 # layer, refused for this one; tests/attr/test_vmask.py covers it).

@@ -296,7 +296,7 @@ def test_one_method_with_two_settings_is_refused(tmp_path):
 
 
 def test_unsigned_methods_are_marked_in_the_table(tmp_path):
-    from captum_nlp_ext.benchmark.methods import METHODS
+    from captum_nlp_ext.engine.methods import METHODS
 
     # The registry says which scores carry no sign, per setting where one
     # turns a sign on (LAFA's `signed`, on in the registry by default).

@@ -13,10 +13,10 @@ import pytest
 from benchmark_toys import make_examples
 
 from captum_nlp_ext.attr import VMaskClassifier
-from captum_nlp_ext.benchmark.methods import METHODS
 from captum_nlp_ext.benchmark.report import write_report
 from captum_nlp_ext.benchmark.runner import run_benchmark
 from captum_nlp_ext.benchmark.store import load_run, RunLockedError, RunStore
+from captum_nlp_ext.engine.methods import METHODS
 from captum_nlp_ext.testing import NaNClassifier
 
 
@@ -55,7 +55,7 @@ def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path):
     finally:
         child.kill()
     with RunStore(tmp_path, {"schema": 1}) as store:
-        assert (tmp_path / "run.lock").read_text().strip() == str(os.getpid())
+        assert (tmp_path / "run.pid").read_text().strip() == str(os.getpid())
         assert store.done == set()
 
 
@@ -110,7 +110,7 @@ def test_lafa_keeps_its_neighbours_scores_in_the_cached_index(
 def test_the_diffmask_probe_is_fitted_once_per_run_and_reused_on_resume(
     tmp_path, tiny_model, tiny_tokenizer, monkeypatch
 ):
-    import captum_nlp_ext.benchmark._resources as resources
+    import captum_nlp_ext.engine.resources as resources
 
     examples = make_examples(4, seed=1)
     pool = [" ".join(e.words) for e in make_examples(12, seed=2)]
@@ -258,3 +258,38 @@ def test_cut_examples_are_reported_and_lengths_past_the_model_refused(
     assert "examples are longer than `max_length` (6 tokens" in caplog.text
     with pytest.raises(ValueError, match="`max_length` 100 is past the model's 64"):
         run(tmp_path / "b", tiny_model, tiny_tokenizer, examples, max_length=100)
+
+
+def test_a_bug_in_a_method_ends_the_run_not_recorded_as_a_failed_example(
+    tmp_path, tiny_model, tiny_tokenizer, tiny_model_dir, toy_jsonl
+):
+    # One failure policy for the benchmark and the corpus: an example the
+    # model cannot handle is recorded; an exception of any other kind is a bug.
+    from captum_nlp_ext.corpus import attribute_corpus
+    from captum_nlp_ext.engine.methods import MethodSpec, register_method
+
+    def broken(ctx, settings):
+        raise RuntimeError("a bug in the method")
+
+    register_method("broken", MethodSpec(broken, "a bug", "baseline", "random", {}))
+    try:
+        with pytest.raises(RuntimeError, match="a bug in the method"):
+            run(
+                tmp_path / "b",
+                tiny_model,
+                tiny_tokenizer,
+                make_examples(3),
+                methods=["broken"],
+            )
+        with pytest.raises(RuntimeError, match="a bug in the method"):
+            attribute_corpus(
+                tiny_model_dir,
+                toy_jsonl,
+                tmp_path / "c",
+                methods=["broken"],
+                n=3,
+                show_progress=False,
+            )
+    finally:
+        del METHODS["broken"]
+    assert not list((tmp_path / "c" / "shards").glob("*.parquet"))

@@ -13,7 +13,9 @@ from torch import Tensor
 from torch.nn import Module
 
 from captum_nlp_ext._utils.checks import check_finite, check_model_call
+from captum_nlp_ext._utils.fingerprint import model_fingerprint
 from captum_nlp_ext._utils.hooks import eval_mode, frozen_parameters, run_forward
+from captum_nlp_ext._utils.models import get_embedding_layer
 from captum_nlp_ext._utils.outputs import logits_to_probabilities
 from captum_nlp_ext._utils.targets import resolve_target, TargetType
 from captum_nlp_ext._utils.tokens import token_id
@@ -37,7 +39,6 @@ from captum_nlp_ext.attr._utils.diffmask import (
     log_expected_l0,
     recording,
 )
-from captum_nlp_ext.attr._utils.reference_pool import model_fingerprint
 from captum_nlp_ext.attr._utils.training import check_batches, module_name, progress
 
 logger = logging.getLogger("captum_nlp_ext")
@@ -109,8 +110,6 @@ class DiffMask(Attribution):
                         config's ``pad_token_id``; zeros without one, and for
                         hidden gates)
         """
-        from captum_nlp_ext.huggingface import get_embedding_layer
-
         if not isinstance(model, Module):
             raise TypeError(f"`model` must be a Module; got {type(model).__name__}.")
         super().__init__(model)

@@ -21,6 +21,7 @@ from captum_nlp_ext._utils.hooks import (
     model_of,
     outside_inference,
 )
+from captum_nlp_ext._utils.models import ClassifierForward
 from captum_nlp_ext._utils.targets import resolve_target, TargetType
 from captum_nlp_ext._utils.units import build_units
 from captum_nlp_ext._utils.validation import (
@@ -43,7 +44,6 @@ from captum_nlp_ext.attr._utils.lafa import (
     signed_base,
 )
 from captum_nlp_ext.attr._utils.reference_scores import ReferenceScores
-from captum_nlp_ext.huggingface import ClassifierForward
 
 BASES = ("saliency", "smoothgrad", "integrated_gradients")
 

@@ -37,6 +37,7 @@ from captum_nlp_ext._utils.validation import (
 )
 from captum_nlp_ext.attr._utils.nlgp import (
     Design,
+    NOISY_FIT,
     PERTURBATIONS,
     ridge_fit,
     sample_counts,
@@ -99,6 +100,12 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
     ``samples_per_unit``, its own count + 1), in internal batches that span
     examples; no gradients.
     """
+
+    #: The values of ``perturbation``.
+    PERTURBATIONS = PERTURBATIONS
+    #: The convergence estimate (``return_convergence_delta``) at and above
+    #: which a fit is too noisy to rank its units.
+    NOISY_FIT = NOISY_FIT
 
     def __init__(
         self,

@@ -2,7 +2,6 @@
 searched for the nearest neighbours of a text (LAFA's reference texts)."""
 
 import json
-import os
 from pathlib import Path
 from typing import (
     Any,
@@ -22,6 +21,8 @@ from torch.nn import Module
 from tqdm.auto import tqdm
 
 from captum_nlp_ext._utils.checksum import tensor_checksum
+from captum_nlp_ext._utils.files import atomic_path
+from captum_nlp_ext._utils.fingerprint import model_fingerprint
 from captum_nlp_ext._utils.hooks import eval_mode
 from captum_nlp_ext._utils.tokens import token_id
 from captum_nlp_ext._utils.validation import check_choice, check_float, check_int
@@ -39,7 +40,6 @@ from captum_nlp_ext.attr._utils.reference_pool import (
     encode_texts,
     import_faiss,
     max_duplicates,
-    model_fingerprint,
     pad_cat,
     sample_pair_distances,
     token_batches,
@@ -277,19 +277,16 @@ class ReferenceIndex:
         scores, names = score_tensors(self.score_tables)
         tensors.update(scores)
         tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-        # Written beside and renamed over: a reader (another process of the
-        # run) never sees half a file.
-        partial = f"{path}.{os.getpid()}.partial"
-        save_file(
-            tensors,
-            partial,
-            metadata={
-                METADATA_KEY: json.dumps(self.settings),
-                SCORES_METADATA_KEY: names,
-                CHECKSUM_KEY: tensor_checksum(tensors),
-            },
-        )
-        os.replace(partial, path)
+        with atomic_path(path) as temporary:
+            save_file(
+                tensors,
+                str(temporary),
+                metadata={
+                    METADATA_KEY: json.dumps(self.settings),
+                    SCORES_METADATA_KEY: names,
+                    CHECKSUM_KEY: tensor_checksum(tensors),
+                },
+            )
         for table in self.score_tables.values():
             table.changed = False
 

@@ -12,10 +12,11 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Module
 
+from captum_nlp_ext._utils.fingerprint import model_fingerprint
+from captum_nlp_ext._utils.models import get_embedding_layer
 from captum_nlp_ext._utils.types import PathLike
 from captum_nlp_ext._utils.units import Units
 from captum_nlp_ext._utils.validation import check_choice, check_float, check_int
-from captum_nlp_ext.attr._utils.reference_pool import model_fingerprint
 from captum_nlp_ext.attr._utils.training import check_batches, module_name, progress
 from captum_nlp_ext.attr._utils.vmask import (
     BetaSchedule,
@@ -78,6 +79,9 @@ class VMaskClassifier(Module):
         seed (int): Seed of the mask network's initial weights. Default: 0
     """
 
+    #: The file beside the wrapped model's that :meth:`save` writes.
+    MASK_FILE = MASK_FILE
+
     def __init__(
         self,
         model: Module,
@@ -88,8 +92,6 @@ class VMaskClassifier(Module):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        from captum_nlp_ext.huggingface import get_embedding_layer
-
         if not isinstance(model, Module):
             raise TypeError(
                 "`model` must be a Hugging Face sequence classifier (a Module); got "

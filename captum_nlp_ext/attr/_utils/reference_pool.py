@@ -1,51 +1,14 @@
 """How a reference pool is encoded and stored: tokenized batches, pooled
-hidden states of one layer, the sample of pairwise distances and the model's
-fingerprint behind :class:`~captum_nlp_ext.attr.ReferenceIndex`."""
+hidden states of one layer, and the sample of pairwise distances behind
+:class:`~captum_nlp_ext.attr.ReferenceIndex`."""
 
-import hashlib
-import json
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 import torch
 from torch import Tensor
 from torch.nn import Module
 
 from captum_nlp_ext._utils.outputs import output_to_tensor
-
-_FINGERPRINT_SAMPLES = 1024
-
-
-def model_fingerprint(model: Module) -> Dict[str, str]:
-    """Hashes of a model's configuration and of a sample of every weight.
-
-    The configuration hash skips fields that do not change the model (its
-    path, the library version, the load dtype); the weight hash covers, for
-    every tensor of the state dict, its name, shape and up to 1024 evenly spaced
-    values, so a fine-tuned copy differs from its base model.
-    """
-    config = getattr(model, "config", None)
-    if config is not None and hasattr(config, "to_dict"):
-        fields = {
-            k: v
-            for k, v in config.to_dict().items()
-            if not k.startswith("_")
-            and k not in ("transformers_version", "torch_dtype", "dtype")
-        }
-        text = json.dumps(fields, sort_keys=True, default=str)
-    else:
-        text = type(model).__qualname__
-    weights = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        flat = tensor.detach().reshape(-1)
-        step = max(1, flat.numel() // _FINGERPRINT_SAMPLES)
-        sample = flat[::step][:_FINGERPRINT_SAMPLES].cpu()
-        sample = sample.double() if sample.is_floating_point() else sample.long()
-        weights.update(f"{name}{tuple(tensor.shape)}".encode())
-        weights.update(sample.numpy().tobytes())
-    return {
-        "config": hashlib.sha256(text.encode()).hexdigest(),
-        "weights": weights.hexdigest(),
-    }
 
 
 def encode_texts(

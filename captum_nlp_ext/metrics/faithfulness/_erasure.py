@@ -33,6 +33,7 @@ from torch import Tensor
 
 from captum_nlp_ext._utils.hooks import run_forward
 from captum_nlp_ext._utils.outputs import logits_to_probabilities
+from captum_nlp_ext._utils.ranking import word_ranks
 from captum_nlp_ext._utils.targets import resolve_target, select_target, TargetType
 from captum_nlp_ext._utils.units import build_units, POOLS, Units
 from captum_nlp_ext._utils.validation import (
@@ -42,7 +43,6 @@ from captum_nlp_ext._utils.validation import (
     check_optional_int,
     format_additional_forward_args,
 )
-from captum_nlp_ext.metrics._ranking import word_ranks
 from captum_nlp_ext.metrics._removal import as_removal, evaluate_removed, Removal
 from captum_nlp_ext.metrics._words import check_attributions
 

@@ -18,12 +18,8 @@ from captum.attr import (
 from torch import Tensor
 
 from captum_nlp_ext._utils.hooks import forward_with_layer_replaced
-from captum_nlp_ext.benchmark._registry import (
-    MethodContext,
-    MethodSpec,
-    register_method,
-)
-from captum_nlp_ext.benchmark._surrogate import WeightedLeastSquares
+from captum_nlp_ext.engine._registry import MethodContext, MethodSpec, register_method
+from captum_nlp_ext.engine._surrogate import WeightedLeastSquares
 
 
 @contextlib.contextmanager

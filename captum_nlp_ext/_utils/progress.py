@@ -16,6 +16,8 @@ from typing import Any, Dict, List, Optional
 
 from tqdm.auto import tqdm
 
+from captum_nlp_ext._utils.files import write_text_atomic
+
 PROGRESS_DIR = "progress"
 # How often rank 0 looks at the others' counts while it waits for them.
 POLL_SECONDS = 0.5
@@ -93,9 +95,7 @@ class Progress:
             "seconds": time.time() - self.started,
             "finished": finished,
         }
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text(json.dumps(state), encoding="utf-8")
-        os.replace(temporary, path)
+        write_text_atomic(path, json.dumps(state))
 
     def states(self) -> List[Dict[str, Any]]:
         """Every rank's last written state (ranks not started yet are absent)."""

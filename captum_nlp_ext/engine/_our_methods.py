@@ -14,12 +14,8 @@ from captum_nlp_ext.attr import (
     VMask,
     VMaskClassifier,
 )
-from captum_nlp_ext.benchmark._captum_methods import per_example
-from captum_nlp_ext.benchmark._registry import (
-    MethodContext,
-    MethodSpec,
-    register_method,
-)
+from captum_nlp_ext.engine._captum_methods import per_example
+from captum_nlp_ext.engine._registry import MethodContext, MethodSpec, register_method
 from captum_nlp_ext.huggingface import get_embedding_layer
 
 

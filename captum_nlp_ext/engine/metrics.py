@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from captum_nlp_ext._utils.batching import DEFAULT_INTERNAL_BATCH_SIZE
 from captum_nlp_ext.metrics import (
     aopc_comprehensiveness,
     aopc_sufficiency,
@@ -71,7 +72,7 @@ class MetricBatch:
     rationales: Optional[List[Optional[List[int]]]] = None
     word_scores: Optional[List[Optional[List[float]]]] = None
     k: Optional[int] = None
-    internal_batch_size: int = 64
+    internal_batch_size: int = DEFAULT_INTERNAL_BATCH_SIZE
 
     def faithfulness_args(self) -> Dict[str, Any]:
         return dict(

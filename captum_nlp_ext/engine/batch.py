@@ -1,8 +1,12 @@
-"""One batch of a benchmark run: encoding, prediction, gold, and the result
-records of a method on it (failures recorded per example)."""
+"""One batch of a run (a benchmark's, a corpus's, ``explain``'s): encoding,
+prediction, gold, and the result records of a method on it.
+
+The failure policy of every run: an example the model cannot handle (its
+output is NaN or infinite: :data:`EXAMPLE_ERRORS`) is recorded as a failed
+example and the run goes on; any other exception is a bug and ends the run."""
 
 import math
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type
 
 import torch
 from torch import Tensor
@@ -12,15 +16,19 @@ from captum_nlp_ext._utils.checks import NonFiniteError
 from captum_nlp_ext._utils.memo import MemoizedForward
 from captum_nlp_ext._utils.outputs import logits_to_probabilities
 from captum_nlp_ext.attr.visualization import word_attributions
-from captum_nlp_ext.benchmark.methods import MethodContext, METHODS
-from captum_nlp_ext.benchmark.metrics import CURVE_PERCENTS, MetricBatch, METRICS
 from captum_nlp_ext.datasets import centred_word_sentiment, TextExample
+from captum_nlp_ext.engine.methods import MethodContext, METHODS
+from captum_nlp_ext.engine.metrics import CURVE_PERCENTS, MetricBatch, METRICS
 from captum_nlp_ext.huggingface import (
     ClassifierForward,
     kept_word_ids,
     word_feature_mask,
 )
 from captum_nlp_ext.metrics import CostMeter
+
+#: The exceptions that mean "this example cannot be explained", recorded as a
+#: failed example; anything else propagates.
+EXAMPLE_ERRORS: Tuple[Type[BaseException], ...] = (NonFiniteError,)
 
 
 class Explainer:
@@ -72,7 +80,7 @@ class Explainer:
         if not batch.failed:
             try:
                 return self._records(batch, name, context, wanted)
-            except NonFiniteError:
+            except EXAMPLE_ERRORS:
                 if len(batch.rows) == 1:
                     raise
         out = []
@@ -83,7 +91,7 @@ class Explainer:
                 continue
             try:
                 out += self._records(single, name, context, [index])
-            except NonFiniteError as error:
+            except EXAMPLE_ERRORS as error:
                 out.append(_failed(single, index, name, str(error)))
         return out
 

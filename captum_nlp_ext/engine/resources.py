@@ -8,9 +8,9 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from torch.nn import Module
 
+from captum_nlp_ext._utils.fingerprint import model_fingerprint
 from captum_nlp_ext.attr import DiffMask, ReferenceIndex
-from captum_nlp_ext.attr._utils.reference_pool import model_fingerprint
-from captum_nlp_ext.benchmark._registry import METHODS
+from captum_nlp_ext.engine._registry import METHODS
 
 
 def build_resources(

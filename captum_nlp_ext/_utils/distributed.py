@@ -50,8 +50,8 @@ class Ranks:
                         GPU per process when CUDA has one for ``LOCAL_RANK``,
                         else the CPU)
         """
-        world = _env_int("WORLD_SIZE", 1)
-        rank = _env_int("RANK", 0)
+        world = launch_world_size()
+        rank = launch_rank()
         local_rank = _env_int("LOCAL_RANK", 0)
         if not 0 <= rank < world:
             raise ValueError(f"RANK={rank} is not below WORLD_SIZE={world}.")
@@ -99,6 +99,16 @@ class Ranks:
         if self.started and dist.is_initialized():
             dist.destroy_process_group()
         self.started = False
+
+
+def launch_rank() -> int:
+    """This process's rank under torchrun (``RANK``; 0 alone)."""
+    return _env_int("RANK", 0)
+
+
+def launch_world_size() -> int:
+    """The number of processes under torchrun (``WORLD_SIZE``; 1 alone)."""
+    return _env_int("WORLD_SIZE", 1)
 
 
 def _env_int(name: str, default: int) -> int:

@@ -32,9 +32,9 @@ Conventions shared by every spec:
 """
 
 # Importing the adapters registers every method.
-from captum_nlp_ext.benchmark import _captum_methods, _our_methods  # noqa: F401
-from captum_nlp_ext.benchmark._captum_methods import seeded_global_rng
-from captum_nlp_ext.benchmark._registry import (
+from captum_nlp_ext.engine import _captum_methods, _our_methods  # noqa: F401
+from captum_nlp_ext.engine._captum_methods import seeded_global_rng
+from captum_nlp_ext.engine._registry import (
     check_method_options,
     check_methods,
     FAMILIES,
@@ -46,8 +46,8 @@ from captum_nlp_ext.benchmark._registry import (
     RESOURCES,
     TEXT_RESOURCES,
 )
-from captum_nlp_ext.benchmark._resources import build_resources, keep_resources
-from captum_nlp_ext.benchmark._surrogate import WeightedLeastSquares
+from captum_nlp_ext.engine._surrogate import WeightedLeastSquares
+from captum_nlp_ext.engine.resources import build_resources, keep_resources
 
 __all__ = [
     "FAMILIES",

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 from torch.nn import Module
 
+from captum_nlp_ext._utils.batching import DEFAULT_INTERNAL_BATCH_SIZE
 from captum_nlp_ext._utils.random import example_seed
 from captum_nlp_ext._utils.tokens import token_id
 from captum_nlp_ext.huggingface import (
@@ -66,7 +67,7 @@ class MethodContext:
     token_type_ids: Optional[Tensor] = None
     example_ids: Optional[Tensor] = None
     resources: Mapping[str, Any] = field(default_factory=dict)
-    internal_batch_size: int = 64
+    internal_batch_size: int = DEFAULT_INTERNAL_BATCH_SIZE
     options: Mapping[str, Any] = field(default_factory=dict)
     windowed: bool = False
 
