@@ -104,3 +104,13 @@ def test_utils_is_the_bottom_layer():
                     "_utils",
                     "captum_nlp_ext",
                 ), f"{path.name}:{line} {imported}"
+
+
+def test_every_folder_of_the_package_is_a_regular_package():
+    # find_packages (setup.py) skips a folder without __init__.py: an
+    # installed (not editable) package would then lack it.
+    folders = {path.parent for _, path in _modules()}
+    missing = sorted(
+        str(f.relative_to(ROOT)) for f in folders if not (f / "__init__.py").is_file()
+    )
+    assert not missing, f"folders without __init__.py: {missing}"
