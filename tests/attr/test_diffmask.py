@@ -8,6 +8,7 @@ from captum_nlp_ext.attr import DiffMask
 from captum_nlp_ext.attr._utils.diffmask import (
     expected_gate,
     hard_concrete_sample,
+    initial_baseline,
     log_expected_l0,
 )
 from captum_nlp_ext.testing import (
@@ -252,3 +253,15 @@ def test_any_model_whose_layers_are_given():
     assert gates.shape == task.input_ids.shape and history[0]["l0"] > 0
     hidden = DiffMask(model, "hidden", 2, embeddings=model.embed, layers=model.blocks)
     assert _gates(hidden, task).shape == task.input_ids.shape
+
+
+def test_the_baseline_starts_at_the_tokens_embedding_or_says_why_not():
+    model = tiny_bert_classifier(20, seed=0)
+    block = model.bert.embeddings
+    start = initial_baseline(block, 8, 32, token=0)
+    ids = torch.zeros(1, 8, dtype=torch.long)
+    torch.testing.assert_close(start, block(ids)[0].detach())
+    # a block that does not take token ids: zeros, and a warning naming why
+    with pytest.warns(UserWarning, match="`baseline_token_id` 0"):
+        assert bool((initial_baseline(torch.nn.Linear(3, 32), 8, 32, 0) == 0).all())
+    assert bool((initial_baseline(block, 8, 32, None) == 0).all())

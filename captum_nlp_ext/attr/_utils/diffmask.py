@@ -8,6 +8,7 @@ The face is :class:`~captum_nlp_ext.attr.DiffMask`.
 """
 
 import math
+import warnings
 from contextlib import contextmanager
 from typing import Any, Iterator, List, Optional, Sequence
 
@@ -159,9 +160,17 @@ def initial_baseline(
     try:
         with torch.no_grad():
             out = _hidden(embeddings(ids))
-    except (TypeError, ValueError, RuntimeError, IndexError):
-        return torch.zeros(positions, hidden)
-    if out.shape != (1, positions, hidden):
+        if out.shape != (1, positions, hidden):
+            raise ValueError(f"it returned shape {tuple(out.shape)}")
+    except (TypeError, ValueError, RuntimeError, IndexError) as error:
+        # A block that is not called with token ids alone: the baseline is
+        # learned all the same, from a start that says nothing.
+        warnings.warn(
+            f"DiffMask: the embedding block could not embed `baseline_token_id` "
+            f"{token} at {positions} positions ({error}); the baseline starts at "
+            "zeros.",
+            stacklevel=3,
+        )
         return torch.zeros(positions, hidden)
     return out[0].detach().float().cpu()
 
