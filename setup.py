@@ -30,6 +30,9 @@ INSTALL_REQUIRES = [
     "safetensors>=0.4",
     # the run folder's lock, the same on POSIX and Windows
     "filelock>=3.12",
+    # the HTML pages: templates with autoescaping
+    "jinja2>=3.1",
+    "markupsafe>=2.1",
 ]
 # Versions known to pass the suite (a fresh venv takes the newest within them).
 TEST_REQUIRES = [
@@ -85,7 +88,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["captum_nlp_ext", "captum_nlp_ext.*"]),
     # PEP 561: the package's type hints are for its users' type checkers too.
-    package_data={"captum_nlp_ext": ["py.typed"]},
+    package_data={"captum_nlp_ext": ["py.typed", "templates/*.html"]},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
     entry_points={"console_scripts": ["captum-nlp=captum_nlp_ext.cli:main"]},

@@ -6,7 +6,6 @@ The methods are those of the registry
 with :func:`~captum_nlp_ext.engine.methods.register_method`.
 """
 
-import dataclasses
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import torch
@@ -16,12 +15,8 @@ from tqdm.auto import tqdm
 
 from captum_nlp_ext._utils.targets import select_target
 from captum_nlp_ext.attr.visualization import visualization_records, word_attributions
-from captum_nlp_ext.engine.methods import (
-    check_method_options,
-    check_methods,
-    MethodContext,
-    METHODS,
-)
+from captum_nlp_ext.engine.methods import MethodContext, METHODS
+from captum_nlp_ext.engine.settings import run_keywords, RunSettings
 from captum_nlp_ext.huggingface import (
     class_label,
     class_names,
@@ -30,42 +25,47 @@ from captum_nlp_ext.huggingface import (
     word_feature_mask,
 )
 
+#: The methods of an explanation that names none.
+DEFAULT_METHODS = ("nlgp", "lig")
 
+
+@run_keywords(data=False)
 def explain_texts(
     model: Module,
     tokenizer: Any,
     texts: Sequence[str],
-    methods: Sequence[str] = ("nlgp", "lig"),
+    settings: Optional[RunSettings] = None,
+    *,
     labels: Optional[Sequence[Optional[int]]] = None,
-    seed: int = 0,
-    max_length: int = 128,
-    budget: int = 128,
     resources: Optional[Mapping[str, Any]] = None,
-    method_options: Optional[Mapping[str, Mapping[str, Any]]] = None,
     show_progress: bool = False,
 ) -> Dict[str, List[VisualizationDataRecord]]:
     """Explain the predicted class of each text with each method.
+
+    Example::
+
+        records = explain_texts(
+            model, tokenizer, ["a gripping film"], RunSettings(methods=("nlgp",))
+        )
+        render_html(records["nlgp"])
 
     Args:
         model (Module): A Hugging Face sequence classifier.
         tokenizer (PreTrainedTokenizerFast): Its (fast) tokenizer.
         texts (sequence of str): The texts; whitespace-separated words are the
                     units explained.
-        methods (sequence of str): Names registered in :data:`METHODS`.
-                    Default: ("nlgp", "lig")
+        settings (RunSettings, optional): The methods and their settings
+                    (:class:`~captum_nlp_ext.benchmark.RunSettings`:
+                    ``methods``, ``seed``, ``budget``, ``max_length``,
+                    ``internal_batch_size``, ``method_options``; the texts are
+                    explained in one batch). Default: None (``RunSettings()``
+                    with the methods ``("nlgp", "lig")``)
         labels (sequence of int, optional): Gold labels, shown beside the
                     prediction. Default: None
-        seed (int): Seed for the methods that draw samples. Default: 0
-        max_length (int): Truncation length in tokens. Default: 128
-        budget (int): Model evaluations per example of the perturbation
-                    methods. Default: 128
         resources (Mapping, optional): What some methods need (the MLM of
                     ``im``, the reference index of ``lafa``), as built by
-                    :func:`~captum_nlp_ext.engine.methods.build_resources`.
+                    :func:`~captum_nlp_ext.engine.settings.build_run_resources`.
                     Default: None
-        method_options (Mapping, optional): Settings per method that replace
-                    its defaults, e.g. ``{"nlgp": {"samples_per_unit": 8}}``
-                    (as ``run_benchmark``'s). Default: None
         show_progress (bool): A progress bar over the methods (on stderr).
                     Default: False
 
@@ -75,8 +75,10 @@ def explain_texts(
         where the model's config has ``id2label``; ``convergence_score`` holds
         the method's convergence estimate where it has one (NLGP's).
     """
-    methods = check_methods(methods, model)
-    options = check_method_options(methods, method_options)
+    settings = RunSettings.given(settings, DEFAULT_METHODS)
+    if settings.window is not None:
+        raise ValueError("`window`: explain_texts truncates (`max_length`).")
+    settings = settings.for_model(model)
     # Whitespace words are the units: they match the datasets' word-level gold
     # (PTB tokens in SST, whitespace tokens in ERASER) one to one.
     encoding = tokenizer(
@@ -84,7 +86,7 @@ def explain_texts(
         is_split_into_words=True,
         padding=True,
         truncation=True,
-        max_length=max_length,
+        max_length=settings.max_length,
         return_tensors="pt",
     )
     feature_mask = word_feature_mask(encoding)
@@ -93,17 +95,6 @@ def explain_texts(
     with torch.no_grad():
         probs = forward(input_ids, attention_mask)
     predicted = probs.argmax(-1)
-    ctx = MethodContext(
-        model,
-        tokenizer,
-        input_ids,
-        attention_mask,
-        feature_mask,
-        predicted,
-        seed=seed,
-        budget=budget,
-        resources=dict(resources or {}),
-    )
     # Unit ids are word indices; a word the tokenizer dropped has no unit.
     words = [
         [split[j] for j in kept]
@@ -119,11 +110,20 @@ def explain_texts(
         else ["?"] * len(texts)
     )
     records = {}
+    methods = settings.names
     progress = tqdm(methods, desc="explain", unit="method", disable=not show_progress)
     for name in progress:
         progress.set_postfix_str(name)
-        method_ctx = dataclasses.replace(ctx, options=options[name])
-        attributions, convergence = METHODS[name].explain(method_ctx)
+        context = MethodContext(
+            model,
+            tokenizer,
+            input_ids,
+            attention_mask,
+            feature_mask,
+            predicted,
+            **settings.context(name, dict(resources or {})),
+        )
+        attributions, convergence = METHODS[name].explain(context)
         records[name] = visualization_records(
             word_attributions(attributions, feature_mask),
             words,

@@ -1,7 +1,7 @@
 # usage: behaviour.sh REPO OUT  -- a fixed small benchmark run (4 methods, --jobs 2),
 # cut to its first records and resumed, and a corpus run, with REPO's code
 # (run it with the venv active; REPO is a checkout, e.g. a git worktree of the
-# commit to compare with). Then: python benchmarks/architecture/compare.py OUT1 OUT2
+# commit to compare with). Then: python -m benchmarks.architecture.compare OUT1 OUT2
 set -e
 repo=$1; out=$2
 rm -rf "$out"; mkdir -p "$out"

@@ -6,7 +6,7 @@ The peak resident set of each run's process (``ru_maxrss``) is what the
 machine had to give it; a run that read and encoded the whole file up front
 would grow with the corpus.
 
-    python benchmarks/corpus/memory.py [--sizes 1000,10000] [--method saliency]
+    python -m benchmarks.corpus.memory [--sizes 1000,10000] [--method saliency]
 """
 
 import argparse
@@ -17,11 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import machine, today
 
-from common import machine, today  # noqa: E402
-
-from captum_nlp_ext.datasets import load_imdb_sample  # noqa: E402
+from captum_nlp_ext.datasets import load_imdb_sample
 
 CHILD = """
 import resource, sys

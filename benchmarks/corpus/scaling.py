@@ -7,7 +7,7 @@ so that the ratios compare runs of one sitting. "job" is the time the
 manifest records (the examples' work: from rank 0's plan to the last shard);
 "command" adds starting the processes and loading the model once per rank.
 
-    python benchmarks/corpus/scaling.py [--n 400] [--repeats 2] [--out DIR]
+    python -m benchmarks.corpus.scaling [--n 400] [--repeats 2] [--out DIR]
 """
 
 import argparse
@@ -19,11 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import machine, today
 
-from common import machine, today  # noqa: E402
-
-from captum_nlp_ext.datasets import load_sst2  # noqa: E402
+from captum_nlp_ext.datasets import load_sst2
 
 
 def run(ranks: int, method: str, data: Path, out: Path) -> dict:

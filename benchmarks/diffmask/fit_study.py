@@ -4,7 +4,7 @@ training sentences with one of a few variants of its start and its baseline,
 and score it on dev sentences as it trains (AOPC comprehensiveness and
 sufficiency with [PAD] erasure, the benchmark's), beside random scores.
 
-Usage: python benchmarks/diffmask/fit_study.py [--train 2000] [--epochs 3]
+Usage: python -m benchmarks.diffmask.fit_study [--train 2000] [--epochs 3]
     [--lr 3e-4] [--init authors|open] [--baseline learned|pad|neutral]
     [--steps N] [--eval-every 100] [--dev 100] [--show 8] [--out FILE]
 

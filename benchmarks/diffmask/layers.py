@@ -2,7 +2,7 @@
 every layer l = 0..6 on SST-2 training sentences, their share of tokens kept on
 SST-2 dev sentences, and the paper's figure for one sentence.
 
-Usage: python benchmarks/diffmask/layers.py --out DIR [--train 1000] [--epochs 3]
+Usage: python -m benchmarks.diffmask.layers --out DIR [--train 1000] [--epochs 3]
     [--dev 100] [--example 0] [--gate input] [--threads 1]
 
 Writes DIR/layers.png and DIR/layers.json (the share kept per layer).

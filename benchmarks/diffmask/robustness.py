@@ -5,7 +5,7 @@ held-out gates (precision and recall of the tokens kept, i.e. expected gate >
 0.5, against the planted evidence; the share of sentences whose highest gate
 is evidence; the held-out KL).
 
-Usage: python benchmarks/diffmask/robustness.py [--task conjunction|keyword]
+Usage: python -m benchmarks.diffmask.robustness [--task conjunction|keyword]
     [--seeds 0 1 2 3 4] [--threads 1] [--epochs N] [--out FILE]
 
 The tasks and their settings (those of tests/attr/test_diffmask.py):

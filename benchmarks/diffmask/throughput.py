@@ -2,7 +2,7 @@
 sentences in batches, the two timed alternately in one process (ratios within
 one run, as the project measures speed).
 
-Usage: python benchmarks/diffmask/throughput.py [--n 256] [--batch-size 32]
+Usage: python -m benchmarks.diffmask.throughput [--n 256] [--batch-size 32]
     [--rounds 5] [--threads 1] [--model-dir DIR] [--data-dir DIR]
 
 The probe is an unfitted one: its cost does not depend on its weights.

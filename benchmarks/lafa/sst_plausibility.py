@@ -7,7 +7,7 @@ Run from the repository root (defaults are the numbers in RESULTS.md, sized for
 a shared 2-core CPU; the paper used 25 SmoothGrad samples and every test
 sentence):
 
-    python benchmarks/lafa/sst_plausibility.py --out benchmarks/lafa/RESULTS.md \
+    python -m benchmarks.lafa.sst_plausibility --out benchmarks/lafa/RESULTS.md \
         --index-path /tmp/lafa_sst_pool1000.safetensors
 
 Word scores: token scores summed over a word's sub-tokens. Squared-gradient
@@ -22,34 +22,22 @@ import datetime
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
+from benchmarks.common import machine
 from captum.attr import GradientShap, InputXGradient, IntegratedGradients
 from torch import Tensor
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from common import machine  # noqa: E402
-
-from captum_nlp_ext.attr import LayerLAFA, ReferenceIndex  # noqa: E402
-from captum_nlp_ext.datasets import (  # noqa: E402
-    centred_word_sentiment,
-    load_sst,
-    resolve_models_dir,
-)
-from captum_nlp_ext.huggingface import (  # noqa: E402  # noqa: E402
+from captum_nlp_ext.attr import LayerLAFA, ReferenceIndex
+from captum_nlp_ext.datasets import centred_word_sentiment, load_sst, resolve_models_dir
+from captum_nlp_ext.huggingface import (  # noqa: E402
     ClassifierForward,
     get_embedding_layer,
     load_classifier,
     word_feature_mask,
 )
-from captum_nlp_ext.metrics import (  # noqa: E402
-    MetricResult,
-    summarize,
-    word_score_correlation,
-)
+from captum_nlp_ext.metrics import MetricResult, summarize, word_score_correlation
 
 # Mean per-sentence Pearson correlation reported by the paper (SST-2 test,
 # DistilBERT), for comparison.
@@ -226,7 +214,11 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, MetricResult]:
             index = ReferenceIndex.load(args.index_path, model)
         else:
             index = ReferenceIndex.build(
-                model, pool_texts(args), tokenizer, layer=args.layer, batch_size=64
+                model,
+                pool_texts(args),
+                tokenizer,
+                layer_index=args.layer,
+                batch_size=64,
             )
             if args.index_path:
                 index.save(args.index_path)
@@ -303,7 +295,7 @@ def render(
     n: int,
     argv: Optional[Sequence[str]],
 ) -> str:
-    command = "python benchmarks/lafa/sst_plausibility.py " + " ".join(
+    command = "python -m benchmarks.lafa.sst_plausibility " + " ".join(
         sys.argv[1:] if argv is None else argv
     )
     lines = [

@@ -18,7 +18,7 @@ SST-2 dev::
           --metrics comprehensiveness,sufficiency,delta_accuracy \\
           --out runs/da/sst2-b$b --threads 1
     done
-    python benchmarks/nlgp/against_lime.py runs/da sst2 --budgets 32,64,128,256
+    python -m benchmarks.nlgp.against_lime runs/da sst2 --budgets 32,64,128,256
 
 (``--nlgp-from pad`` reads NLGP from folders ``sst2-pad-b$b`` of its own, e.g.
 after a change of its default, and shows the other folders' NLGP as the earlier

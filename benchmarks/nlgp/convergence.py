@@ -4,7 +4,7 @@ sentences explained at several budgets, each fit's split-half disagreement
 scores with a fit of many more samples (the reference), binned by the
 estimate; and the estimate by budget per word.
 
-Usage: python benchmarks/nlgp/convergence.py [--n 100] [--budgets 16,32,64,128,256]
+Usage: python -m benchmarks.nlgp.convergence [--n 100] [--budgets 16,32,64,128,256]
     [--reference 2048] [--threads 1]
 
 The bins tell which estimate to warn at: above it, the words' order is mostly

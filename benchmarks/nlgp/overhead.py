@@ -1,6 +1,6 @@
 """NLGP wall time / the same number of plain batched forward passes.
 
-Usage: python benchmarks/nlgp/overhead.py [--n 32] [--samples 256] [--repeats 3]
+Usage: python -m benchmarks.nlgp.overhead [--n 32] [--samples 256] [--repeats 3]
 
 Both are measured alternately in one run (the machine is noisy) on the MiniLM
 SST-2 model and SST-2 dev sentences; the median ratio is the result (goal <= 1.15).
@@ -8,21 +8,13 @@ SST-2 model and SST-2 dev sentences; the median ratio is the result (goal <= 1.1
 
 import argparse
 import statistics
-import sys
-from pathlib import Path
 
 import torch
+from benchmarks.common import machine, sst2_batch, timed, today
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from common import machine, sst2_batch, timed, today  # noqa: E402
-
-from captum_nlp_ext._utils.batching import evaluate_rows  # noqa: E402
-from captum_nlp_ext.attr import LayerNLGP  # noqa: E402
-from captum_nlp_ext.huggingface import (  # noqa: E402
-    ClassifierForward,
-    get_embedding_layer,
-)
+from captum_nlp_ext._utils.batching import evaluate_rows
+from captum_nlp_ext.attr import LayerNLGP
+from captum_nlp_ext.huggingface import ClassifierForward, get_embedding_layer
 
 
 def main() -> None:

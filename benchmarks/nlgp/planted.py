@@ -3,26 +3,18 @@ of held-out sentences whose evidence decides the prediction where a word of the
 evidence gets the highest score (the check behind the choice of the default
 reading, beside the SST-2 dev study of ``readings.py``).
 
-Usage: python benchmarks/nlgp/planted.py [--seed 0] [--samples 256]
+Usage: python -m benchmarks.nlgp.planted [--seed 0] [--samples 256]
 
 Tiny two-layer BERTs trained in seconds (as in the tests); one torch thread.
 """
 
 import argparse
-import sys
-from pathlib import Path
 
 import torch
+from benchmarks.common import evidence_first, planted_models
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from common import evidence_first, planted_models  # noqa: E402
-
-from captum_nlp_ext.attr import LayerNLGP  # noqa: E402
-from captum_nlp_ext.huggingface import (  # noqa: E402
-    ClassifierForward,
-    get_embedding_layer,
-)
+from captum_nlp_ext.attr import LayerNLGP
+from captum_nlp_ext.huggingface import ClassifierForward, get_embedding_layer
 
 READINGS = {
     "toward [PAD], sigma 0.5 (default)": {},

@@ -4,7 +4,7 @@ metrics on SST-2 dev for each reading and setting that stays within MASE's
 
 Usage (one thread; resumable, one run folder a setting under ``--out``)::
 
-    python benchmarks/nlgp/readings.py --out runs/nlgp-readings --n 100
+    python -m benchmarks.nlgp.readings --out runs/nlgp-readings --n 100
 
 Each setting runs through the benchmark runner (``nlgp`` with ``--set``-style
 overrides, the same seeds, budget ``--budget``); the table gives each metric's
@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
-from captum_nlp_ext.benchmark import run_benchmark
+from captum_nlp_ext.benchmark import DataSource, run_benchmark, RunSettings
 from captum_nlp_ext.benchmark._read import read_run
 from captum_nlp_ext.datasets import resolve_models_dir
 from captum_nlp_ext.metrics import summarize
@@ -84,13 +84,14 @@ def main() -> None:
         folder = args.out / folder_name(options)
         run_benchmark(
             model,
-            "sst2",
+            DataSource("sst2", n=args.n),
             folder,
-            methods=["nlgp"],
+            RunSettings(
+                methods=("nlgp",),
+                budget=args.budget,
+                method_options={"nlgp": options},
+            ),
             metrics=list(METRICS),
-            n=args.n,
-            budget=args.budget,
-            method_options={"nlgp": options},
             show_progress=False,
         )
         folders.append(folder)

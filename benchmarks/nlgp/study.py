@@ -1,6 +1,6 @@
 """Which NLGP reading is most faithful? A small study that picks the default.
 
-Usage: python benchmarks/nlgp/study.py [--n 48] [--samples 128]
+Usage: python -m benchmarks.nlgp.study [--n 48] [--samples 128]
 
 For each setting (reading, sigma, sparsity): the planted-keyword hit rate on the
 synthetic task (tiny BERT trained in seconds), and on SST-2 dev sentences with the
@@ -9,23 +9,15 @@ MiniLM SST-2 model: Captum's infidelity under random [MASK] word masking
 """
 
 import argparse
-import sys
-from pathlib import Path
 
 import torch
+from benchmarks.common import machine, sst2_batch, today
 from captum.metrics import infidelity
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from common import machine, sst2_batch, today  # noqa: E402
-
-from captum_nlp_ext.attr import LayerNLGP  # noqa: E402
-from captum_nlp_ext.huggingface import (  # noqa: E402
-    ClassifierForward,
-    get_embedding_layer,
-)
-from captum_nlp_ext.metrics import summarize, WordMasking  # noqa: E402
-from captum_nlp_ext.testing import (  # noqa: E402
+from captum_nlp_ext.attr import LayerNLGP
+from captum_nlp_ext.huggingface import ClassifierForward, get_embedding_layer
+from captum_nlp_ext.metrics import summarize, WordMasking
+from captum_nlp_ext.testing import (
     planted_keyword_task,
     tiny_bert_classifier,
     train_classifier,

@@ -1,6 +1,6 @@
 """Accuracy of classifiers on SST-2 dev (all 872 sentences), one line each.
 
-Usage: python benchmarks/vmask/accuracy.py MODEL_DIR [MODEL_DIR ...] [--threads 1]
+Usage: python -m benchmarks.vmask.accuracy MODEL_DIR [MODEL_DIR ...] [--threads 1]
 
 A folder saved by ``VMaskClassifier.save`` is read with its masks (their
 expectation, as at inference).

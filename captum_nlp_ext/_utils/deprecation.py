@@ -2,8 +2,9 @@
 
 import functools
 import inspect
-import warnings
 from typing import Any, Callable, Tuple, TypeVar, Union
+
+from captum_nlp_ext._utils.messages import warn_caller
 
 F = TypeVar("F", bound=Callable[..., Any])
 Rename = Union[str, Tuple[str, Callable[[Any], Any]]]
@@ -28,11 +29,10 @@ def renamed_arguments(**renames: Rename) -> Callable[[F], F]:
                     raise TypeError(
                         f"pass `{new}` only: `{old}` is its deprecated name."
                     )
-                warnings.warn(
+                warn_caller(
                     f"`{old}` is deprecated and will be removed in {REMOVED_IN}; "
                     f"use `{new}`.",
                     FutureWarning,
-                    stacklevel=2,
                 )
                 value = kwargs.pop(old)
                 kwargs[new] = value if convert is None else convert(value)
@@ -66,12 +66,11 @@ def keyword_only_after(count: int) -> Callable[[F], F]:
                             f"{func.__name__}() got `{name}` twice, by position "
                             "and by name."
                         )
-                warnings.warn(
+                warn_caller(
                     f"passing {', '.join(f'`{n}`' for n in passed)} by position "
                     f"is deprecated and will be removed in {REMOVED_IN}; pass "
                     "them by name.",
                     FutureWarning,
-                    stacklevel=2,
                 )
                 kwargs.update(zip(passed, extra))
                 args = args[:count]
@@ -84,10 +83,9 @@ def keyword_only_after(count: int) -> Callable[[F], F]:
 
 def warn_renamed(old: str, new: str) -> None:
     """The FutureWarning of a renamed function or flag."""
-    warnings.warn(
+    warn_caller(
         f"`{old}` is deprecated and will be removed in {REMOVED_IN}; use `{new}`.",
         FutureWarning,
-        stacklevel=3,
     )
 
 

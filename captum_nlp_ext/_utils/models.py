@@ -3,7 +3,7 @@ layer and a forward function that returns a tensor. Their home is here, beneath
 :mod:`captum_nlp_ext.attr`; users import them from
 :mod:`captum_nlp_ext.huggingface`."""
 
-from typing import Optional
+from typing import Any, Optional, Tuple
 
 from torch import Tensor
 from torch.nn import Module
@@ -96,3 +96,25 @@ class ClassifierForward:
 
     def __repr__(self) -> str:
         return f"ClassifierForward({type(self.model).__name__}, output={self.output!r})"
+
+
+def attention_mask_of(
+    forward_func: Any, inputs: Tensor, args: Tuple, declared_only: bool = False
+) -> Optional[Tensor]:
+    """The attention mask among ``forward_func``'s additional arguments
+    ``args``: at the position ``forward_func`` declares
+    (``attention_mask_arg``, as :class:`ClassifierForward` does), else the
+    first (the Hugging Face order after the ids) unless ``declared_only``;
+    None when that argument is not a tensor shaped like ``inputs``' (batch,
+    tokens)."""
+    position = getattr(forward_func, "attention_mask_arg", None)
+    if position is None:
+        if declared_only:
+            return None
+        position = 0
+    if inputs.dim() < 2 or position >= len(args):
+        return None
+    mask = args[position]
+    if not isinstance(mask, Tensor) or mask.shape != inputs.shape[:2]:
+        return None
+    return mask

@@ -7,7 +7,8 @@ from typing import List, Mapping, Optional, Sequence, Union
 from captum.attr._utils.visualization import VisualizationDataRecord
 from torch import Tensor
 
-from captum_nlp_ext._utils.text import escape_html, WORDS_CSS
+from captum_nlp_ext._utils.html import macro, render
+from captum_nlp_ext._utils.text import WORDS_CSS
 from captum_nlp_ext._utils.units import build_units, POOLS
 from captum_nlp_ext._utils.validation import check_choice
 
@@ -126,14 +127,6 @@ def visualization_records(
     return records
 
 
-def _colour(score: float) -> str:
-    # Captum's palette: green for support, red against, white for neutral.
-    score = max(-1.0, min(1.0, score))
-    if score > 0:
-        return f"hsl(120, 75%, {100 - int(50 * score)}%)"
-    return f"hsl(0, 75%, {100 - int(-40 * score)}%)"
-
-
 def words_html(
     words: Sequence[str],
     scores: Sequence[float],
@@ -162,35 +155,13 @@ def words_html(
             f"`rationale` has {len(rationale)} entries; `words` {len(words)}."
         )
     divisor = scale if scale else 1.0
-    marks = []
-    for i, (w, s) in enumerate(zip(words, scores)):
-        css = ' class="rationale"' if rationale is not None and rationale[i] else ""
-        marks.append(
-            f'<mark{css} style="background-color: {_colour(float(s) / divisor)}" '
-            f'title="{float(s):+.3f}">{escape_html(str(w))}</mark>'
-        )
-    return " ".join(marks)
+    scores = [float(s) for s in scores]
+    return macro("_words.html", "words", list(words), scores, rationale, divisor)
 
 
 def colour_legend_html() -> str:
     """The colour legend (against, neutral, supports) as ``<mark>`` elements."""
-    return " ".join(
-        f'<mark style="background-color: {_colour(v)}">{label}</mark>'
-        for v, label in ((-1.0, "against"), (0.0, "neutral"), (1.0, "supports"))
-    )
-
-
-_HOW_TO_READ = (
-    "Colours: each row's word scores divided by that row's largest magnitude "
-    "(as visualization_records scales them by default; green supports the "
-    "explained class, red opposes it), so they "
-    "compare the words of one method on one example, not methods with each "
-    "other; hover a word for its scaled score. <b>Sum</b>: the sum of the "
-    "method's unscaled word scores (Captum's <code>attr_score</code>), in the "
-    "method's own units: a change of logit or probability for most methods, "
-    "bits of weight of evidence for input marginalization, keep probabilities "
-    "or gate values in [0, 1] for the learned masks (VMASK, DiffMask, MaRC)."
-)
+    return macro("_words.html", "legend")
 
 
 def render_html(
@@ -233,7 +204,7 @@ def render_html(
         "Sum",
         "Words",
     ]
-    rows = ["<tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
+    rows = []
     n_examples = lengths.pop() if lengths else 0
     for i in range(n_examples):
         for j, (method, recs) in enumerate(methods.items()):
@@ -247,18 +218,16 @@ def render_html(
                 str(r.attr_class),
                 f"{r.attr_score:.3f}",
             ]
-            cells = [escape_html(c) for c in cells]
-            cells.append(words_html(r.raw_input_ids, r.word_attributions.tolist()))
-            rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    legend = colour_legend_html()
-    return (
-        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
-        f"<title>{escape_html(title)}</title><style>{WORDS_CSS}</style></head><body>"
-        f"<h1>{escape_html(title)}</h1>"
-        + "".join(f"<p class='note'>{escape_html(n)}</p>" for n in notes)
-        + f"<p class='legend'>Legend: {legend}</p>"
-        f"<p>{_HOW_TO_READ}</p>"
-        f"<table>{''.join(rows)}</table></body></html>\n"
+            words = [str(w) for w in r.raw_input_ids]
+            scores = [float(s) for s in r.word_attributions.tolist()]
+            rows.append({"cells": cells, "words": words, "scores": scores})
+    return render(
+        "explain.html",
+        title=title,
+        notes=list(notes),
+        css=WORDS_CSS,
+        head=head,
+        rows=rows,
     )
 
 

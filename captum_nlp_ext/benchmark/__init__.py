@@ -2,7 +2,8 @@
 
 :func:`run_benchmark` explains examples with every registered method (ours and
 Captum's, :data:`METHODS`; :func:`register_method` adds one), scores them with
-every metric (:data:`METRICS`) and writes a resumable run folder;
+every metric (:data:`METRICS`) and writes a resumable run folder (what it
+explains and how: :class:`DataSource`, :class:`RunSettings`);
 :func:`write_report` and :func:`markdown_table` show one or several run folders.
 """
 
@@ -16,8 +17,10 @@ from captum_nlp_ext.engine.methods import (
     register_method,
 )
 from captum_nlp_ext.engine.metrics import METRICS
+from captum_nlp_ext.engine.settings import DataSource, RunSettings
 
 __all__ = [
+    "DataSource",
     "METHODS",
     "METRICS",
     "MethodContext",
@@ -26,5 +29,6 @@ __all__ = [
     "markdown_table",
     "register_method",
     "run_benchmark",
+    "RunSettings",
     "write_report",
 ]

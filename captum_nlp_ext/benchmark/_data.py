@@ -4,7 +4,7 @@ behind LAFA's pool and the hard-rationale size, and the run's batches."""
 import logging
 import os
 from pathlib import Path
-from typing import Any, cast, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, cast, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from captum_nlp_ext._utils.types import PathLike
 from captum_nlp_ext.attr.rationales import mean_rationale_length
@@ -12,6 +12,7 @@ from captum_nlp_ext.datasets import TextExample
 from captum_nlp_ext.datasets.files import DatasetFile, FORMATS
 from captum_nlp_ext.datasets.registry import DATASETS, DatasetSpec, named_split
 from captum_nlp_ext.engine.metrics import METRICS
+from captum_nlp_ext.engine.settings import DataSource
 from captum_nlp_ext.huggingface import kept_word_ids, word_feature_mask
 
 _LOG = logging.getLogger("captum_nlp_ext")
@@ -36,15 +37,13 @@ class RunData:
 
     @classmethod
     def load(
-        cls,
-        dataset: Union[str, PathLike, Sequence[TextExample]],
-        split: Optional[str],
-        n: Optional[int],
-        data_dir: Optional[PathLike],
-        fields: Optional[Mapping[str, Optional[str]]] = None,
-        classes: Optional[Sequence[str]] = None,
-        skip_bad_rows: bool = False,
+        cls, source: DataSource, classes: Optional[Sequence[str]] = None
     ) -> "RunData":
+        """The examples of ``source``; a file's labels are read as
+        ``classes``."""
+        dataset, split, n = source.dataset, source.split, source.n
+        fields, data_dir = source.fields, source.data_dir
+        skip_bad_rows = source.skip_bad_rows
         if isinstance(dataset, (str, os.PathLike)) and str(dataset) not in DATASETS:
             return cls._from_file(dataset, split, n, fields, classes, skip_bad_rows)
         if fields:

@@ -10,44 +10,32 @@ parent process alone writes the run folder, as the records come back.
 """
 
 import multiprocessing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import (
-    Any,
-    Callable,
-    Dict,
-    Iterator,
-    List,
-    Mapping,
-    Optional,
-    Sequence,
-    Tuple,
-    Union,
-)
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch.nn import Module
 
 from captum_nlp_ext.datasets import TextExample
 from captum_nlp_ext.engine.batch import Explainer
-from captum_nlp_ext.engine.resources import build_resources, keep_resources
+from captum_nlp_ext.engine.resources import keep_resources
+from captum_nlp_ext.engine.settings import build_run_resources, RunSettings
 from captum_nlp_ext.huggingface import load_classifier, WindowedClassifier
 
 Task = Tuple[List[int], Dict[str, List[int]]]
 Record = Dict[str, Any]
 
 
-def prepare_model(
-    model: Module, tokenizer: Any, window: Optional[int], window_overlap: int
-) -> Module:
+def prepare_model(model: Module, tokenizer: Any, settings: RunSettings) -> Module:
     """The model the run explains: ``model``, or it through windows."""
-    if window is None:
+    if settings.window is None:
         return model
     return WindowedClassifier(
         model,
         tokenizer.all_special_ids,
-        window_size=window,
-        window_overlap=window_overlap,
+        window_size=settings.window,
+        window_overlap=settings.window_overlap,
         pad_token_id=tokenizer.pad_token_id,
     )
 
@@ -56,18 +44,9 @@ class BatchWorker:
     """Explains tasks: every missing method of a batch, in the run's order."""
 
     def __init__(
-        self,
-        explainer: Explainer,
-        methods: Sequence[str],
-        resources: Dict[str, Any],
-        options: Mapping[str, Mapping[str, Any]],
-        seed: int,
-        budget: int,
-        internal_batch_size: int,
+        self, explainer: Explainer, settings: RunSettings, resources: Dict[str, Any]
     ) -> None:
-        self.explainer, self.methods, self.resources = explainer, methods, resources
-        self.options, self.seed, self.budget = options, seed, budget
-        self.internal_batch_size = internal_batch_size
+        self.explainer, self.settings, self.resources = explainer, settings, resources
 
     def __call__(self, task: Task) -> List[List[Record]]:
         """The records of a task, one list per method."""
@@ -81,47 +60,49 @@ class BatchWorker:
         bar shows it)."""
         rows, missing = task
         batch = self.explainer.batch(rows)
-        for name in self.methods:
+        for name in self.settings.names:
             if not missing.get(name):
                 continue
             if starting is not None:
                 starting(name)
-            yield self.explainer.records(batch, name, self.context(name), missing[name])
+            context = self.settings.context(name, self.resources)
+            yield self.explainer.records(batch, name, context, missing[name])
         keep_resources(self.resources)
-
-    def context(self, name: str) -> Dict[str, Any]:
-        """The run's settings of method ``name`` (MethodContext's)."""
-        return dict(
-            seed=self.seed,
-            budget=self.budget,
-            resources=self.resources,
-            internal_batch_size=self.internal_batch_size,
-            options=dict(self.options[name]),
-        )
 
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """What a worker process needs to rebuild the run's :class:`BatchWorker`
-    (sent to it once, when it starts)."""
+    """What builds the run's :class:`BatchWorker`, in this process or in a
+    worker process (sent to it once, when it starts: then ``model`` is a
+    folder, ``cache_dir`` the run's cache and ``threads`` its torch threads)."""
 
     model: Union[Module, str]
     tokenizer: Any
     examples: Sequence[TextExample]
-    max_length: Optional[int]
-    window: Optional[int]
-    window_overlap: int
+    settings: RunSettings
     metrics: Sequence[str]
     k: Optional[int]
-    methods: Sequence[str]
-    options: Mapping[str, Mapping[str, Any]]
-    seed: int
-    budget: int
-    internal_batch_size: int
-    mlm: Any
-    reference_texts: Optional[Sequence[str]]
-    cache_dir: Path
-    threads: int
+    cache_dir: Optional[Path] = None
+    threads: int = 1
+
+    def worker(
+        self, model: Module, tokenizer: Any, resources: Dict[str, Any]
+    ) -> BatchWorker:
+        """The worker explaining with ``model`` (the run's, prepared)."""
+        explainer = Explainer(
+            model,
+            tokenizer,
+            self.examples,
+            self.settings.max_length,
+            self.settings.window,
+            self.metrics,
+            self.k,
+        )
+        return BatchWorker(explainer, self.settings, resources)
+
+    def for_processes(self, model: str, cache_dir: Path, threads: int) -> "WorkerSpec":
+        """This spec for worker processes loading the model from ``model``."""
+        return replace(self, model=model, cache_dir=cache_dir, threads=threads)
 
 
 _WORKER: Dict[str, BatchWorker] = {}
@@ -133,34 +114,13 @@ def _start_worker(spec: WorkerSpec) -> None:
         model, tokenizer = load_classifier(Path(spec.model))
     else:
         model, tokenizer = spec.model.eval(), spec.tokenizer
-    model = prepare_model(model, tokenizer, spec.window, spec.window_overlap)
-    resources = build_resources(
-        spec.methods,
-        model,
-        tokenizer,
-        mlm=spec.mlm,
-        reference_texts=spec.reference_texts,
-        cache=lambda name: spec.cache_dir / name,
-        method_options={k: dict(v) for k, v in spec.options.items()},
+    model = prepare_model(model, tokenizer, spec.settings)
+    cache_dir = spec.cache_dir
+    assert cache_dir is not None
+    resources = build_run_resources(
+        spec.settings, model, tokenizer, cache=lambda name: cache_dir / name
     )
-    explainer = Explainer(
-        model,
-        tokenizer,
-        spec.examples,
-        spec.max_length,
-        spec.window,
-        spec.metrics,
-        spec.k,
-    )
-    _WORKER["worker"] = BatchWorker(
-        explainer,
-        spec.methods,
-        resources,
-        spec.options,
-        spec.seed,
-        spec.budget,
-        spec.internal_batch_size,
-    )
+    _WORKER["worker"] = spec.worker(model, tokenizer, resources)
 
 
 def _run_task(task: Task) -> List[List[Record]]:

@@ -1,14 +1,15 @@
 """The report's HTML: one self-contained page (inline style and images, no
-script, a Content-Security-Policy that forbids loading anything), every text
-from the run escaped."""
+script, a Content-Security-Policy that forbids loading anything), rendered
+from ``templates/report.html`` with autoescaping: this module gathers the
+run's values as text, the template escapes every one."""
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
-from captum_nlp_ext._utils.text import escape_html as escape, WORDS_CSS
+from captum_nlp_ext._utils.html import render
+from captum_nlp_ext._utils.text import WORDS_CSS
 from captum_nlp_ext.attr import LayerNLGP
-from captum_nlp_ext.attr.visualization import colour_legend_html, words_html
 from captum_nlp_ext.benchmark import _format as fmt
 from captum_nlp_ext.benchmark._read import Run
 from captum_nlp_ext.benchmark._summary import MethodSummary, Summary
@@ -45,20 +46,13 @@ _NOT_SETTINGS = {"schema", "methods", "metrics", "method_settings", "metric_sett
 
 
 def _text(value: Any) -> str:
+    """A setting or record value as text (escaped by the template)."""
     if isinstance(value, (dict, list)):
         value = json.dumps(value, sort_keys=True)
-    return escape(fmt.MISSING if value is None else str(value))
+    return fmt.MISSING if value is None else str(value)
 
 
-def _table(head: List[str], rows: List[List[str]], classes: str = "") -> str:
-    # Cells arrive as HTML already escaped by their builders.
-    css = f' class="{classes}"' if classes else ""
-    out = [f"<table{css}><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
-    out += ["<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows]
-    return "".join(out) + "</table>"
-
-
-def _settings_section(run: Run) -> str:
+def _settings(run: Run) -> List[List[str]]:
     settings = run.settings
     keys = [k for k in _SETTINGS if k in settings]
     keys += [k for k in settings if k not in keys and k not in _NOT_SETTINGS]
@@ -69,19 +63,18 @@ def _settings_section(run: Run) -> str:
             value = ", ".join(f"{k} {v}" for k, v in value.items())
         rows.append([_text(key), _text(value)])
     rows.append(["folder", _text(run.folder)])
-    return "<h2>Settings</h2>" + _table(["setting", "value"], rows)
+    return rows
 
 
-def _headline(run: Run) -> str:
-    parts = [
-        f"{key} {_text(run.settings[key])}"
+def _headline(run: Run) -> List[Tuple[str, str]]:
+    return [
+        (key, _text(run.settings[key]))
         for key in ("n", "budget", "seed", "started", "machine")
         if run.settings.get(key) is not None
     ]
-    return f"<p class='meta'>{' · '.join(parts)} (all settings below)</p>"
 
 
-def _notices(run: Run, summary: Summary, plots_missing: bool) -> str:
+def _notices(run: Run, summary: Summary, plots_missing: bool) -> List[str]:
     notes = []
     if summary.partial:
         counts = ", ".join(f"{r.method}: {r.examples}" for r in summary.rows)
@@ -97,19 +90,14 @@ def _notices(run: Run, summary: Summary, plots_missing: bool) -> str:
         )
     if plots_missing:
         notes.append("Figures need matplotlib: pip install matplotlib")
-    notes += _noisy_fits(run)
-    html = "".join(f'<p class="notice">{escape(n)}</p>' for n in notes)
-    if run.failed:
-        rows = [
-            [_text(r["example"]), _text(r["method"]), _text(r["failed"])]
-            for r in sorted(run.failed, key=lambda r: (r["example"], r["method"]))
-        ]
-        html += (
-            f'<p class="notice">{len(run.failed)} explanation(s) failed and are '
-            "left out of every table and figure:</p>"
-            + _table(["example", "method", "why"], rows)
-        )
-    return html
+    return notes + _noisy_fits(run)
+
+
+def _failed(run: Run) -> List[List[str]]:
+    return [
+        [_text(r["example"]), _text(r["method"]), _text(r["failed"])]
+        for r in sorted(run.failed, key=lambda r: (r["example"], r["method"]))
+    ]
 
 
 def _noisy_fits(run: Run) -> List[str]:
@@ -134,35 +122,34 @@ def _noisy_fits(run: Run) -> List[str]:
     return notes
 
 
-def _metric_cell(row: MethodSummary, metric: str, summary: Summary) -> str:
+def _metric_cell(
+    row: MethodSummary, metric: str, summary: Summary
+) -> Optional[Dict[str, Any]]:
     result = row.metrics[metric]
     if result.n == 0:
-        return fmt.MISSING
-    best = row.method in summary.best[metric]
-    mean = escape(fmt.number(result.mean)) + (" ★" if best else "")
-    css = ' class="best"' if best else ""
-    return (
-        f"<span{css}>{mean}</span><br><span class='ci'>"
-        f"{escape(fmt.interval(result))} n={result.n}</span>"
-    )
+        return None
+    return {
+        "mean": fmt.number(result.mean),
+        "best": row.method in summary.best[metric],
+        "interval": fmt.interval(result),
+        "n": result.n,
+    }
 
 
-def _metric_table(run: Run, summary: Summary) -> str:
+def _metric_head(run: Run, summary: Summary) -> List[Dict[str, str]]:
     descriptions = run.settings.get("metric_settings") or {}
-    families = run.settings.get("method_settings") or {}
-    head = ["method", "family", "examples"]
-    for metric in summary.metrics:
-        description = (descriptions.get(metric) or {}).get("description", "")
-        arrow = fmt.arrow(summary.higher_is_better[metric])
-        head.append(
-            f'<span title="{escape(description)}">{escape(metric)}</span> {arrow}'
-        )
-    head += [
-        "seconds / example ↓",
-        "model passes / example ↓",
-        "backward passes / example",
-        "peak memory",
+    return [
+        {
+            "name": metric,
+            "description": (descriptions.get(metric) or {}).get("description", ""),
+            "arrow": fmt.arrow(summary.higher_is_better[metric]),
+        }
+        for metric in summary.metrics
     ]
+
+
+def _metric_rows(run: Run, summary: Summary) -> List[Dict[str, Any]]:
+    families = run.settings.get("method_settings") or {}
     rows = []
     for row in summary.rows:
         entry = families.get(row.method) or {}
@@ -170,37 +157,24 @@ def _metric_table(run: Run, summary: Summary) -> str:
         if entry.get("signed") is False:
             family += " · unsigned"
         seconds = row.costs["seconds"]
-        memory = escape(fmt.memory(row.peak_memory_bytes))
-        if row.memory_source:
-            memory += f"<br><span class='ci'>{escape(row.memory_source)}</span>"
         rows.append(
-            [_text(row.method), _text(family), str(row.examples)]
-            + [_metric_cell(row, m, summary) for m in summary.metrics]
-            + [
-                escape(fmt.seconds(seconds))
-                + f"<br><span class='ci'>{escape(fmt.interval(seconds, 3))}</span>",
-                escape(fmt.passes(row.costs["forward_rows"])),
-                escape(fmt.passes(row.costs["backward_rows"])),
-                memory,
-            ]
+            {
+                "method": _text(row.method),
+                "family": _text(family),
+                "examples": str(row.examples),
+                "cells": [_metric_cell(row, m, summary) for m in summary.metrics],
+                "seconds": fmt.seconds(seconds),
+                "seconds_interval": fmt.interval(seconds, 3),
+                "forward": fmt.passes(row.costs["forward_rows"]),
+                "backward": fmt.passes(row.costs["backward_rows"]),
+                "memory": fmt.memory(row.peak_memory_bytes),
+                "memory_source": row.memory_source,
+            }
         )
-    caption = (
-        "<p>Mean over the examples where a metric is defined, with its 95% "
-        "bootstrap confidence interval and the number of examples n. ↑ higher "
-        "is better, ↓ lower is better; ★ and bold mark the best mean of a "
-        "column (the intervals say whether the lead is clear). Costs are of "
-        "the attribution alone, per example; model passes count rows through "
-        "the model (forward_rows); peak memory is the largest recorded. "
-        "<em>unsigned</em> marks a method whose scores carry no sign (a "
-        "gradient norm, a mask): removal metrics then count words that argue "
-        "against the prediction as its evidence; read its plausibility "
-        "(agreement with human rationales, where the data set has them) beside "
-        "its faithfulness.</p>"
-    )
-    return "<h2>Metrics</h2>" + caption + _table(head, rows, "metrics")
+    return rows
 
 
-def _definitions(run: Run, summary: Summary) -> str:
+def _definitions(run: Run, summary: Summary) -> Dict[str, List[List[str]]]:
     methods = run.settings.get("method_settings") or {}
     method_rows = [
         [
@@ -208,7 +182,7 @@ def _definitions(run: Run, summary: Summary) -> str:
             _text((methods.get(m) or {}).get("family")),
             _text((methods.get(m) or {}).get("kind")),
             _text((methods.get(m) or {}).get("description")),
-            f"<code>{_text((methods.get(m) or {}).get('settings', {}))}</code>",
+            _text((methods.get(m) or {}).get("settings", {})),
         ]
         for m in run.methods
     ]
@@ -222,29 +196,7 @@ def _definitions(run: Run, summary: Summary) -> str:
         ]
         for m in summary.metrics
     ]
-    return (
-        "<h2>Methods</h2>"
-        + _table(["method", "family", "kind", "description", "settings"], method_rows)
-        + "<h2>Metric definitions</h2>"
-        + _table(["metric", "group", "better", "description"], metric_rows)
-    )
-
-
-def _figures(curves: Optional[str], bars: Optional[str]) -> str:
-    out = []
-    if curves:
-        out.append(
-            "<h2>Deletion and insertion curves</h2>"
-            f'<img alt="mean deletion and insertion curves per method" '
-            f'src="data:image/png;base64,{curves}">'
-        )
-    if bars:
-        out.append(
-            "<h2>Metrics with 95% confidence intervals</h2>"
-            f'<img alt="metric means with confidence intervals" '
-            f'src="data:image/png;base64,{bars}">'
-        )
-    return "".join(out)
+    return {"method_rows": method_rows, "metric_definitions": metric_rows}
 
 
 def _class(classes: Optional[List[str]], index: Any) -> str:
@@ -259,7 +211,7 @@ def _example(
     records: Dict[str, Dict[str, Any]],
     methods: List[str],
     classes: Optional[List[str]] = None,
-) -> str:
+) -> Dict[str, Any]:
     first = next(iter(records.values()))
     rationale = next(
         (r["rationale"] for r in records.values() if r.get("rationale")), None
@@ -274,46 +226,35 @@ def _example(
     rows = []
     if rationale is not None:
         words = first["words"]
-        rows.append(
-            [
-                "<i>human rationale</i>",
-                words_html(words, [0.0] * len(words), rationale),
-            ]
-        )
+        rows.append(_words_row("", words, [0.0] * len(words), rationale, 1.0, True))
     for method in methods:
         record = records.get(method)
         if record is None:
-            rows.append([_text(method), "<i>not computed</i>"])
+            rows.append(_words_row(_text(method), None, None, None, 1.0, False))
             continue
         words, scores = record["words"], record["scores"]
         scale = max((abs(s) for s in scores), default=0.0)
         marked = rationale if rationale and len(rationale) == len(words) else None
-        rows.append([_text(method), words_html(words, scores, marked, scale or None)])
-    return (
-        f'<div class="example"><h3>Example {_text(example)}</h3>'
-        f'<p class="meta">{meta}</p>'
-        + _table(["method", "words (colour: score / largest magnitude)"], rows)
-        + "</div>"
-    )
+        rows.append(_words_row(_text(method), words, scores, marked, scale, False))
+    return {"name": _text(example), "meta": meta, "rows": rows}
 
 
-def _examples_section(run: Run, max_examples: int) -> str:
-    by_example: Dict[Any, Dict[str, Dict[str, Any]]] = {}
-    for record in run.records:
-        by_example.setdefault(record["example"], {})[record["method"]] = record
-    order = sorted(by_example)
-    shown = order[:max_examples]
-    boxed = any(r.get("rationale") for r in run.records)
-    intro = (
-        f"<p>{len(shown)} of {len(order)} examples (max_examples={max_examples}). "
-        "Each method's scores are divided by its largest magnitude for that "
-        "example; hover a word for its score."
-        + (" Boxed, underlined words are the human rationale." if boxed else "")
-        + f"</p><p class='legend'>Legend: {colour_legend_html()}</p>"
-    )
-    classes = run.settings.get("classes")
-    blocks = [_example(e, by_example[e], run.methods, classes) for e in shown]
-    return "<h2>Examples</h2>" + intro + "".join(blocks)
+def _words_row(
+    method: str,
+    words: Optional[List[str]],
+    scores: Optional[List[float]],
+    rationale: Optional[List[int]],
+    scale: float,
+    human: bool,
+) -> Dict[str, Any]:
+    return {
+        "method": method,
+        "words": None if words is None else [str(w) for w in words],
+        "scores": None if scores is None else [float(s) for s in scores],
+        "rationale": rationale,
+        "divisor": scale or 1.0,
+        "human": human,
+    }
 
 
 def render_page(
@@ -324,7 +265,7 @@ def render_page(
     max_examples: int,
     plots_missing: bool,
 ) -> str:
-    """The whole HTML document."""
+    """The whole HTML document (``templates/report.html``)."""
     settings = run.settings
     # The model's folder name, not a path on the machine that ran it.
     model = Path(str(settings.get("model", "?"))).name
@@ -332,17 +273,31 @@ def render_page(
         f"Benchmark: {model} on "
         f"{settings.get('dataset', '?')} / {settings.get('split', '?')}"
     )
-    return (
-        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
-        "<link rel='icon' href='data:,'>"
-        f"<title>{escape(title)}</title><style>{_PAGE_STYLE}</style></head><body>"
-        f"<h1>{escape(title)}</h1>{_headline(run)}"
-        + _notices(run, summary, plots_missing)
-        + _metric_table(run, summary)
-        + _figures(curves, bars)
-        + _examples_section(run, max_examples)
-        + _settings_section(run)
-        + _definitions(run, summary)
-        + "</body></html>\n"
+    by_example: Dict[Any, Dict[str, Dict[str, Any]]] = {}
+    for record in run.records:
+        by_example.setdefault(record["example"], {})[record["method"]] = record
+    order = sorted(by_example)
+    classes = settings.get("classes")
+    examples = [
+        _example(e, by_example[e], run.methods, classes) for e in order[:max_examples]
+    ]
+    return render(
+        "report.html",
+        csp=_CSP,
+        style=_PAGE_STYLE,
+        title=title,
+        headline=_headline(run),
+        notices=_notices(run, summary, plots_missing),
+        failed=_failed(run),
+        missing=fmt.MISSING,
+        metric_head=_metric_head(run, summary),
+        metric_rows=_metric_rows(run, summary),
+        curves=curves,
+        bars=bars,
+        examples=examples,
+        total_examples=len(order),
+        max_examples=max_examples,
+        boxed=any(r.get("rationale") for r in run.records),
+        settings=_settings(run),
+        **_definitions(run, summary),
     )

@@ -54,10 +54,10 @@ def calibrate(
     LAFA computes every neighbour it meets: the estimate leans high."""
     batch = worker.explainer.batch(rows)
     plans = []
-    for name in worker.methods:
+    for name in worker.settings.names:
         start = time.perf_counter()
         records = worker.explainer.records(
-            batch, name, worker.context(name), list(rows)
+            batch, name, worker.settings.context(name, worker.resources), list(rows)
         )
         seconds = (time.perf_counter() - start) / len(rows)
         costs = [r.get("cost") or {} for r in records]

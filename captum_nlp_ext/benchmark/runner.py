@@ -6,19 +6,19 @@ line per (example, method) to ``results.jsonl`` (schema in
 :mod:`captum_nlp_ext.benchmark.store`); a killed run resumes where it stopped.
 """
 
+import dataclasses
 import datetime
 import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch.nn import Module
 from tqdm.auto import tqdm
 
-from captum_nlp_ext._utils.batching import DEFAULT_INTERNAL_BATCH_SIZE
-from captum_nlp_ext._utils.checks import position_limit, resolve_max_length
+from captum_nlp_ext._utils.checks import position_limit
 from captum_nlp_ext._utils.distributed import Ranks
 from captum_nlp_ext._utils.environment import machine, versions
 from captum_nlp_ext._utils.fingerprint import model_fingerprint
@@ -41,18 +41,17 @@ from captum_nlp_ext.benchmark._plan import (
 from captum_nlp_ext.benchmark._ranks import run_on_ranks
 from captum_nlp_ext.benchmark.store import RunStore, SCHEMA
 from captum_nlp_ext.datasets import TextExample
-from captum_nlp_ext.engine.batch import Explainer
-from captum_nlp_ext.engine.methods import (
-    build_resources,
-    check_method_options,
-    check_methods,
-    METHODS,
-    TEXT_RESOURCES,
-)
+from captum_nlp_ext.engine.methods import METHODS, TEXT_RESOURCES
 from captum_nlp_ext.engine.metrics import (
     check_metrics,
     default_metrics,
     metric_settings,
+)
+from captum_nlp_ext.engine.settings import (
+    build_run_resources,
+    DataSource,
+    run_keywords,
+    RunSettings,
 )
 from captum_nlp_ext.huggingface import class_names, load_classifier
 
@@ -60,30 +59,19 @@ _LOG = logging.getLogger("captum_nlp_ext")
 PLAN_FILE = "plan.txt"
 
 
+#: The methods of a benchmark that names none.
+DEFAULT_METHODS = ("nlgp", "lig", "random")
+
+
+@run_keywords(data=True)
 def run_benchmark(
     model: Union[Module, PathLike],
-    dataset: Union[str, Sequence[TextExample]],
+    dataset: Union[DataSource, str, PathLike, Sequence[TextExample]],
     out_dir: PathLike,
+    settings: Optional[RunSettings] = None,
     *,
     tokenizer: Any = None,
-    split: Optional[str] = None,
-    methods: Sequence[str] = ("nlgp", "lig", "random"),
     metrics: Optional[Sequence[str]] = None,
-    n: Optional[int] = None,
-    budget: int = 128,
-    batch_size: int = 16,
-    seed: int = 0,
-    max_length: Optional[int] = None,
-    window: Optional[int] = None,
-    window_overlap: int = 32,
-    mlm: Union[None, Module, PathLike] = None,
-    reference_pool: int = 1000,
-    reference_texts: Optional[Sequence[str]] = None,
-    method_options: Optional[Mapping[str, Mapping[str, Any]]] = None,
-    internal_batch_size: int = DEFAULT_INTERNAL_BATCH_SIZE,
-    data_dir: Optional[PathLike] = None,
-    fields: Optional[Mapping[str, Optional[str]]] = None,
-    skip_bad_rows: bool = False,
     model_name: Optional[str] = None,
     overwrite: bool = False,
     show_progress: bool = True,
@@ -100,65 +88,42 @@ def run_benchmark(
     same settings is resumed: (example, method) pairs already in
     ``results.jsonl`` are not recomputed.
 
+    Example::
+
+        run_benchmark(
+            "minilm-sst2",
+            DataSource("sst2", n=50),
+            "runs/sst2",
+            RunSettings(methods=("nlgp", "lig", "random"), budget=64),
+        )
+
     Args:
         model (Module or path): A Hugging Face sequence classifier, or its
                     folder (then its tokenizer is loaded from it too).
-        dataset (str, path or sequence of TextExample): ``"sst2"``,
-                    ``"sst"``, ``"movies"``, ``"esnli"``, ``"mr"``, ``"imdb"``
-                    (:data:`DATASETS`), a ``.jsonl``, ``.csv`` or ``.tsv`` file
-                    or a ``datasets`` folder
-                    (:class:`~captum_nlp_ext.datasets.files.DatasetFile`,
-                    recorded by its file name; its examples are held for the
-                    run), or the examples themselves (recorded as
-                    ``"custom"``).
+        dataset (DataSource, str, path or sequence of TextExample): The
+                    examples (:class:`~captum_nlp_ext.benchmark.DataSource`;
+                    a name, path or examples alone mean all of them, from the
+                    default split): ``"sst2"``, ``"sst"``, ``"movies"``,
+                    ``"esnli"``, ``"mr"``, ``"imdb"`` (:data:`DATASETS`; split
+                    by default sst2/sst/esnli ``"dev"``, movies ``"val"``, imdb
+                    ``"valid"``, mr ``"all"``), a ``.jsonl``, ``.csv`` or
+                    ``.tsv`` file or a ``datasets`` folder (recorded by its
+                    file name; its examples are held for the run), or the
+                    examples themselves (recorded as ``"custom"``).
         out_dir (path): The run folder.
+        settings (RunSettings, optional): How each example is explained
+                    (:class:`~captum_nlp_ext.benchmark.RunSettings`:
+                    methods, budget, seed, batch size, lengths, windows, the
+                    methods' resources). With ``window``, methods that need the
+                    input within the model's length (``im``, ``lafa``) are
+                    refused; ``max_length`` then cuts the text before it is cut
+                    into windows. Default: None (``RunSettings()`` with the
+                    methods ``("nlgp", "lig", "random")``)
         tokenizer (PreTrainedTokenizerFast, optional): The model's fast
                     tokenizer; required when ``model`` is a module.
                     Default: None
-        split (str, optional): The split. Default: None (sst2/sst/esnli
-                    ``"dev"``, movies ``"val"``, imdb ``"valid"``, mr ``"all"``)
-        methods (sequence of str): Registered method names
-                    (:data:`~captum_nlp_ext.engine.methods.METHODS`).
-                    Default: ("nlgp", "lig", "random")
         metrics (sequence of str, optional): Registered metric names. Default:
                     None (every metric the data set's gold supports)
-        n (int, optional): Number of examples, the first of the split.
-                    Default: None (all)
-        budget (int): Model evaluations per example of the perturbation
-                    methods (see each method's ``budget_rule``). Default: 128
-        batch_size (int): Examples per batch. Default: 16
-        seed (int): Seed of the sampling methods. Default: 0
-        max_length (int, optional): Truncation length in tokens (words past
-                    it are dropped from the example, their gold with them); with
-                    ``window`` the truncated text is then cut into windows.
-                    Default: None (128 tokens, fewer for a model with fewer
-                    positions; whole documents with ``window``)
-        window (int, optional): Classify whole documents (ERASER movies)
-                    through overlapping windows of this many tokens
-                    (:class:`~captum_nlp_ext.huggingface.WindowedClassifier`);
-                    methods that need the input within the model's length
-                    (``im``, ``lafa``) are refused. Default: None (truncate)
-        window_overlap (int): Least tokens consecutive windows share.
-                    Default: 32
-        mlm (Module or path, optional): The masked language model of ``im``.
-                    Default: None
-        reference_pool (int): Training examples in LAFA's reference index
-                    (the first of the data set's training split). Default: 1000
-        reference_texts (sequence of str, optional): LAFA's reference pool
-                    instead (e.g. for a custom data set). Default: None
-        method_options (Mapping, optional): Per method, settings overriding its
-                    defaults, e.g. ``{"marc": {"max_steps": 100}}``. Default: None
-        internal_batch_size (int): Rows per model pass inside methods and
-                    metrics. Default: 64
-        data_dir (path, optional): The shared data folder. Default: None
-                    (``CAPTUM_NLP_DATA`` or ``../shared/data``)
-        fields (Mapping, optional): A file's fields (``text_field``,
-                    ``label_field``, ``pair_field``, ``rationale_field``,
-                    ``id_field``: :class:`DatasetFile`'s arguments). Default:
-                    None (the text in ``"text"``)
-        skip_bad_rows (bool): Leave a file's bad rows out (each logged with
-                    its line, their lines recorded in ``run.json``) instead of
-                    stopping at the first. Default: False
         model_name (str, optional): What ``run.json`` records as the model.
                     Default: None (the folder, or the module's class name)
         overwrite (bool): Start afresh even if ``out_dir`` holds a run.
@@ -176,10 +141,9 @@ def run_benchmark(
         dry_run (bool): Do not run: build the resources (kept in the run's
                     cache for the run), explain a calibration sample of
                     ``min(batch_size, 4)`` examples spread over the run's
-                    lengths with
-                    every method, and write the plan (model rows and seconds an
-                    example, estimated time of each method with ``jobs``) to
-                    ``plan.txt`` in the run folder. Default: False
+                    lengths with every method, and write the plan (model rows
+                    and seconds an example, estimated time of each method with
+                    ``jobs``) to ``plan.txt`` in the run folder. Default: False
 
     Returns:
         The run folder.
@@ -189,189 +153,80 @@ def run_benchmark(
                     gold the data set lacks; ``out_dir`` holding a run with other
                     settings (the keys are named).
     """
-    methods = check_methods(methods)
-    if max_length is not None:
-        check_int("max_length", max_length, 2)
-    for name, value in (
-        ("jobs", jobs),
-        ("budget", budget),
-        ("batch_size", batch_size),
-        ("reference_pool", reference_pool),
-        ("internal_batch_size", internal_batch_size),
-    ):
-        check_int(name, value, 1)
-    if n is not None:
-        check_int("n", n, 1)
-    if window is not None:
-        check_int("window", window, 2)
-        check_int("window_overlap", window_overlap, 0)
-        refused = [m for m in methods if not METHODS[m].windows]
-        if refused:
-            raise ValueError(
-                f"methods {refused} need inputs within the model's length and cannot "
-                f"run through windows (window={window}); leave them out, or truncate "
-                "instead of `window`."
-            )
-    options = check_method_options(methods, method_options)
+    settings = RunSettings.given(settings, DEFAULT_METHODS)
+    source = DataSource.of(dataset)
+    check_int("jobs", jobs, 1)
     model, tokenizer, model_label, model_path = _classifier(
         model, tokenizer, model_name
     )
-    check_methods(methods, model)
+    settings = settings.for_model(
+        model, "; lower it, or read whole documents through windows (`window`)"
+    )
     limit = position_limit(model)
-    if window is None:
-        max_length = resolve_max_length(
-            max_length,
-            model,
-            "; lower it, or read whole documents through windows (`window`)",
-        )
+    window = settings.window
     if window is not None and limit is not None and window > limit:
         raise ValueError(f"`window` {window} is past the model's {limit} positions.")
-    data = RunData.load(
-        dataset,
-        split,
-        n,
-        data_dir,
-        fields=fields,
-        classes=_classes(model),
-        skip_bad_rows=skip_bad_rows,
-    )
-    data.report_truncation(tokenizer, max_length, window)
+    data = RunData.load(source, classes=_classes(model))
+    data.report_truncation(tokenizer, settings.max_length, window)
     if window is not None and any(e.text_pair_words is not None for e in data.examples):
         raise ValueError("`window` does not support text pairs.")
     model_source, base_model = model_path, model
-    model = prepare_model(model, tokenizer, window, window_overlap)
+    model = prepare_model(model, tokenizer, settings)
     metrics = (
         default_metrics(data.spec.rationales, data.spec.word_scores)
         if metrics is None
         else check_metrics(metrics, data.spec.rationales, data.spec.word_scores)
     )
-    k, k_source = data.rationale_k(metrics, tokenizer, max_length)
-    method_settings = {name: METHODS[name].record(options[name]) for name in methods}
-    # What a method needs (its spec's `needs`) is recorded with its settings.
-    needs = {need for name in methods for need in METHODS[name].needs}
-    pool = ""
-    if needs & TEXT_RESOURCES:
-        if reference_texts is None:
-            reference_texts = data.reference_texts(reference_pool)
-            pool = f"the first {len(reference_texts)} of {data.name} "
-            pool += str(data.spec.train_split)
-        else:
-            reference_texts = list(reference_texts)
-            pool = f"{len(reference_texts)} given texts"
-    resource_labels = {"mlm": _label(mlm), "reference_index": pool, "diffmask": pool}
-    keys = {"reference_index": "reference_pool", "diffmask": "fit_texts"}
-    for name in methods:
-        for need in METHODS[name].needs:
-            key = keys.get(need, need)
-            method_settings[name]["settings"][key] = resource_labels[need]
-    settings = {
-        "schema": SCHEMA,
-        "model": model_label,
-        "dataset": data.name,
-        "split": data.split,
-        "n": len(data.examples),
-        **({"skipped_rows": data.skipped} if data.skipped else {}),
-        **({"fields": data.fields} if data.fields is not None else {}),
-        "methods": methods,
-        "metrics": metrics,
-        "budget": budget,
-        "seed": seed,
-        "batch_size": batch_size,
-        "max_length": max_length,
-        "window": (
-            None if window is None else {"size": window, "overlap": window_overlap}
-        ),
-        "method_settings": method_settings,
-        "metric_settings": metric_settings(metrics, k, k_source),
-        "started": datetime.datetime.now().isoformat(timespec="seconds"),
-        "machine": machine(),
-        "versions": versions(),
-    }
-    settings["model_path"] = model_path
-    settings["classes"] = class_names(model)
+    k, k_source = data.rationale_k(metrics, tokenizer, settings.max_length)
+    settings, pool = _with_reference_texts(settings, data)
+    record = _run_record(settings, data, metrics, k, k_source, pool)
+    record.update(model=model_label, model_path=model_path, classes=class_names(model))
+    record = {key: record[key] for key in _RECORD_ORDER if key in record}
+    spec = WorkerSpec(model, tokenizer, data.examples, settings, metrics, k)
     ranks = Ranks.from_environment()
     if ranks.world > 1:
-        try:
-            if jobs > 1 or dry_run:
-                raise ValueError(
-                    "`jobs` and `dry_run` are for one process; under torchrun "
-                    "every rank explains its share of the batches."
-                )
-            model = model.to(ranks.device)
-            explainer = Explainer(
-                model, tokenizer, data.examples, max_length, window, metrics, k
-            )
-            failed = run_on_ranks(
-                ranks,
-                Path(out_dir),
-                settings,
-                overwrite,
-                lambda cache: build_resources(
-                    methods,
-                    model,
-                    tokenizer,
-                    mlm=mlm,
-                    reference_texts=reference_texts,
-                    cache=cache,
-                    method_options=options,
-                ),
-                lambda resources: BatchWorker(
-                    explainer,
-                    methods,
-                    resources,
-                    options,
-                    seed,
-                    budget,
-                    internal_batch_size,
-                ),
-                data.batches(batch_size),
-                methods,
-                show_progress,
-            )
-        finally:
+        if jobs > 1 or dry_run:
             ranks.close()
-        if failed and ranks.main:
-            _LOG.warning("%d explanation(s) failed; results.jsonl lists them", failed)
-        return Path(out_dir)
-    with RunStore(out_dir, settings, overwrite=overwrite) as store:
-        if needs & TEXT_RESOURCES:
+            raise ValueError(
+                "`jobs` and `dry_run` are for one process; under torchrun "
+                "every rank explains its share of the batches."
+            )
+        batches = data.batches(settings.batch_size)
+        return _run_on_ranks(
+            ranks, spec, Path(out_dir), record, batches, overwrite, show_progress
+        )
+    with RunStore(out_dir, record, overwrite=overwrite) as store:
+        if settings.needs & TEXT_RESOURCES:
             _LOG.info(
-                "reference index: %d texts (%s)", len(reference_texts or ()), pool
+                "reference index: %d texts (%s)",
+                len(settings.reference_texts or ()),
+                pool,
             )
         started = time.perf_counter()
-        resources = build_resources(
-            methods,
-            model,
-            tokenizer,
-            mlm=mlm,
-            reference_texts=reference_texts,
-            cache=store.cache_path,
-            method_options=options,
+        resources = build_run_resources(
+            settings, model, tokenizer, cache=store.cache_path
         )
         _LOG.info(
             "explaining %d examples of %s %s with %s",
             len(data.examples),
             data.name,
             data.split,
-            ", ".join(methods),
+            ", ".join(settings.names),
         )
-        run = Explainer(model, tokenizer, data.examples, max_length, window, metrics, k)
-        worker = BatchWorker(
-            run, methods, resources, options, seed, budget, internal_batch_size
-        )
+        worker = spec.worker(model, tokenizer, resources)
         tasks: List[Task] = []
-        for rows in data.batches(batch_size):
+        for rows in data.batches(settings.batch_size):
             missing = {
                 name: [i for i in rows if (i, name) not in store.done]
-                for name in methods
+                for name in settings.names
             }
             if any(missing.values()):
                 tasks.append((rows, missing))
         if dry_run:
-            _write_plan(store, data, worker, tasks, batch_size, jobs, started)
+            _write_plan(store, data, worker, tasks, jobs, started)
             return store.run_dir
         progress = tqdm(
-            total=len(data.examples) * len(methods),
+            total=len(data.examples) * len(settings.names),
             initial=len(store.done),
             desc="benchmark",
             unit="explanation",
@@ -385,26 +240,9 @@ def run_benchmark(
             )
         else:
             # Longest batches first: the run does not wait on one at its end.
+            loadable = model_source or _saved_copy(store, base_model, tokenizer)
             done = run_in_processes(
-                WorkerSpec(
-                    model_source or _saved_copy(store, base_model, tokenizer),
-                    tokenizer,
-                    data.examples,
-                    max_length,
-                    window,
-                    window_overlap,
-                    metrics,
-                    k,
-                    methods,
-                    options,
-                    seed,
-                    budget,
-                    internal_batch_size,
-                    mlm,
-                    reference_texts,
-                    store.cache_dir,
-                    torch.get_num_threads(),
-                ),
+                spec.for_processes(loadable, store.cache_dir, torch.get_num_threads()),
                 tasks[::-1],
                 jobs,
             )
@@ -418,6 +256,131 @@ def run_benchmark(
             "%d explanation(s) failed; results.jsonl and the report list them", failed
         )
     return store.run_dir
+
+
+# run.json's keys, in the order of the files written before RunSettings.
+_RECORD_ORDER = (
+    "schema",
+    "model",
+    "dataset",
+    "split",
+    "n",
+    "skipped_rows",
+    "fields",
+    "methods",
+    "metrics",
+    "budget",
+    "seed",
+    "batch_size",
+    "max_length",
+    "window",
+    "method_settings",
+    "metric_settings",
+    "started",
+    "machine",
+    "versions",
+    "model_path",
+    "classes",
+)
+
+
+def _with_reference_texts(
+    settings: RunSettings, data: RunData
+) -> Tuple[RunSettings, str]:
+    """The settings with the texts of LAFA's index and DiffMask's probe
+    filled in where the methods need them, and how run.json names them."""
+    if not settings.needs & TEXT_RESOURCES:
+        return settings, ""
+    if settings.reference_texts is not None:
+        return settings, f"{len(settings.reference_texts)} given texts"
+    texts = tuple(data.reference_texts(settings.reference_pool))
+    pool = f"the first {len(texts)} of {data.name} {data.spec.train_split}"
+    return dataclasses.replace(settings, reference_texts=texts), pool
+
+
+def _run_record(
+    settings: RunSettings,
+    data: RunData,
+    metrics: Sequence[str],
+    k: Optional[int],
+    k_source: Any,
+    pool: str,
+) -> Dict[str, Any]:
+    """run.json's settings (the model's keys are added by the caller)."""
+    methods = list(settings.names)
+    method_settings = {
+        name: METHODS[name].record(settings.options(name)) for name in methods
+    }
+    # What a method needs (its spec's `needs`) is recorded with its settings.
+    resource_labels = {
+        "mlm": _label(settings.mlm),
+        "reference_index": pool,
+        "diffmask": pool,
+    }
+    keys = {"reference_index": "reference_pool", "diffmask": "fit_texts"}
+    for name in methods:
+        for need in METHODS[name].needs:
+            key = keys.get(need, need)
+            method_settings[name]["settings"][key] = resource_labels[need]
+    window = settings.window
+    return {
+        "schema": SCHEMA,
+        "dataset": data.name,
+        "split": data.split,
+        "n": len(data.examples),
+        **({"skipped_rows": data.skipped} if data.skipped else {}),
+        **({"fields": data.fields} if data.fields is not None else {}),
+        "methods": methods,
+        "metrics": list(metrics),
+        "budget": settings.budget,
+        "seed": settings.seed,
+        "batch_size": settings.batch_size,
+        "max_length": settings.max_length,
+        "window": (
+            None
+            if window is None
+            else {"size": window, "overlap": settings.window_overlap}
+        ),
+        "method_settings": method_settings,
+        "metric_settings": metric_settings(metrics, k, k_source),
+        "started": datetime.datetime.now().isoformat(timespec="seconds"),
+        "machine": machine(),
+        "versions": versions(),
+    }
+
+
+def _run_on_ranks(
+    ranks: Ranks,
+    spec: WorkerSpec,
+    out_dir: Path,
+    record: Dict[str, Any],
+    batches: List[List[int]],
+    overwrite: bool,
+    show_progress: bool,
+) -> Path:
+    """A run under torchrun: each rank explains its share of the batches."""
+    try:
+        assert isinstance(spec.model, Module)
+        model = spec.model.to(ranks.device)
+        settings = spec.settings
+        failed = run_on_ranks(
+            ranks,
+            out_dir,
+            record,
+            overwrite,
+            lambda cache: build_run_resources(
+                settings, model, spec.tokenizer, cache=cache
+            ),
+            lambda resources: spec.worker(model, spec.tokenizer, resources),
+            batches,
+            list(settings.names),
+            show_progress,
+        )
+    finally:
+        ranks.close()
+    if failed and ranks.main:
+        _LOG.warning("%d explanation(s) failed; results.jsonl lists them", failed)
+    return out_dir
 
 
 def _saved_copy(store: RunStore, model: Module, tokenizer: Any) -> str:
@@ -444,7 +407,6 @@ def _write_plan(
     data: RunData,
     worker: BatchWorker,
     tasks: List[Task],
-    batch_size: int,
     jobs: int,
     started: float,
 ) -> None:
@@ -454,7 +416,7 @@ def _write_plan(
         for name, wanted in missing.items():
             remaining[name] = remaining.get(name, 0) + len(wanted)
     sample = calibration_rows(
-        data.length_order(), min(batch_size, CALIBRATION_EXAMPLES)
+        data.length_order(), min(worker.settings.batch_size, CALIBRATION_EXAMPLES)
     )
     plans = calibrate(worker, sample, remaining, jobs)
     table = plan_table(plans, resources_seconds, len(sample))

@@ -1,5 +1,10 @@
 """Attributions for whole corpora: streamed input, sharded Parquet output, and
-data-parallel runs under ``torchrun`` (``captum-nlp attribute``)."""
+data-parallel runs under ``torchrun`` (``captum-nlp attribute``).
+
+What a run explains and how are the benchmark's
+:class:`~captum_nlp_ext.benchmark.DataSource` and
+:class:`~captum_nlp_ext.benchmark.RunSettings`.
+"""
 
 from captum_nlp_ext.corpus.attribute import attribute_corpus, CorpusRun
 from captum_nlp_ext.corpus.shards import (

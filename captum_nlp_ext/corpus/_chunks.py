@@ -11,7 +11,7 @@ stops with it.
 """
 
 import logging
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Sequence
 
 import torch
 
@@ -20,6 +20,7 @@ from captum_nlp_ext.attr.visualization import word_attributions
 from captum_nlp_ext.datasets.files import FileRow
 from captum_nlp_ext.engine.batch import EXAMPLE_ERRORS, Explainer
 from captum_nlp_ext.engine.methods import METHODS
+from captum_nlp_ext.engine.settings import RunSettings
 
 _LOG = logging.getLogger("captum_nlp_ext")
 Row = Dict[str, Any]
@@ -32,19 +33,12 @@ class ShardExplainer:
         self,
         model: Any,
         tokenizer: Any,
-        methods: Sequence[str],
+        settings: RunSettings,
         resources: Mapping[str, Any],
-        options: Mapping[str, Mapping[str, Any]],
-        seed: int,
-        budget: int,
-        batch_size: int,
-        max_length: Optional[int],
-        internal_batch_size: int,
     ) -> None:
-        self.model, self.tokenizer, self.methods = model, tokenizer, methods
-        self.resources, self.options = resources, options
-        self.seed, self.budget, self.batch_size = seed, budget, batch_size
-        self.max_length, self.internal_batch_size = max_length, internal_batch_size
+        self.model, self.tokenizer = model, tokenizer
+        self.settings, self.resources = settings, resources
+        self.methods = settings.names
 
     def rows(self, shard: Sequence[FileRow], done: Any = None) -> List[Row]:
         """One row per (example, method), in (example number, method) order;
@@ -59,14 +53,15 @@ class ShardExplainer:
             self.model,
             self.tokenizer,
             [r.example for r in good if r.example is not None],
-            self.max_length,
+            self.settings.max_length,
             None,
             (),
             None,
         )
         order = sorted(range(len(good)), key=lambda i: (_length(good[i]), i))
-        for start in range(0, len(order), self.batch_size):
-            positions = order[start : start + self.batch_size]
+        size = self.settings.batch_size
+        for start in range(0, len(order), size):
+            positions = order[start : start + size]
             rows = self._batch(explainer, [good[p] for p in positions], positions)
             out.update(rows)
             if done is not None:
@@ -90,13 +85,7 @@ class ShardExplainer:
     def _method(
         self, explainer: Explainer, batch: Any, name: str, rows: List[FileRow]
     ) -> List[Row]:
-        context = batch.context(
-            seed=self.seed,
-            budget=self.budget,
-            resources=self.resources,
-            internal_batch_size=self.internal_batch_size,
-            options=dict(self.options.get(name, {})),
-        )
+        context = batch.context(**self.settings.context(name, self.resources))
         try:
             if batch.failed:
                 message = next(iter(batch.failed.values()))

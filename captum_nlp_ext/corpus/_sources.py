@@ -21,10 +21,8 @@ from typing import (
 
 from captum_nlp_ext._utils.types import PathLike
 from captum_nlp_ext.datasets import TextExample
-from captum_nlp_ext.datasets.files import DatasetFile, FileRow, FORMATS
+from captum_nlp_ext.datasets.files import DatasetFile, FIELDS, FileRow, FORMATS
 from captum_nlp_ext.datasets.registry import DATASETS, named_split
-
-FIELDS = ("text_field", "label_field", "pair_field", "rationale_field", "id_field")
 
 
 class Source:

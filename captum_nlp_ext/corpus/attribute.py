@@ -21,14 +21,12 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Union
 
 from torch.nn import Module
 
-from captum_nlp_ext._utils.batching import DEFAULT_INTERNAL_BATCH_SIZE
-from captum_nlp_ext._utils.checks import resolve_max_length
 from captum_nlp_ext._utils.distributed import Ranks
 from captum_nlp_ext._utils.environment import machine, versions
 from captum_nlp_ext._utils.files import write_text_atomic
@@ -49,12 +47,12 @@ from captum_nlp_ext.corpus.shards import (
 )
 from captum_nlp_ext.datasets import TextExample
 from captum_nlp_ext.datasets.files import FileRow
-from captum_nlp_ext.engine.methods import (
-    build_resources,
-    check_method_options,
-    check_methods,
-    METHODS,
-    TEXT_RESOURCES,
+from captum_nlp_ext.engine.methods import METHODS, TEXT_RESOURCES
+from captum_nlp_ext.engine.settings import (
+    build_run_resources,
+    DataSource,
+    run_keywords,
+    RunSettings,
 )
 from captum_nlp_ext.huggingface import class_names, load_classifier
 
@@ -95,28 +93,20 @@ class CorpusRun:
         return self.explained / self.seconds if self.seconds > 0 else 0.0
 
 
+#: The methods of a corpus run that names none.
+DEFAULT_METHODS = ("nlgp",)
+
+
+@run_keywords(data=True)
 def attribute_corpus(
     model: Union[Module, PathLike],
-    dataset: Union[str, PathLike, Sequence[TextExample]],
+    dataset: Union[DataSource, str, PathLike, Sequence[TextExample]],
     out_dir: PathLike,
+    settings: Optional[RunSettings] = None,
     *,
     tokenizer: Any = None,
-    methods: Sequence[str] = ("nlgp",),
-    split: Optional[str] = None,
-    fields: Optional[Mapping[str, Optional[str]]] = None,
-    n: Optional[int] = None,
-    budget: int = 128,
-    batch_size: int = 16,
-    seed: int = 0,
-    max_length: Optional[int] = None,
-    internal_batch_size: int = DEFAULT_INTERNAL_BATCH_SIZE,
     shard_size: Optional[int] = None,
     score_dtype: str = "float16",
-    method_options: Optional[Mapping[str, Mapping[str, Any]]] = None,
-    mlm: Union[None, Module, PathLike] = None,
-    reference_texts: Optional[Sequence[str]] = None,
-    skip_bad_rows: bool = False,
-    data_dir: Optional[PathLike] = None,
     model_name: Optional[str] = None,
     overwrite: bool = False,
     show_progress: bool = True,
@@ -130,45 +120,42 @@ def attribute_corpus(
     one nobody has, so a fast rank takes more). On several machines
     ``out_dir`` must be a folder all of them see (a shared file system).
 
+    Example::
+
+        attribute_corpus(
+            "minilm-sst2",
+            DataSource("reviews.jsonl", fields={"text_field": "review"}),
+            "runs/reviews",
+            RunSettings(methods=("nlgp", "lig"), budget=64),
+        )
+
     Args:
         model (Module or path): A Hugging Face sequence classifier, or its
                     folder (then its tokenizer is loaded from it too).
-        dataset (str, path or sequence of TextExample): A ``.jsonl``, ``.csv``
-                    or ``.tsv`` file, a ``datasets`` folder
-                    (:class:`~captum_nlp_ext.datasets.files.DatasetFile`), a
-                    named data set (``"sst2"``, ``"imdb"``, ...), or examples.
+        dataset (DataSource, str, path or sequence of TextExample): The
+                    examples (:class:`~captum_nlp_ext.benchmark.DataSource`;
+                    a name, path or examples alone mean all of them): a
+                    ``.jsonl``, ``.csv`` or ``.tsv`` file, a ``datasets``
+                    folder (:class:`~captum_nlp_ext.datasets.files.DatasetFile`),
+                    a named data set (``"sst2"``, ``"imdb"``, ...; its first
+                    split by default), or examples. With ``skip_bad_rows`` a
+                    bad row is recorded as failed instead of stopping the run.
         out_dir (path): The run folder.
+        settings (RunSettings, optional): How each example is explained
+                    (:class:`~captum_nlp_ext.benchmark.RunSettings`; each
+                    example's seed comes from its ``seed``); ``reference_texts``
+                    (or a named data set's training split, its first
+                    ``reference_pool``) are LAFA's reference pool and
+                    DiffMask's probe texts, and must be given for a file;
+                    ``window`` is not supported. Default: None
+                    (``RunSettings()`` with the method ``("nlgp",)``)
         tokenizer (PreTrainedTokenizerFast, optional): The model's tokenizer;
                     required when ``model`` is a module. Default: None
-        methods (sequence of str): Registered method names. Default: ("nlgp",)
-        split (str, optional): A named data set's split, or a ``datasets``
-                    folder's. Default: None (the data set's first)
-        fields (Mapping, optional): A file's fields: ``text_field``,
-                    ``label_field``, ``pair_field``, ``rationale_field``,
-                    ``id_field`` (:class:`DatasetFile`'s arguments).
-                    Default: None (the text in ``"text"``, nothing else)
-        n (int, optional): Explain the first ``n`` examples. Default: None (all)
-        budget (int): Model evaluations per example of the perturbation
-                    methods. Default: 128
-        batch_size (int): Examples per batch. Default: 16
-        seed (int): The run's seed (each example's comes from it). Default: 0
-        max_length (int, optional): Tokens the model reads; longer texts are
-                    cut. Default: None (128, or the model's limit if lower)
-        internal_batch_size (int): Rows per model pass. Default: 64
         shard_size (int, optional): Examples per shard file (what a killed rank
                     loses at most, and what each rank holds at once).
                     Default: None (a resumed run's; else about 256 shards:
                     the examples / 256, between 16 and 1,024)
         score_dtype (str): ``"float16"`` or ``"float32"``. Default: "float16"
-        method_options (Mapping, optional): Settings by method. Default: None
-        mlm (Module or path, optional): ``im``'s masked language model.
-                    Default: None
-        reference_texts (sequence of str, optional): LAFA's reference pool and
-                    DiffMask's probe texts. Default: None (a named data set's
-                    training split; required for a file)
-        skip_bad_rows (bool): Record a bad row as failed instead of stopping
-                    at it. Default: False
-        data_dir (path, optional): The shared data folder. Default: None
         model_name (str, optional): The model's name in the metadata.
                     Default: None (the folder's, or the module's class name)
         overwrite (bool): Start afresh, deleting the folder's shards.
@@ -185,47 +172,69 @@ def attribute_corpus(
         ValueError: A bad argument (named), a bad row (file and line named;
                     see ``skip_bad_rows``), or a folder holding another run.
     """
+    settings = RunSettings.given(settings, DEFAULT_METHODS)
+    if settings.window is not None:
+        raise ValueError("`window`: a corpus run truncates (`max_length`).")
+    job = _Job(
+        DataSource.of(dataset), Path(out_dir), shard_size, score_dtype, overwrite
+    )
     ranks = Ranks.from_environment(device)
     try:
-        return _attribute(ranks, locals())
+        return _attribute(
+            ranks, model, tokenizer, model_name, settings, job, show_progress
+        )
     finally:
         ranks.close()
 
 
-def _attribute(ranks: Ranks, given: Dict[str, Any]) -> CorpusRun:
-    a = dict(given)
-    methods = check_methods(a["methods"])
-    for name in ("budget", "batch_size", "internal_batch_size"):
-        check_int(name, a[name], 1)
-    if a["shard_size"] is not None:
-        check_int("shard_size", a["shard_size"], 1)
-    check_int("seed", a["seed"], 0)
-    if a["n"] is not None:
-        check_int("n", a["n"], 1)
-    if a["score_dtype"] not in SCORE_DTYPES:
-        raise ValueError(
-            f"`score_dtype` must be one of {SCORE_DTYPES}; got {a['score_dtype']!r}."
-        )
-    options = check_method_options(methods, a["method_options"])
-    model, tokenizer, label, model_path = _classifier(
-        a["model"], a["tokenizer"], a["model_name"]
-    )
-    check_methods(methods, model)
+@dataclass(frozen=True)
+class _Job:
+    """Where a corpus run reads and writes, as given."""
+
+    source: DataSource
+    run_dir: Path
+    shard_size: Optional[int]
+    score_dtype: str
+    overwrite: bool
+
+    def __post_init__(self) -> None:
+        if self.shard_size is not None:
+            check_int("shard_size", self.shard_size, 1)
+        if self.score_dtype not in SCORE_DTYPES:
+            raise ValueError(
+                f"`score_dtype` must be one of {SCORE_DTYPES}; got "
+                f"{self.score_dtype!r}."
+            )
+
+
+def _attribute(
+    ranks: Ranks,
+    model: Any,
+    tokenizer: Any,
+    model_name: Optional[str],
+    settings: RunSettings,
+    job: _Job,
+    show_progress: bool,
+) -> CorpusRun:
+    model, tokenizer, label, model_path = _classifier(model, tokenizer, model_name)
+    settings = settings.for_model(model)
+    methods = list(settings.names)
     model = model.to(ranks.device)
     classes = class_names(model) or [
         f"LABEL_{i}" for i in range(int(getattr(model.config, "num_labels", 2)))
     ]
+    data = job.source
     source = open_source(
-        a["dataset"],
-        a["split"],
-        a["fields"],
+        data.dataset,
+        data.split,
+        data.fields,
         classes,
-        a["skip_bad_rows"],
-        a["data_dir"],
+        data.skip_bad_rows,
+        data.data_dir,
+        settings.reference_pool,
     )
-    max_length = resolve_max_length(a["max_length"], model)
-    run_dir = Path(a["out_dir"])
-    settings = {
+    run_dir = job.run_dir
+    record = {
         "schema": SCHEMA_VERSION,
         "command": "attribute",
         "model": label,
@@ -234,42 +243,33 @@ def _attribute(ranks: Ranks, given: Dict[str, Any]) -> CorpusRun:
         "split": source.split,
         "fields": source.fields,
         "methods": methods,
-        "method_settings": {m: METHODS[m].record(options[m]) for m in methods},
-        "seed": a["seed"],
-        "budget": a["budget"],
-        "max_length": max_length,
-        "score_dtype": a["score_dtype"],
-        "reference_pool": _pool_label(methods, a["reference_texts"], source),
+        "method_settings": {m: METHODS[m].record(settings.options(m)) for m in methods},
+        "seed": settings.seed,
+        "budget": settings.budget,
+        "max_length": settings.max_length,
+        "score_dtype": job.score_dtype,
+        "reference_pool": _pool_label(methods, settings.reference_texts, source),
     }
     # Rank 0 decides (the run's size, what is missing) and tells the others; an
     # error there reaches every rank, so that none waits for the others forever.
-    plan = ranks.broadcast(_plan(run_dir, settings, source, a) if ranks.main else None)
+    plan = ranks.broadcast(_plan(record, source, job, data.n) if ranks.main else None)
     if isinstance(plan, str):
         raise ValueError(plan)
-    total, shard_size, missing, started, job = plan
-    settings = {**settings, "n": total, "shard_size": shard_size}
-    resources = _resources(ranks, methods, model, tokenizer, a, source, run_dir)
-    explainer = ShardExplainer(
-        model,
-        tokenizer,
-        methods,
-        resources,
-        options,
-        a["seed"],
-        a["budget"],
-        a["batch_size"],
-        max_length,
-        a["internal_batch_size"],
-    )
+    total, shard_size, missing, started, job_id = plan
+    record = {**record, "n": total, "shard_size": shard_size}
+    if settings.needs & TEXT_RESOURCES and settings.reference_texts is None:
+        settings = replace(settings, reference_texts=tuple(source.reference_texts()))
+    resources = _resources(ranks, settings, model, tokenizer, run_dir)
+    explainer = ShardExplainer(model, tokenizer, settings, resources)
     todo = sum(_shard_rows(s, shard_size, total) for s in missing)
     shards = run_dir / SHARDS_DIR
-    claims = _Claims(run_dir / CLAIMS_DIR / job, set(missing), shard_size, total)
-    metadata = {**settings, "versions": versions(), "machine": machine()}
-    show = a["show_progress"] and ranks.main
+    claims = _Claims(run_dir / CLAIMS_DIR / job_id, set(missing), shard_size, total)
+    metadata = {**record, "versions": versions(), "machine": machine()}
+    show = show_progress and ranks.main
     with Progress(run_dir, ranks.rank, ranks.world, todo, show=show) as progress:
         for shard, rows in _my_shards(source, claims, shard_size, total):
             records = explainer.rows(rows, done=progress.add)
-            write_shard(shards / shard_name(shard), records, metadata, a["score_dtype"])
+            write_shard(shards / shard_name(shard), records, metadata, job.score_dtype)
             progress.add(0, len({r["example"] for r in records if r["failed"]}))
         states = progress.finish()
     seconds = time.time() - started
@@ -287,22 +287,21 @@ def _attribute(ranks: Ranks, given: Dict[str, Any]) -> CorpusRun:
     )
 
 
-def _plan(
-    run_dir: Path, settings: Dict[str, Any], source: Source, a: Dict[str, Any]
-) -> Any:
+def _plan(settings: Dict[str, Any], source: Source, job: _Job, n: Optional[int]) -> Any:
     """(examples, shard size, missing shards, start time, this job's id), or
     the message of what is wrong."""
     started = time.time()
     try:
         total = source.count()
-        if a["n"] is not None:
-            total = min(total, a["n"])
+        if n is not None:
+            total = min(total, n)
         if total == 0:
             raise ValueError(f"`dataset` {source.name} holds no examples.")
-        size = a["shard_size"] or _stored_shard_size(run_dir, a["overwrite"])
+        run_dir = job.run_dir
+        size = job.shard_size or _stored_shard_size(run_dir, job.overwrite)
         size = size or min(MAX_SHARD, max(MIN_SHARD, -(-total // 256)))
         current = {**settings, "n": total, "shard_size": size}
-        _open_folder(run_dir, current, a["overwrite"])
+        _open_folder(run_dir, current, job.overwrite)
         done = {shard_number(p) for p in shard_files(run_dir)}
         count = -(-total // size)
         missing = [s for s in range(count) if s not in done]
@@ -364,20 +363,10 @@ def _write_manifest(
 
 
 def _resources(
-    ranks: Ranks,
-    methods: List[str],
-    model: Module,
-    tokenizer: Any,
-    a: Dict[str, Any],
-    source: Source,
-    run_dir: Path,
+    ranks: Ranks, settings: RunSettings, model: Module, tokenizer: Any, run_dir: Path
 ) -> Dict[str, Any]:
     """Built by rank 0 into the run's cache, then loaded from it by the others
     (so that no two ranks build, or write, one file)."""
-    texts = a["reference_texts"]
-    needs = {need for m in methods for need in METHODS[m].needs}
-    if needs & TEXT_RESOURCES and texts is None:
-        texts = source.reference_texts()
     cache = run_dir / CACHE_DIR
 
     def cached(name: str) -> Path:
@@ -385,15 +374,7 @@ def _resources(
         return cache / name
 
     def build() -> Dict[str, Any]:
-        return build_resources(
-            methods,
-            model,
-            tokenizer,
-            mlm=a["mlm"],
-            reference_texts=texts,
-            cache=cached,
-            method_options={m: dict(v) for m, v in (a["method_options"] or {}).items()},
-        )
+        return build_run_resources(settings, model, tokenizer, cache=cached)
 
     resources = build() if ranks.main else {}
     ranks.barrier()

@@ -24,6 +24,8 @@ from typing import Any, Container, Dict, Iterator, List, Mapping, Optional, Sequ
 from captum_nlp_ext._utils.types import PathLike
 from captum_nlp_ext.datasets.records import TextExample
 
+#: The fields a file's columns can fill (DatasetFile's ``*_field`` arguments).
+FIELDS = ("text_field", "label_field", "pair_field", "rationale_field", "id_field")
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv"}
 # JSONL rows read to learn a file's fields.
 _HEADER_ROWS = 1000

@@ -162,6 +162,7 @@ register_method(
         "perturbation",
         {**_PROBS, "samples_per_unit": None, **_NLGP_READING},
         "n_samples = budget (with samples_per_unit: at least that many a word)",
+        min_budget=2,
     ),
 )
 register_method(

@@ -190,6 +190,9 @@ class MethodSpec:
         signed_by (str): The boolean setting that makes an unsigned method's
                     scores signed (LAFA's ``signed``); empty when none.
                     Default: ""
+        min_budget (int): The least budget the method runs with (NLGP fits
+                    a regression: 2 samples at least); a run's ``budget`` is
+                    checked against it before anything runs. Default: 1
     """
 
     run: Callable[[MethodContext, Dict[str, Any]], Union[Tensor, Tuple[Tensor, Tensor]]]
@@ -203,6 +206,7 @@ class MethodSpec:
     check_model: Optional[Callable[[Module], None]] = None
     signed: bool = True
     signed_by: str = ""
+    min_budget: int = 1
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:

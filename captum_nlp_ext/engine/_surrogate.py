@@ -6,12 +6,15 @@ import torch
 from captum._utils.models.model import Model
 from torch import Tensor
 
+from captum_nlp_ext._utils.regression import ridge_fit
+
 
 class WeightedLeastSquares(Model):
-    """Closed-form weighted ridge regression, the surrogate of our LIME and
-    KernelSHAP runs: Captum's defaults are scikit-learn models (not a
-    dependency here), and the closed form is exact and fast for one example's
-    few features. The intercept is fitted and not returned."""
+    """Closed-form weighted ridge regression (:func:`ridge_fit`, NLGP's
+    solver), the surrogate of our LIME and KernelSHAP runs: Captum's defaults
+    are scikit-learn models (not a dependency here), and the closed form is
+    exact and fast for one example's few features. The intercept is fitted
+    (not penalised) and not returned."""
 
     def __init__(self, ridge: float = 1e-6) -> None:
         self.ridge = ridge
@@ -25,14 +28,13 @@ class WeightedLeastSquares(Model):
             xs.append(x)
             ys.append(y)
             ws.append(w)
-        x = torch.cat(xs).double()
-        y = torch.cat(ys).double().reshape(len(x), -1)
-        w = torch.cat(ws).double().reshape(-1, 1)
-        design = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], dim=1)
-        gram = design.T @ (w * design)
-        gram += self.ridge * gram.diagonal().abs().mean() * torch.eye(len(gram))
-        solution = torch.linalg.solve(gram, design.T @ (w * y))
-        self.coefficients = solution[:-1].T.float()
+        x = torch.cat(xs)
+        y = torch.cat(ys).reshape(len(x), -1).T  # (outputs, samples)
+        w = torch.cat(ws).reshape(1, -1).expand_as(y)
+        regressors = x.unsqueeze(0).expand(len(y), -1, -1)
+        valid = torch.ones(len(y), x.shape[1], dtype=torch.bool)
+        fitted = ridge_fit(regressors, y, w, valid, self.ridge)
+        self.coefficients = fitted.float()
 
     def representation(self) -> Tensor:
         if self.coefficients is None:

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from captum_nlp_ext._utils.batching import evaluate_rows
+from captum_nlp_ext._utils.deprecation import keyword_only_after
 from captum_nlp_ext._utils.validation import check_choice, check_int
 
 REMOVAL_MODES = ("delete", "mask", "pad", "unk")
@@ -58,9 +59,11 @@ class Removal:
         >>> Removal()                             # deletion
     """
 
+    @keyword_only_after(2)
     def __init__(
         self,
         mode: str = "delete",
+        *,
         token_id: Optional[int] = None,
         tokenizer: Any = None,
     ) -> None:

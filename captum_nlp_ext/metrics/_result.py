@@ -7,6 +7,8 @@ from typing import Any, Dict
 import torch
 from torch import Tensor
 
+from captum_nlp_ext._utils.deprecation import keyword_only_after
+
 
 @dataclass(frozen=True)
 class MetricResult:
@@ -37,9 +39,11 @@ class MetricResult:
         )
 
 
+@keyword_only_after(2)
 def summarize(
     name: str,
     per_example: Tensor,
+    *,
     confidence: float = 0.95,
     n_bootstrap: int = 1000,
     seed: int = 0,

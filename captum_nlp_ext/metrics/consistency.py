@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from captum_nlp_ext._utils.batching import row_chunks
-from captum_nlp_ext._utils.deprecation import keyword_only_after
+from captum_nlp_ext._utils.deprecation import keyword_only_after, renamed_arguments
 from captum_nlp_ext._utils.units import build_units
 from captum_nlp_ext._utils.validation import (
     check_inputs,
@@ -26,7 +26,7 @@ from captum_nlp_ext._utils.validation import (
     format_additional_forward_args,
 )
 from captum_nlp_ext.metrics._consistency import (
-    layer_names,
+    layer_names as _layer_names,
     mean_over,
     model_of_argument,
     pair_activation_distances,
@@ -38,6 +38,7 @@ from captum_nlp_ext.metrics._stats import masked_spearman
 from captum_nlp_ext.metrics._words import word_scores
 
 
+@renamed_arguments(layers="layer_names")
 @keyword_only_after(3)
 def rationale_consistency(
     forward_funcs: Sequence[Callable[..., Any]],
@@ -46,7 +47,7 @@ def rationale_consistency(
     *,
     additional_forward_args: Any = None,
     feature_mask: Optional[Tensor] = None,
-    layers: Optional[Sequence[str]] = None,
+    layer_names: Optional[Sequence[str]] = None,
     pool: str = "auto",
     internal_batch_size: Optional[int] = None,
     n_bootstrap: int = 1000,
@@ -83,7 +84,7 @@ def rationale_consistency(
                     every ``forward_func``. Default: None
         feature_mask (Tensor, optional): Word ids; negative ids exclude a token.
                     Default: None (every token is a word)
-        layers (list of str, optional): Names of the modules (as in
+        layer_names (list of str, optional): Names of the modules (as in
                     ``model.named_modules()``) whose outputs are compared, in
                     every model. Default: None (each block of the encoder and
                     the model's output, as the paper)
@@ -107,7 +108,7 @@ def rationale_consistency(
     check_optional_int("internal_batch_size", internal_batch_size, 1)
     check_int("n_bootstrap", n_bootstrap, 1)
     models = [model_of_argument("forward_funcs", f) for f in forward_funcs]
-    names = layer_names(models[0], layers)
+    names = _layer_names(models[0], layer_names)
     pairs = list(combinations(range(len(models)), 2))
     scores = [
         word_scores(a, feature_mask, pool, name=f"attributions[{m}]")
@@ -151,6 +152,7 @@ def rationale_consistency(
     )
 
 
+@renamed_arguments(layers="layer_names")
 @keyword_only_after(4)
 def dataset_consistency(
     forward_func: Callable[..., Any],
@@ -160,7 +162,7 @@ def dataset_consistency(
     *,
     additional_forward_args: Any = None,
     feature_mask: Optional[Tensor] = None,
-    layers: Optional[Sequence[str]] = None,
+    layer_names: Optional[Sequence[str]] = None,
     pool: str = "auto",
     internal_batch_size: Optional[int] = None,
     n_bootstrap: int = 1000,
@@ -193,7 +195,7 @@ def dataset_consistency(
                     of ``forward_func``. Default: None
         feature_mask (Tensor, optional): Word ids; negative ids exclude a token.
                     Default: None
-        layers (list of str, optional): Module names whose outputs are compared.
+        layer_names (list of str, optional): Module names whose outputs are compared.
                     Default: None (each encoder block and the model's output)
         pool (str): Pooling of token scores into words (see
                     :func:`~captum_nlp_ext.metrics.auprc`). Default: "auto"
@@ -217,7 +219,7 @@ def dataset_consistency(
     batch = inputs.shape[0]
     pairs = _check_pairs(pairs, batch).to(inputs.device)
     model = model_of_argument("forward_func", forward_func)
-    names = layer_names(model, layers)
+    names = _layer_names(model, layer_names)
     scores, units = word_scores(attributions, feature_mask, pool)
     if units.index.shape != inputs.shape:
         raise ValueError("`attributions` must have the shape of `inputs`.")

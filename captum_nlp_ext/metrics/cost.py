@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 from torch.nn import Module
 
+from captum_nlp_ext._utils.deprecation import keyword_only_after
 from captum_nlp_ext._utils.outputs import output_to_tensor
 from captum_nlp_ext._utils.validation import check_int
 from captum_nlp_ext.metrics._result import MetricResult, summarize
@@ -89,7 +90,8 @@ class CostMeter:
                     Default: None (the model's device, else the CPU)
     """
 
-    def __init__(self, model: Optional[Module] = None, device: Any = None) -> None:
+    @keyword_only_after(2)
+    def __init__(self, model: Optional[Module] = None, *, device: Any = None) -> None:
         if model is not None and not isinstance(model, Module):
             raise TypeError(
                 f"`model` must be a torch module; got {type(model).__name__}."
@@ -197,9 +199,11 @@ class CostMeter:
         return None
 
 
+@keyword_only_after(2)
 def attribution_cost(
     explain: Callable[[Tensor], Any],
     n_examples: int,
+    *,
     model: Optional[Module] = None,
     batch_size: int = 1,
     warmup: bool = True,
@@ -248,7 +252,7 @@ def attribution_cost(
     }
     source = "unavailable"
     for rows in batches:
-        with CostMeter(model, device) as meter:
+        with CostMeter(model, device=device) as meter:
             explain(rows)
         cost, size = meter.cost, len(rows)
         source = cost.memory_source

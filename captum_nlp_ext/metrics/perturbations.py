@@ -26,6 +26,7 @@ from typing import Any, Callable, Optional, Tuple
 import torch
 from torch import Tensor
 
+from captum_nlp_ext._utils.deprecation import keyword_only_after, renamed_arguments
 from captum_nlp_ext._utils.units import build_units
 from captum_nlp_ext._utils.validation import check_float, check_int
 
@@ -125,10 +126,12 @@ class WordMasking:
                     Default: True
     """
 
+    @keyword_only_after(3)
     def __init__(
         self,
         replacement_token_id: int,
         feature_mask: Optional[Tensor] = None,
+        *,
         rate: float = 0.2,
         shared_scores: bool = True,
     ) -> None:
@@ -181,38 +184,41 @@ class EmbeddingNoise:
     """Gaussian noise on embeddings (batch, tokens, hidden).
 
     With ``relative=True`` the noise of token t is
-    ``std * ||e_t|| * z / sqrt(hidden)``, z ~ N(0, I): its expected norm is a
-    fraction ``std`` of the token's own norm, whatever the embedding scale.
+    ``stdevs * ||e_t|| * z / sqrt(hidden)``, z ~ N(0, I): its expected norm is a
+    fraction ``stdevs`` of the token's own norm, whatever the embedding scale.
 
     Args:
-        std (float): Noise scale for ``.infidelity`` (``.sensitivity`` uses
+        stdevs (float): Noise scale for ``.infidelity`` (``.sensitivity`` uses
                     ``perturb_radius``). Default: 0.05
         relative (bool): Scale the noise to each token's norm; False adds noise of
-                    standard deviation ``std`` to every coordinate.
+                    standard deviation ``stdevs`` to every coordinate.
                     Default: True
         token_mask (Tensor, optional): (batch or 1, tokens) bool or 0/1; tokens
                     where it is 0 (padding, specials) get no noise.
                     Default: None (all tokens)
     """
 
+    @renamed_arguments(std="stdevs")
+    @keyword_only_after(2)
     def __init__(
         self,
-        std: float = 0.05,
+        stdevs: float = 0.05,
+        *,
         relative: bool = True,
         token_mask: Optional[Tensor] = None,
     ) -> None:
-        self.std = check_float("std", std, 0.0, low_inclusive=True)
+        self.stdevs = check_float("stdevs", stdevs, 0.0, low_inclusive=True)
         self.relative = relative
         self.token_mask = token_mask
 
-    def _noise(self, inputs: Tensor, std: float) -> Tensor:
+    def _noise(self, inputs: Tensor, stdevs: float) -> Tensor:
         if inputs.dim() != 3 or not inputs.is_floating_point():
             raise TypeError(
                 "EmbeddingNoise perturbs embeddings: `inputs` must be a float tensor "
                 f"(batch, tokens, hidden); got {inputs.dtype} of shape "
                 f"{tuple(inputs.shape)}."
             )
-        noise = std * torch.randn_like(inputs)
+        noise = stdevs * torch.randn_like(inputs)
         if self.relative:
             noise = noise * inputs.norm(dim=-1, keepdim=True) / inputs.shape[-1] ** 0.5
         if self.token_mask is not None:
@@ -226,7 +232,7 @@ class EmbeddingNoise:
         """``perturb_func`` for :func:`captum.metrics.infidelity`. Captum compares
         ``sum(attributions * perturbation)`` with ``f(x) - f(x - perturbation)``,
         so the perturbation returned is the negated noise."""
-        noise = self._noise(inputs, self.std)
+        noise = self._noise(inputs, self.stdevs)
         return -noise, inputs + noise
 
     def sensitivity(self, inputs: Tensor, perturb_radius: float) -> Tensor:

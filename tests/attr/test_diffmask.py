@@ -140,7 +140,7 @@ def test_open_gates_still_rank_in_float32():
 
 def test_hidden_state_gates_at_a_layer(keyword):
     model, _, _, test, _ = keyword
-    diffmask = DiffMask(model, gate="hidden", layer=1)
+    diffmask = DiffMask(model, gate="hidden", layer_index=1)
     history = diffmask.fit(_batches(test, steps=3))
     gates = _gates(diffmask, test)
     assert gates.shape == test.input_ids.shape and len(history) == 1
@@ -174,9 +174,9 @@ def test_bad_inputs_name_the_argument(keyword):
     model, _, diffmask, test, _ = keyword
     for kwargs, error, match in [
         (dict(gate="output"), ValueError, "`gate`"),
-        (dict(gate="hidden"), ValueError, "`layer`"),
-        (dict(layer=7), ValueError, "`layer` must be at most 2"),
-        (dict(gate="hidden", layer=0), ValueError, "`layer`"),
+        (dict(gate="hidden"), ValueError, "`layer_index`"),
+        (dict(layer_index=7), ValueError, "`layer_index` must be at most 2"),
+        (dict(gate="hidden", layer_index=0), ValueError, "`layer_index`"),
     ]:
         with pytest.raises(error, match=match):
             DiffMask(model, **kwargs)
@@ -251,7 +251,9 @@ def test_any_model_whose_layers_are_given():
     history = diffmask.fit(_batches(task, steps=3))
     gates = _gates(diffmask, task)
     assert gates.shape == task.input_ids.shape and history[0]["l0"] > 0
-    hidden = DiffMask(model, "hidden", 2, embeddings=model.embed, layers=model.blocks)
+    hidden = DiffMask(
+        model, gate="hidden", layer_index=2, embeddings=model.embed, layers=model.blocks
+    )
     assert _gates(hidden, task).shape == task.input_ids.shape
 
 

@@ -93,7 +93,7 @@ def test_build_from_texts_with_tokenizer(model):
 
 @pytest.mark.parametrize("pooling", ["cls", "max"])
 def test_pooling_choices(task, model, pooling):
-    index = ReferenceIndex.build(model, batches(task), layer=1, pooling=pooling)
+    index = ReferenceIndex.build(model, batches(task), layer_index=1, pooling=pooling)
     with torch.no_grad():
         hidden = model(
             input_ids=task.input_ids,
@@ -214,8 +214,8 @@ def test_build_restores_model_mode(task, model):
 def test_bad_input(task, model):
     with pytest.raises(ValueError, match="`data` is empty"):
         ReferenceIndex.build(model, [])
-    with pytest.raises(ValueError, match=r"`layer` must lie in \[0, 2\]"):
-        ReferenceIndex.build(model, batches(task), layer=3)
+    with pytest.raises(ValueError, match=r"`layer_index` must lie in \[0, 2\]"):
+        ReferenceIndex.build(model, batches(task), layer_index=3)
     with pytest.raises(ValueError, match="`pooling` must be one of"):
         ReferenceIndex.build(model, batches(task), pooling="sum")
     with pytest.raises(ValueError, match="`tokenizer` is needed"):

@@ -2,12 +2,11 @@
 keep probabilities as attributions."""
 
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+from benchmark_toys import make_tokenizer
 from captum.attr import LayerIntegratedGradients
 
 from captum_nlp_ext.attr import BetaSchedule, LayerNLGP, VMask, VMaskClassifier
@@ -26,9 +25,6 @@ from captum_nlp_ext.testing import (
     tiny_bert_classifier,
     train_classifier,
 )
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "benchmark"))
-from benchmark_toys import make_tokenizer  # noqa: E402
 
 SPECIALS = [0, 1, 2]  # [PAD], [CLS], [SEP] of the synthetic tasks
 

@@ -6,6 +6,7 @@ import math
 from captum_nlp_ext.benchmark.runner import run_benchmark
 from captum_nlp_ext.benchmark.store import load_run
 from captum_nlp_ext.engine.methods import METHODS
+from captum_nlp_ext.engine.settings import DataSource, RunSettings
 
 # Every method that explains any classifier (vmask needs a model trained with its
 # layer, refused for this one; tests/attr/test_vmask.py covers it).
@@ -13,12 +14,8 @@ POST_HOC = [name for name, spec in METHODS.items() if spec.check_model is None]
 
 
 def test_four_sst2_sentences_with_every_method(models_dir, data_dir, tmp_path):
-    folder = run_benchmark(
-        models_dir / "minilm-sst2",
-        "sst2",
-        tmp_path,
-        methods=POST_HOC,
-        n=4,
+    settings = RunSettings(
+        methods=tuple(POST_HOC),
         budget=16,
         batch_size=4,
         mlm=models_dir / "minilm-mlm",
@@ -29,7 +26,12 @@ def test_four_sst2_sentences_with_every_method(models_dir, data_dir, tmp_path):
             "lig": {"n_steps": 8},
             "lafa": {"n_samples": 3},
         },
-        data_dir=data_dir,
+    )
+    folder = run_benchmark(
+        models_dir / "minilm-sst2",
+        DataSource("sst2", n=4, data_dir=data_dir),
+        tmp_path,
+        settings,
         show_progress=False,
     )
     settings, records = load_run(folder)
@@ -54,7 +56,7 @@ def test_eraser_k_counts_the_rationale_words_a_truncated_review_keeps(
     from captum_nlp_ext.benchmark._data import RunData
 
     tokenizer = AutoTokenizer.from_pretrained(models_dir / "minilm-sst2")
-    data = RunData.load("movies", "val", 1, data_dir)
+    data = RunData.load(DataSource("movies", split="val", n=1, data_dir=data_dir))
     whole, whole_source = data.rationale_k(["token_f1"], tokenizer, None)
     cut, cut_source = data.rationale_k(["token_f1"], tokenizer, 128)
     assert "truncated to 128 tokens" in cut_source and "truncated" not in whole_source

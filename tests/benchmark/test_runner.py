@@ -1,7 +1,7 @@
 import json
 
 import pytest
-from benchmark_toys import make_examples, make_tokenizer
+from benchmark_toys import make_examples, make_tokenizer, split_settings
 
 from captum_nlp_ext.benchmark import store as store_module
 from captum_nlp_ext.benchmark.runner import run_benchmark
@@ -25,7 +25,8 @@ def run(folder, model, tokenizer, examples, **kwargs):
         show_progress=False,
     )
     settings.update(kwargs)
-    return run_benchmark(model, examples, folder, **settings)
+    source, run_settings, rest = split_settings(examples, settings)
+    return run_benchmark(model, source, folder, run_settings, **rest)
 
 
 def without_cost(records):

@@ -10,20 +10,22 @@ import sys
 import textwrap
 
 import pytest
-from benchmark_toys import make_examples
+from benchmark_toys import make_examples, split_settings
 
 from captum_nlp_ext.attr import VMaskClassifier
 from captum_nlp_ext.benchmark.report import write_report
 from captum_nlp_ext.benchmark.runner import run_benchmark
 from captum_nlp_ext.benchmark.store import load_run, RunLockedError, RunStore
 from captum_nlp_ext.engine.methods import METHODS
+from captum_nlp_ext.engine.settings import DataSource, RunSettings
 from captum_nlp_ext.testing import NaNClassifier
 
 
 def run(folder, model, tokenizer, examples, **kwargs):
     settings = dict(tokenizer=tokenizer, budget=8, batch_size=3, show_progress=False)
     settings.update(kwargs)
-    return run_benchmark(model, examples, folder, **settings)
+    source, run_settings, rest = split_settings(examples, settings)
+    return run_benchmark(model, source, folder, run_settings, **rest)
 
 
 def test_a_second_writer_is_refused_naming_the_holder(tmp_path):
@@ -284,10 +286,9 @@ def test_a_bug_in_a_method_ends_the_run_not_recorded_as_a_failed_example(
         with pytest.raises(RuntimeError, match="a bug in the method"):
             attribute_corpus(
                 tiny_model_dir,
-                toy_jsonl,
+                DataSource(toy_jsonl, n=3),
                 tmp_path / "c",
-                methods=["broken"],
-                n=3,
+                RunSettings(methods=("broken",)),
                 show_progress=False,
             )
     finally:

@@ -139,7 +139,7 @@ def test_rationale_consistency_by_hand():
     # Every word of model k scores a_k: attribution distances |a_i - a_j|.
     a = torch.tensor([[0.0, 1.0, 3.0], [0.0, 2.0, 1.0]])  # (example, model)
     attributions = [a[:, k : k + 1].expand(2, 3).clone() for k in range(3)]
-    result = rationale_consistency(models, inputs, attributions, layers=["embed"])
+    result = rationale_consistency(models, inputs, attributions, layer_names=["embed"])
     # Example 0: distances (1, 3, 2) and (1, 3, 2): 1. Example 1: (1, 3, 2)
     # against (2, 1, 1): ranks (1, 3, 2) and (3, 1.5, 1.5): -1.5 / sqrt(2 * 1.5).
     assert result.per_example.tolist() == pytest.approx([1.0, -1.5 / math.sqrt(3)])
@@ -180,11 +180,13 @@ def test_consistency_checks_its_arguments():
     inputs = torch.tensor([[1, 2, 3]])
     attributions = [torch.zeros(1, 3), torch.zeros(1, 3)]
     with pytest.raises(ValueError, match="at least two models"):
-        rationale_consistency(models[:1], inputs, attributions[:1], layers=["embed"])
+        rationale_consistency(
+            models[:1], inputs, attributions[:1], layer_names=["embed"]
+        )
     with pytest.raises(TypeError, match="must be a torch module or wrap one"):
-        rationale_consistency([len, len], inputs, attributions, layers=["embed"])
+        rationale_consistency([len, len], inputs, attributions, layer_names=["embed"])
     with pytest.raises(ValueError, match="not a module of Scaled"):
-        rationale_consistency(models, inputs, attributions, layers=["nothing"])
+        rationale_consistency(models, inputs, attributions, layer_names=["nothing"])
     with pytest.raises(ValueError, match="No stack of layers"):
         rationale_consistency(models, inputs, attributions)
     with pytest.raises(ValueError, match="`pairs` must be an integer tensor"):
@@ -231,7 +233,7 @@ def test_dataset_consistency_by_hand():
     pairs = torch.tensor([[0, 1], [0, 2], [0, 3], [1, 3]])  # 0.5, 1.5, 3.5, 3
     # One word per input with scores s; different ids: distance |s_a| + |s_b|, / 2.
     scores = torch.tensor([[0.0], [1.0], [2.0], [4.0]])
-    result = dataset_consistency(model, inputs, scores, pairs, layers=["embed"])
+    result = dataset_consistency(model, inputs, scores, pairs, layer_names=["embed"])
     # Attribution distances (0.5, 1, 2, 2.5): ranks (1, 2, 3, 4) against the
     # activations' (1, 2, 4, 3): 1 - 6 * 2 / (4 * 15) = 0.8.
     assert result.mean == pytest.approx(0.8)
@@ -240,7 +242,7 @@ def test_dataset_consistency_by_hand():
     assert result.per_example[1:].isnan().all()
     reversed_scores = torch.tensor([[4.0], [2.0], [1.0], [0.0]])
     flipped = dataset_consistency(
-        model, inputs, reversed_scores, pairs, layers=["embed"]
+        model, inputs, reversed_scores, pairs, layer_names=["embed"]
     )
     # Distances (3, 2.5, 2, 1): against (0.5, 1.5, 3.5, 3) ranks (4,3,2,1) vs
     # (1,2,4,3): r = -0.8.

@@ -124,7 +124,7 @@ def test_embedding_noise_is_relative_and_respects_token_mask():
         1, 5, 1
     )
     keep = torch.tensor([[1, 1, 1, 1, 0]])
-    noise = EmbeddingNoise(std=0.1, token_mask=keep)
+    noise = EmbeddingNoise(stdevs=0.1, token_mask=keep)
     perturbation, perturbed = noise.infidelity(embeddings)
     torch.testing.assert_close(perturbed, embeddings - perturbation)
     ratio = perturbation.norm(dim=-1) / embeddings.norm(dim=-1)

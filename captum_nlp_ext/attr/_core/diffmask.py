@@ -3,7 +3,6 @@ a model (De Cao et al., EMNLP 2020)."""
 
 import json
 import logging
-from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
@@ -12,10 +11,16 @@ from captum.log import log_usage
 from torch import Tensor
 from torch.nn import Module
 
+from captum_nlp_ext._utils.artifacts import (
+    check_same_model,
+    read_artifact,
+    write_artifact,
+)
 from captum_nlp_ext._utils.checks import check_finite, check_model_call
+from captum_nlp_ext._utils.deprecation import keyword_only_after, renamed_arguments
 from captum_nlp_ext._utils.fingerprint import model_fingerprint
 from captum_nlp_ext._utils.hooks import eval_mode, frozen_parameters, run_forward
-from captum_nlp_ext._utils.models import get_embedding_layer
+from captum_nlp_ext._utils.models import attention_mask_of, get_embedding_layer
 from captum_nlp_ext._utils.outputs import logits_to_probabilities
 from captum_nlp_ext._utils.targets import resolve_target, TargetType
 from captum_nlp_ext._utils.tokens import token_id
@@ -74,11 +79,14 @@ class DiffMask(Attribution):
     ``requires_grad`` are restored.
     """
 
+    @renamed_arguments(layer="layer_index")
+    @keyword_only_after(2)
     def __init__(
         self,
         model: Module,
+        *,
         gate: str = "input",
-        layer: Optional[int] = None,
+        layer_index: Optional[int] = None,
         embeddings: Optional[Module] = None,
         layers: Optional[Sequence[Module]] = None,
         seed: int = 0,
@@ -91,10 +99,10 @@ class DiffMask(Attribution):
                         ``ModelOutput``), e.g. a Hugging Face sequence
                         classifier.
             gate (str): ``"input"``: gate the embedding block's output (input
-                        attribution; the probe reads layers 0..``layer``);
+                        attribution; the probe reads layers 0..``layer_index``);
                         ``"hidden"``: gate the hidden states of layer
-                        ``layer`` (the probe reads them). Default: "input"
-            layer (int, optional): l, in [0, L] for input gates and [1, L] for
+                        ``layer_index`` (the probe reads them). Default: "input"
+            layer_index (int, optional): l, in [0, L] for input gates and [1, L] for
                         hidden ones (L = the number of layers; 0 = the
                         embeddings). Default: None (L for input gates; needed
                         for hidden ones)
@@ -126,12 +134,14 @@ class DiffMask(Attribution):
         layers = encoder_layers(model) if layers is None else list(layers)
         if not layers or not all(isinstance(m, Module) for m in [embeddings, *layers]):
             raise TypeError("`embeddings` and `layers` must be modules of `model`.")
-        depth = len(layers) if layer is None and gate == "input" else layer
+        depth = len(layers) if layer_index is None and gate == "input" else layer_index
         if depth is None:
-            raise ValueError("`layer` is needed with gate='hidden' (in [1, L]).")
-        check_int("layer", depth, 0 if gate == "input" else 1)
+            raise ValueError("`layer_index` is needed with gate='hidden' (in [1, L]).")
+        check_int("layer_index", depth, 0 if gate == "input" else 1)
         if depth > len(layers):
-            raise ValueError(f"`layer` must be at most {len(layers)} (L); got {depth}.")
+            raise ValueError(
+                f"`layer_index` must be at most {len(layers)} (L); got {depth}."
+            )
         self.gate, self.layer_index = gate, depth
         self._names = [module_name(model, m, "layers") for m in [embeddings, *layers]]
         self._read = [embeddings, *layers[:depth]]
@@ -162,9 +172,11 @@ class DiffMask(Attribution):
     def has_convergence_delta(self) -> bool:
         return False
 
+    @keyword_only_after(2)
     def fit(
         self,
         batches: Any,
+        *,
         epochs: int = 1,
         lr: float = 3e-4,
         baseline_lr: float = 1e-3,
@@ -267,7 +279,7 @@ class DiffMask(Attribution):
         samples = hard_concrete_sample(logits, generator)
         gates = samples.prod(-1)
         l0 = log_expected_l0(logits).sum(-1).exp()
-        attended = _attended(ids, args)
+        attended = _attended(self.model, ids, args)
         with gating(self._gated, gates, self.baseline):
             masked = run_forward(self.model, ids, args)
         kl = _kl(original, masked)
@@ -311,7 +323,7 @@ class DiffMask(Attribution):
             check_finite(output, "The model's output")
             resolve_target(target, output)
             gates = expected_gate(self.probe(_present(states))).prod(-1)
-            gates = gates * _attended(inputs, args)
+            gates = gates * _attended(self.forward_func, inputs, args)
             if feature_mask is not None:
                 gates = unit_means(gates, feature_mask)
         return match_inputs_format(given_inputs, gates.float())
@@ -333,8 +345,6 @@ class DiffMask(Attribution):
     def save(self, path: PathLike) -> None:
         """Save the probe, the baseline and the multiplier as one safetensors
         file, with the model's fingerprint and the gate's position."""
-        from safetensors.torch import save_file
-
         tensors = {f"probe.{k}": v for k, v in self.probe.state_dict().items()}
         tensors["baseline"] = self.baseline.detach()
         tensors["multiplier"] = self.multiplier.detach().reshape(1)
@@ -345,12 +355,7 @@ class DiffMask(Attribution):
             "modules": self._names,
             "fingerprint": model_fingerprint(self.model),
         }
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        save_file(
-            {k: v.contiguous().cpu() for k, v in tensors.items()},
-            str(path),
-            metadata={"settings": json.dumps(settings)},
-        )
+        write_artifact(path, tensors, {"settings": json.dumps(settings)})
 
     @classmethod
     def load(cls, path: PathLike, model: Module) -> "DiffMask":
@@ -360,29 +365,22 @@ class DiffMask(Attribution):
             FileNotFoundError: no file at ``path``.
             ValueError: not a DiffMask file, or made for another model.
         """
-        from safetensors import safe_open
-
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"No DiffMask file at {path}.")
-        with safe_open(str(path), framework="pt") as handle:
-            settings = json.loads((handle.metadata() or {}).get("settings", "{}"))
-            tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+        # Probes saved before files had checksums still load.
+        header, tensors = read_artifact(path, "DiffMask", require_checksum=False)
+        settings = json.loads(header.get("settings", "{}"))
         if settings.get("format") != _FORMAT:
             raise ValueError(f"{path} is not a DiffMask file (format {_FORMAT}).")
-        current = model_fingerprint(model)
-        differs = [
-            p for p in ("config", "weights") if settings["fingerprint"][p] != current[p]
-        ]
-        if differs:
-            raise ValueError(
-                f"The DiffMask probe in {path} was trained for another model (its "
-                f"{' and '.join(differs)} differ): fit a probe for this model."
-            )
+        check_same_model(
+            settings["fingerprint"],
+            model,
+            f"The DiffMask probe in {path} was trained for another model (its "
+            "{differ} differ): fit a probe for this model.",
+        )
         modules = [model.get_submodule(name) for name in settings["modules"]]
         diffmask = cls(
             model,
             gate=settings["gate"],
-            layer=int(settings["layer"]),
+            layer_index=int(settings["layer"]),
             embeddings=modules[0],
             layers=modules[1:],
         )
@@ -409,10 +407,11 @@ def _present(states: List[Optional[Tensor]]) -> List[Tensor]:
     return [s for s in states if s is not None]
 
 
-def _attended(ids: Tensor, args: Tuple) -> Tensor:
-    if args and isinstance(args[0], Tensor) and args[0].shape == ids.shape[:2]:
-        return args[0].to(torch.float32)
-    return torch.ones(ids.shape[:2], device=ids.device)
+def _attended(forward_func: Any, ids: Tensor, args: Tuple) -> Tensor:
+    mask = attention_mask_of(forward_func, ids, args)
+    if mask is None:
+        return torch.ones(ids.shape[:2], device=ids.device)
+    return mask.to(torch.float32)
 
 
 def _kl(original: Tensor, masked: Tensor) -> Tensor:

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 from torch.nn import Module
 
+from captum_nlp_ext._utils.deprecation import keyword_only_after, renamed_arguments
 from captum_nlp_ext._utils.validation import check_choice
 from captum_nlp_ext.attr._core.diffmask import DiffMask, GATES
 from captum_nlp_ext.attr._utils.diffmask import encoder_layers
@@ -82,13 +83,16 @@ class DiffMaskLayers:
         return figure
 
 
+@renamed_arguments(layers="layer_indices")
+@keyword_only_after(4)
 def diffmask_across_layers(
     model: Module,
     batches: Any,
     inputs: Tensor,
     attention_mask: Optional[Tensor] = None,
+    *,
     gate: str = "input",
-    layers: Optional[Sequence[int]] = None,
+    layer_indices: Optional[Sequence[int]] = None,
     show_progress: bool = False,
     seed: int = 0,
     **fit_kwargs: Any,
@@ -105,7 +109,7 @@ def diffmask_across_layers(
         attention_mask (Tensor, optional): Their attention mask.
                     Default: None (every token)
         gate (str): ``"input"`` or ``"hidden"``. Default: "input"
-        layers (sequence of int, optional): The layers l. Default: None (every
+        layer_indices (sequence of int, optional): The layers l. Default: None (every
                     layer: 0..L for input gates, 1..L for hidden ones)
         show_progress (bool): Progress bars while fitting. Default: False
         seed (int): Seed of each probe and its fit. Default: 0
@@ -117,12 +121,14 @@ def diffmask_across_layers(
     check_choice("gate", gate, GATES)
     total = len(encoder_layers(model))
     first = 0 if gate == "input" else 1
-    chosen = list(range(first, total + 1)) if layers is None else list(layers)
+    chosen = (
+        list(range(first, total + 1)) if layer_indices is None else list(layer_indices)
+    )
     if attention_mask is None:
         attention_mask = torch.ones_like(inputs)
     probes, gates = [], []
     for layer in chosen:
-        probe = DiffMask(model, gate=gate, layer=layer, seed=seed)
+        probe = DiffMask(model, gate=gate, layer_index=layer, seed=seed)
         probe.fit(batches, show_progress=show_progress, seed=seed, **fit_kwargs)
         probes.append(probe)
         gates.append(probe.attribute(inputs, additional_forward_args=(attention_mask,)))

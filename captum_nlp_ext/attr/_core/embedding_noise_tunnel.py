@@ -10,6 +10,7 @@ from torch import Tensor
 from torch.nn import Module
 
 from captum_nlp_ext._utils.checks import NonFiniteError
+from captum_nlp_ext._utils.deprecation import keyword_only_after
 from captum_nlp_ext._utils.hooks import replacing_layer_output
 from captum_nlp_ext._utils.random import example_generator
 from captum_nlp_ext._utils.validation import (
@@ -68,6 +69,7 @@ class EmbeddingNoiseTunnel(NoiseTunnel):
         self._examples = 1
 
     @log_usage()
+    @keyword_only_after(7)
     def attribute(  # type: ignore[override]
         self,
         inputs: Union[Tensor, Tuple[Tensor, ...]],
@@ -76,9 +78,10 @@ class EmbeddingNoiseTunnel(NoiseTunnel):
         nt_samples_batch_size: Optional[int] = None,
         stdevs: Union[float, Tuple[float, ...]] = 1.0,
         draw_baseline_from_distrib: bool = False,
+        *,
         seed: Optional[int] = None,
         **kwargs: Any,
-    ) -> Any:
+    ) -> Union[Tensor, Tuple[Tensor, ...], Tuple[Any, Tensor]]:
         r"""Captum's :meth:`NoiseTunnel.attribute <captum.attr.NoiseTunnel.attribute>`
         with the noise on the layer's output, and a seed.
 

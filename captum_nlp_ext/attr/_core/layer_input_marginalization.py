@@ -17,6 +17,7 @@ from captum_nlp_ext._utils.checks import (
     check_model_call,
     vocabulary_size,
 )
+from captum_nlp_ext._utils.deprecation import keyword_only_after
 from captum_nlp_ext._utils.hooks import eval_mode, forward_with_layer_output
 from captum_nlp_ext._utils.outputs import logits_to_probabilities
 from captum_nlp_ext._utils.targets import resolve_target, select_target, TargetType
@@ -106,7 +107,7 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
     sentences against the thresholded result), ``top_k=200`` needed 25 times
     fewer classifier passes and ranked a sentence's tokens at Spearman 0.95 on
     average, ``top_k=50`` 100 times fewer at 0.91, and ``mass=0.75`` 5 times
-    fewer at 0.89; ``benchmarks/input_marginalization/RESULTS.md``.
+    fewer at 0.89; ``benchmarks/im/RESULTS.md``.
 
     Critique: Pham, Bui, Mai and Nguyen, "Double Trouble: How to not explain a
     text classifier's decisions using counterfactuals synthesized by masked
@@ -115,11 +116,13 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
     deletion-based metrics and the model-randomization check too.
     """
 
+    @keyword_only_after(4)
     def __init__(
         self,
         forward_func: Callable[..., Any],
         layer: Module,
         mlm: Callable[..., Any],
+        *,
         mask_token_id: Optional[int] = None,
         special_token_ids: Optional[Iterable[int]] = None,
         pad_token_id: Optional[int] = None,
@@ -236,12 +239,14 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
         return False
 
     @log_usage()
+    @keyword_only_after(5)
     def attribute(
         self,
         inputs: Union[Tensor, Tuple[Tensor]],
         target: TargetType = None,
         additional_forward_args: Any = None,
         feature_mask: Optional[Tensor] = None,
+        *,
         threshold: float = 1e-5,
         top_k: Optional[int] = None,
         mass: Optional[float] = None,

@@ -13,7 +13,7 @@ from captum_nlp_ext._utils.checks import (
     check_layer_output,
     check_model_call,
 )
-from captum_nlp_ext._utils.deprecation import renamed_arguments
+from captum_nlp_ext._utils.deprecation import keyword_only_after, renamed_arguments
 from captum_nlp_ext._utils.hooks import (
     autograd_enabled,
     forward_with_layer_output,
@@ -21,13 +21,11 @@ from captum_nlp_ext._utils.hooks import (
     model_of,
     outside_inference,
 )
-from captum_nlp_ext._utils.models import ClassifierForward
 from captum_nlp_ext._utils.targets import resolve_target, TargetType
 from captum_nlp_ext._utils.units import build_units
 from captum_nlp_ext._utils.validation import (
     check_choice,
     check_float,
-    check_inputs,
     check_int,
     check_optional_int,
     format_additional_forward_args,
@@ -36,8 +34,12 @@ from captum_nlp_ext._utils.validation import (
 from captum_nlp_ext.attr._core.reference_index import Neighbours, ReferenceIndex
 from captum_nlp_ext.attr._utils.lafa import (
     aggregate,
+    attended_spans,
     base_gradients_of,
     BaseSettings,
+    check_token_ids,
+    forward_name,
+    input_attention_mask,
     KERNELS,
     normalized,
     reference_scores,
@@ -120,11 +122,13 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
     its neighbours; neighbours shared by examples of a batch are computed once.
     """
 
+    @keyword_only_after(4)
     def __init__(
         self,
         forward_func: Callable[..., Any],
         layer: Module,
         index: ReferenceIndex,
+        *,
         base: str = "smoothgrad",
         kernel: str = "indicator",
         lam: float = 0.44,
@@ -230,19 +234,21 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
 
     @log_usage()
     @renamed_arguments(noise_level="stdevs")
+    @keyword_only_after(5)
     def attribute(
         self,
         inputs: Union[Tensor, Tuple[Tensor]],
         target: TargetType = None,
         additional_forward_args: Any = None,
         feature_mask: Optional[Tensor] = None,
+        *,
         n_samples: int = 25,
         stdevs: float = 0.1,
         n_steps: int = 50,
         internal_batch_size: Optional[int] = None,
         show_progress: bool = False,
         seed: Optional[int] = None,
-    ) -> Tensor:
+    ) -> Union[Tensor, Tuple[Tensor, ...]]:
         r"""
         Args:
             inputs (Tensor or tuple[Tensor]): Token ids (batch, tokens);
@@ -300,7 +306,7 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
             ... )
         """
         given_inputs = inputs
-        inputs = _check_token_ids(inputs)
+        inputs = check_token_ids(inputs)
         args = format_additional_forward_args(additional_forward_args, inputs)
         check_int("n_samples", n_samples, 1)
         check_float("stdevs", stdevs, 0.0, low_inclusive=True)
@@ -334,7 +340,7 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
         feature_mask: Optional[Tensor],
         settings: "BaseSettings",
     ) -> Tensor:
-        attention_mask = _attention_mask(inputs, args)
+        attention_mask = input_attention_mask(self.forward_func, inputs, args)
         batch, tokens = inputs.shape
         with torch.no_grad():
             output, embeddings = forward_with_layer_output(
@@ -414,7 +420,7 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
         layer = next(
             (n for n, m in self.index.model.named_modules() if m is self.layer), None
         )
-        forward = _forward_name(self.forward_func, self.index.model)
+        forward = forward_name(self.forward_func, self.index.model)
         if layer is None or forward is None:
             return self._local_scores.setdefault(";".join(parts), ReferenceScores())
         parts += [f"layer={layer}", f"forward={forward}"]
@@ -440,9 +446,9 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
             (-1 where fewer qualify) and their distances; read a text's tokens
             with ``index.input_ids[i]``.
         """
-        inputs = _check_token_ids(inputs)
+        inputs = check_token_ids(inputs)
         args = format_additional_forward_args(additional_forward_args, inputs)
-        attention_mask = _attention_mask(inputs, args)
+        attention_mask = input_attention_mask(self.forward_func, inputs, args)
         with torch.no_grad():
             output = forward_with_layer_output(
                 self.forward_func, self.layer, inputs, args
@@ -465,7 +471,7 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
                 self.index.encode(
                     inputs[i : i + 1, span], attention_mask[i : i + 1, span]
                 )[0]
-                for i, span in enumerate(_attended_spans(attention_mask))
+                for i, span in enumerate(attended_spans(attention_mask))
             ]
         )
         return self.index.search(
@@ -476,53 +482,3 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
             exclude_ids=inputs if self.exclude_duplicates else None,
             exclude_mask=attention_mask,
         )
-
-
-def _forward_name(forward_func: Callable[..., Any], model: Module) -> Optional[str]:
-    """A name for ``forward_func`` that says what it computes from ``model``,
-    or None when it cannot be told from the object."""
-    if forward_func is model:
-        return "model"
-    if isinstance(forward_func, ClassifierForward) and forward_func.model is model:
-        return f"ClassifierForward(output={forward_func.output})"
-    return None
-
-
-def _attended_spans(attention_mask: Tensor) -> List[slice]:
-    """Per row, the columns from its first to its last attended token."""
-    spans = []
-    for row in attention_mask > 0:
-        columns = row.nonzero().flatten()
-        if columns.numel() == 0:
-            spans.append(slice(0, row.shape[0]))
-        else:
-            spans.append(slice(int(columns[0]), int(columns[-1]) + 1))
-    return spans
-
-
-def _check_token_ids(inputs: Any) -> Tensor:
-    inputs = check_inputs(inputs)
-    if inputs.is_floating_point():
-        raise TypeError(
-            "LayerLAFA needs token ids (batch, tokens) as `inputs`: its reference "
-            "texts and its indicator kernel are defined on tokens; got embeddings "
-            f"of shape {tuple(inputs.shape)}."
-        )
-    return inputs
-
-
-def _attention_mask(inputs: Tensor, args: Tuple) -> Tensor:
-    """The explained texts' attention mask: the first additional argument
-    (ClassifierForward's convention), or every token when there is none."""
-    first = args[0] if args else None
-    if first is None:
-        return torch.ones_like(inputs)
-    if not isinstance(first, Tensor) or first.shape != inputs.shape:
-        raise ValueError(
-            "LayerLAFA feeds reference texts to `forward_func` as (input_ids, "
-            "attention_mask): the first of `additional_forward_args` must be the "
-            f"attention mask of `inputs`, shape {tuple(inputs.shape)}; got "
-            f"{type(first).__name__}"
-            + (f" of shape {tuple(first.shape)}." if isinstance(first, Tensor) else ".")
-        )
-    return first

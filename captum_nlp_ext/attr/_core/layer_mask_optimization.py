@@ -9,12 +9,13 @@ from captum.log import log_usage
 from torch import Tensor
 from torch.nn import Module
 
+from captum_nlp_ext._utils.baselines import reference_rows
 from captum_nlp_ext._utils.checks import (
     check_finite,
     check_layer_output,
     check_model_call,
 )
-from captum_nlp_ext._utils.deprecation import renamed_arguments
+from captum_nlp_ext._utils.deprecation import keyword_only_after, renamed_arguments
 from captum_nlp_ext._utils.hooks import (
     autograd_enabled,
     forward_with_layer_output,
@@ -25,7 +26,7 @@ from captum_nlp_ext._utils.hooks import (
 from captum_nlp_ext._utils.random import batch_seeds, SeedLike
 from captum_nlp_ext._utils.targets import resolve_target, TargetType
 from captum_nlp_ext._utils.tokens import token_id
-from captum_nlp_ext._utils.units import build_units, Units
+from captum_nlp_ext._utils.units import build_units
 from captum_nlp_ext._utils.validation import (
     check_choice,
     check_float,
@@ -35,7 +36,7 @@ from captum_nlp_ext._utils.validation import (
     format_additional_forward_args,
     match_inputs_format,
 )
-from captum_nlp_ext._utils.windows import make_rows, Rows
+from captum_nlp_ext._utils.windows import make_rows
 from captum_nlp_ext.attr._utils.mask_optimization import (
     CHECK_EVERY,
     CLASSIFIERS,
@@ -88,7 +89,7 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
     end at a mean of 0.6-0.9). On SST-2 dev our rule took 110 steps on
     average where the paper's took 289 of 300, and its masks scored better on
     comprehensiveness and sufficiency than those of 300 steps
-    (``benchmarks/mask_optimization/RESULTS.md``). The attribution of a
+    (``benchmarks/marc/RESULTS.md``). The attribution of a
     unit is its final soft mask value.
 
     The masks of all examples of a batch are optimized together: one optimizer
@@ -119,10 +120,12 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
     gradients are taken with respect to the mask parameters only.
     """
 
+    @keyword_only_after(3)
     def __init__(
         self,
         forward_func: Callable[..., Any],
         layer: Module,
+        *,
         pad_token_id: Optional[int] = None,
         device_ids: Union[None, List[int]] = None,
     ) -> None:
@@ -166,12 +169,14 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
 
     @log_usage()
     @renamed_arguments(reference="baselines", noise_std="stdevs")
+    @keyword_only_after(5)
     def attribute(
         self,
         inputs: Union[Tensor, Tuple[Tensor]],
         target: TargetType = None,
         additional_forward_args: Any = None,
         feature_mask: Optional[Tensor] = None,
+        *,
         baselines: Union[None, int, Tensor] = None,
         sufficiency_weight: float = 1.0,
         comprehensiveness_weight: float = 1.0,
@@ -194,7 +199,7 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
         internal_batch_size: Optional[int] = None,
         show_progress: bool = False,
         seed: SeedLike = None,
-    ) -> Tensor:
+    ) -> Union[Tensor, Tuple[Tensor, ...]]:
         r"""
         Args:
             inputs (Tensor or tuple[Tensor]): Token ids (batch, tokens), or embeddings
@@ -248,7 +253,7 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
                         over the whole sentence and the masks go flat (a
                         planted keyword ranked first in 40% of sentences with
                         the paper's weight, 100% with this rule;
-                        ``benchmarks/mask_optimization/RESULTS.md``). None:
+                        ``benchmarks/marc/RESULTS.md``). None:
                         the paper's weight at every length.
                         Default: 400 (about the words of a 500-token window)
             initial_weight (float): Initial bump weight :math:`w_k`.
@@ -413,7 +418,9 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
                         self.forward_func, self.layer, row_inputs, row_args
                     )
                     check_layer_output(embeddings, row_inputs)
-                    reference_embeddings = self._reference_embeddings(
+                    reference_embeddings = reference_rows(
+                        self.forward_func,
+                        self.layer,
                         baselines,
                         inputs,
                         rows,
@@ -454,79 +461,3 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
         return token_id(
             "pad_token_id", self.pad_token_id, model=model_of(self.forward_func)
         )
-
-    def _reference_embeddings(
-        self,
-        baselines: Union[None, int, Tensor],
-        inputs: Tensor,
-        rows: Rows,
-        row_inputs: Tensor,
-        row_args: Tuple,
-        row_units: Units,
-        embeddings: Tensor,
-        pad_token_id: Optional[int],
-        needs_cut: bool,
-    ) -> Tensor:
-        """The reference's layer output for every row."""
-        batch, tokens = inputs.shape[:2]
-        if isinstance(baselines, Tensor) and baselines.is_floating_point():
-            if (
-                baselines.dim() != 3
-                or baselines.shape[0] not in (1, batch)
-                or (baselines.shape[1:] != (tokens, embeddings.shape[2]))
-            ):
-                raise ValueError(
-                    "`baselines` as a layer output must have shape (batch or 1, "
-                    f"tokens, hidden) = ({batch}, {tokens}, {embeddings.shape[2]}); "
-                    f"got {tuple(baselines.shape)}."
-                )
-            if needs_cut:
-                raise ValueError(
-                    "`baselines` as a layer output cannot be cut into windows (it "
-                    "depends on positions); pass baseline token ids instead."
-                )
-            return rows.cut(baselines.to(embeddings).expand(batch, -1, -1), 0.0)
-        if (
-            baselines is not None
-            and not isinstance(baselines, Tensor)
-            and (isinstance(baselines, bool) or not isinstance(baselines, int))
-        ):
-            raise TypeError(
-                "`baselines` must be None, a token id, a LongTensor of token ids or "
-                f"a float tensor of layer outputs; got {type(baselines).__name__}."
-            )
-        if inputs.is_floating_point():
-            raise ValueError(
-                "With embeddings as `inputs`, `baselines` must be the reference's "
-                "layer output, a float tensor (batch or 1, tokens, hidden)."
-            )
-        if isinstance(baselines, Tensor):
-            if (
-                baselines.dim() != 2
-                or baselines.shape[0] not in (1, batch)
-                or (baselines.shape[1] != tokens)
-            ):
-                raise ValueError(
-                    "`baselines` token ids must have shape (batch or 1, tokens) = "
-                    f"({batch}, {tokens}), the length of `inputs`; got "
-                    f"{tuple(baselines.shape)}."
-                )
-            reference_ids = rows.cut(
-                baselines.to(row_inputs).expand(batch, -1),
-                0 if pad_token_id is None else pad_token_id,
-            )
-        else:
-            token = baselines if baselines is not None else pad_token_id
-            if token is None:
-                raise ValueError(
-                    "The default `baselines` needs the padding token id: pass "
-                    "`pad_token_id` to LayerMaskOptimization (the model's config "
-                    "has none) or give `baselines`."
-                )
-            reference_ids = torch.where(
-                row_units.included, torch.full_like(row_inputs, token), row_inputs
-            )
-        _, reference_embeddings = forward_with_layer_output(
-            self.forward_func, self.layer, reference_ids, row_args
-        )
-        return reference_embeddings

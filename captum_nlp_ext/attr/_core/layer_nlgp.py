@@ -1,6 +1,5 @@
 """NLGP: Normalized Linear Gaussian Perturbations of a model's embedding layer."""
 
-import warnings
 from typing import Any, Callable, List, Literal, Optional, overload, Tuple, Union
 
 import torch
@@ -9,19 +8,22 @@ from captum.log import log_usage
 from torch import Tensor
 from torch.nn import Module
 
+from captum_nlp_ext._utils.baselines import read_baselines
 from captum_nlp_ext._utils.batching import evaluate_rows
 from captum_nlp_ext._utils.checks import (
     check_finite,
     check_layer_output,
     check_model_call,
 )
-from captum_nlp_ext._utils.deprecation import renamed_arguments
+from captum_nlp_ext._utils.deprecation import keyword_only_after, renamed_arguments
 from captum_nlp_ext._utils.hooks import (
     forward_with_layer_output,
     layer_output_only,
     model_of,
 )
+from captum_nlp_ext._utils.messages import warn_caller
 from captum_nlp_ext._utils.random import batch_seeds, SeedLike
+from captum_nlp_ext._utils.regression import ridge_fit
 from captum_nlp_ext._utils.targets import resolve_target, TargetType
 from captum_nlp_ext._utils.tokens import token_id
 from captum_nlp_ext._utils.types import InputsT
@@ -39,7 +41,6 @@ from captum_nlp_ext.attr._utils.nlgp import (
     Design,
     NOISY_FIT,
     PERTURBATIONS,
-    ridge_fit,
     sample_counts,
     warn_underdetermined,
 )
@@ -107,10 +108,12 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
     #: which a fit is too noisy to rank its units.
     NOISY_FIT = NOISY_FIT
 
+    @keyword_only_after(3)
     def __init__(
         self,
         forward_func: Callable[..., Any],
         layer: Module,
+        *,
         device_ids: Union[None, List[int]] = None,
         pad_token_id: Optional[int] = None,
     ) -> None:
@@ -192,12 +195,14 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
 
     @log_usage()
     @renamed_arguments(reference="baselines", sigma="stdevs")
+    @keyword_only_after(5)
     def attribute(
         self,
         inputs: Union[Tensor, Tuple[Tensor]],
         target: TargetType = None,
         additional_forward_args: Any = None,
         feature_mask: Optional[Tensor] = None,
+        *,
         n_samples: int = 256,
         stdevs: float = 0.5,
         perturbation: str = "reference",
@@ -252,8 +257,10 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
                         Default: 1e-3
             baselines (int or Tensor, optional): For
                         ``perturbation="reference"`` only: a token id whose layer
-                        output is the reference at every position (token-id
-                        inputs only), or a layer output of shape
+                        output is the reference at every position, a
+                        (batch or 1, tokens) LongTensor of reference token ids
+                        (both for token-id inputs only; read as MaRC reads
+                        them), or a layer output of shape
                         (batch or 1, tokens, hidden).
                         Default: None (the padding token: ``pad_token_id``, else
                         the model's, as for ``pad_token_id``; the zero vector,
@@ -397,6 +404,14 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
             ).clamp_min(torch.finfo(scores.dtype).tiny)
             return attributions, delta.to(embeddings.dtype)
 
+    @staticmethod
+    def _zero_reference(why: str, embeddings: Tensor) -> Tensor:
+        warn_caller(
+            f"LayerNLGP: no padding token to move toward ({why}); the reference "
+            "is the zero vector. Pass `baselines` to choose it."
+        )
+        return -embeddings
+
     def _reference_direction(
         self,
         baselines: Union[None, int, Tensor],
@@ -405,50 +420,25 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
         embeddings: Tensor,
     ) -> Tensor:
         """r - e for every token: where the reference reading moves embeddings."""
-        if baselines is None:
-            pad = token_id(
-                "pad_token_id", self.pad_token_id, model=model_of(self.forward_func)
-            )
-            if pad is None or inputs.is_floating_point():
-                warnings.warn(
-                    "LayerNLGP: no padding token to move toward ("
-                    + (
-                        "`inputs` are embeddings"
-                        if inputs.is_floating_point()
-                        else "give `pad_token_id`, or a model whose config has one"
-                    )
-                    + "); the reference is the zero vector. Pass `baselines` to "
-                    "choose it.",
-                    stacklevel=5,
+        if inputs.is_floating_point() and baselines is None:
+            return self._zero_reference("`inputs` are embeddings", embeddings)
+        baseline = read_baselines(baselines, inputs, embeddings.shape[-1])
+        if baseline.layer is not None:
+            return baseline.layer.to(embeddings) - embeddings
+        if baseline.ids is not None:
+            reference = baseline.ids.to(inputs).expand(inputs.shape[0], -1)
+        else:
+            token = baseline.token
+            if token is None:
+                token = token_id(
+                    "pad_token_id", self.pad_token_id, model=model_of(self.forward_func)
                 )
-                return -embeddings
-            baselines = pad
-        if isinstance(baselines, Tensor):
-            if (
-                baselines.dim() != 3
-                or baselines.shape[0]
-                not in (
-                    1,
-                    embeddings.shape[0],
+            if token is None:
+                return self._zero_reference(
+                    "give `pad_token_id`, or a model whose config has one", embeddings
                 )
-                or baselines.shape[1:] != embeddings.shape[1:]
-            ):
-                raise ValueError(
-                    "`baselines` tensor must have shape (batch or 1, tokens, hidden) "
-                    f"= {tuple(embeddings.shape)}; got {tuple(baselines.shape)}."
-                )
-            return baselines.to(embeddings) - embeddings
-        if isinstance(baselines, bool) or not isinstance(baselines, int):
-            raise TypeError(
-                "`baselines` must be None, a token id or a tensor; got "
-                f"{type(baselines).__name__}."
-            )
-        if inputs.is_floating_point():
-            raise ValueError(
-                "`baselines` as a token id needs token-id `inputs`; pass the "
-                "reference embeddings as a tensor instead."
-            )
+            reference = torch.full_like(inputs, token)
         reference_embeddings = layer_output_only(
-            self.forward_func, self.layer, torch.full_like(inputs, baselines), args
+            self.forward_func, self.layer, reference, args
         )
         return reference_embeddings - embeddings

@@ -20,14 +20,13 @@ from torch import Tensor
 from torch.nn import Module
 from tqdm.auto import tqdm
 
-from captum_nlp_ext._utils.checksum import tensor_checksum
-from captum_nlp_ext._utils.files import atomic_path
+from captum_nlp_ext._utils.artifacts import check_same_model, write_artifact
+from captum_nlp_ext._utils.deprecation import keyword_only_after, renamed_arguments
 from captum_nlp_ext._utils.fingerprint import model_fingerprint
 from captum_nlp_ext._utils.hooks import eval_mode
 from captum_nlp_ext._utils.tokens import token_id
 from captum_nlp_ext._utils.validation import check_choice, check_float, check_int
 from captum_nlp_ext.attr._utils.reference_file import (
-    CHECKSUM_KEY,
     FORMAT,
     METADATA_KEY,
     POOLINGS,
@@ -49,6 +48,7 @@ from captum_nlp_ext.attr._utils.reference_scores import (
     score_tensors,
     SCORES_METADATA_KEY,
 )
+from captum_nlp_ext.attr._utils.reference_search import FaissSearch, torch_search
 
 
 class Neighbours(NamedTuple):
@@ -94,6 +94,7 @@ class ReferenceIndex:
     Use the class methods to make one; the constructor takes the stored fields.
     """
 
+    @keyword_only_after(9)
     def __init__(
         self,
         model: Module,
@@ -104,6 +105,7 @@ class ReferenceIndex:
         predictions: Tensor,
         pair_distances: Tensor,
         settings: Dict[str, Any],
+        *,
         faiss_factory: Optional[str] = None,
     ) -> None:
         self.model = model
@@ -115,7 +117,11 @@ class ReferenceIndex:
         self.pair_distances = pair_distances
         self.settings = settings
         self.faiss_factory = faiss_factory
-        self._faiss: Dict[Optional[int], Tuple[Any, Tensor]] = {}
+        self._faiss = (
+            None
+            if faiss_factory is None
+            else FaissSearch(self.vectors, self.predictions, faiss_factory)
+        )
         self.score_tables: Dict[str, ReferenceScores] = {}
         # Where a benchmark run keeps this index (its cache file), if anywhere.
         self.saved_at: Optional[Path] = None
@@ -141,12 +147,15 @@ class ReferenceIndex:
         )
 
     @classmethod
+    @renamed_arguments(layer="layer_index")
+    @keyword_only_after(4)
     def build(
         cls,
         model: Module,
         data: Iterable[Any],
         tokenizer: Any = None,
-        layer: int = 2,
+        *,
+        layer_index: int = 2,
         pooling: str = "mean",
         batch_size: int = 32,
         max_length: Optional[int] = 128,
@@ -169,7 +178,7 @@ class ReferenceIndex:
             tokenizer (PreTrainedTokenizerBase, optional): Needed for texts; its
                         special tokens are not counted as words.
                         Default: None
-            layer (int): Which hidden state encodes a text: 0 is the embedding
+            layer_index (int): Which hidden state encodes a text: 0 is the embedding
                         output, ``i`` the output of transformer block ``i``.
                         LAFA's SST setting uses layer 2.
                         Default: 2
@@ -198,17 +207,18 @@ class ReferenceIndex:
         Returns:
             ReferenceIndex
         """
-        check_int("layer", layer, 0)
+        check_int("layer_index", layer_index, 0)
         check_choice("pooling", pooling, POOLINGS)
         check_int("batch_size", batch_size, 1)
         check_int("max_pairs", max_pairs, 1)
         if max_length is not None:
             check_int("max_length", max_length, 1)
         n_layers = count_layers(model)
-        if n_layers is not None and layer > n_layers:
+        if n_layers is not None and layer_index > n_layers:
             raise ValueError(
-                f"`layer` must lie in [0, {n_layers}] for this model (0 = embeddings, "
-                f"i = output of transformer block i); got {layer}."
+                f"`layer_index` must lie in [0, {n_layers}] for this model (0 = "
+                "embeddings, i = output of transformer block i); got "
+                f"{layer_index}."
             )
         if special_token_ids is None:
             special_token_ids = getattr(tokenizer, "all_special_ids", None) or []
@@ -228,7 +238,7 @@ class ReferenceIndex:
                 disable=not show_progress,
             ):
                 vectors, predictions = encode_texts(
-                    model, ids.to(device), mask.to(device), layer, pooling
+                    model, ids.to(device), mask.to(device), layer_index, pooling
                 )
                 parts["vectors"].append(vectors.float().cpu())
                 parts["predictions"].append(predictions.cpu())
@@ -242,7 +252,7 @@ class ReferenceIndex:
         vectors = torch.cat(parts["vectors"])
         settings = {
             "format": FORMAT,
-            "layer": layer,
+            "layer": layer_index,
             "pooling": pooling,
             "pad_token_id": pad_id,
             "max_duplicates": max_duplicates(input_ids, attention_mask),
@@ -257,15 +267,13 @@ class ReferenceIndex:
             torch.cat(parts["predictions"]),
             sample_pair_distances(vectors, max_pairs),
             settings,
-            faiss_factory,
+            faiss_factory=faiss_factory,
         )
 
     def save(self, path: str) -> None:
         """Write the index to one ``.safetensors`` file (tensors, and the settings
         as JSON in its header), with the base scores LAFA kept for its texts
         (:meth:`scores_for`). The model is not saved: :meth:`load` takes it."""
-        from safetensors.torch import save_file
-
         tensors = {
             "vectors": self.vectors,
             "input_ids": self.input_ids,
@@ -276,23 +284,15 @@ class ReferenceIndex:
         }
         scores, names = score_tensors(self.score_tables)
         tensors.update(scores)
-        tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-        with atomic_path(path) as temporary:
-            save_file(
-                tensors,
-                str(temporary),
-                metadata={
-                    METADATA_KEY: json.dumps(self.settings),
-                    SCORES_METADATA_KEY: names,
-                    CHECKSUM_KEY: tensor_checksum(tensors),
-                },
-            )
+        metadata = {METADATA_KEY: json.dumps(self.settings), SCORES_METADATA_KEY: names}
+        write_artifact(path, tensors, metadata)
         for table in self.score_tables.values():
             table.changed = False
 
     @classmethod
+    @keyword_only_after(3)
     def load(
-        cls, path: str, model: Module, faiss_factory: Optional[str] = None
+        cls, path: str, model: Module, *, faiss_factory: Optional[str] = None
     ) -> "ReferenceIndex":
         """Read an index written by :meth:`save` and bind it to ``model``.
 
@@ -326,7 +326,7 @@ class ReferenceIndex:
             tensors["predictions"],
             tensors["pair_distances"],
             settings,
-            faiss_factory,
+            faiss_factory=faiss_factory,
         )
         index.check_model(model)
         index.score_tables = tables
@@ -347,17 +347,12 @@ class ReferenceIndex:
     def check_model(self, model: Module) -> None:
         """Raise a ValueError unless ``model`` is the model the index was built
         with (same configuration and weights)."""
-        stored = self.settings["fingerprint"]
-        current = model_fingerprint(model)
-        differs = [
-            part for part in ("config", "weights") if stored[part] != current[part]
-        ]
-        if differs:
-            raise ValueError(
-                "The reference index was built with a different model (its "
-                f"{' and '.join(differs)} differ): rebuild the index with "
-                "ReferenceIndex.build for this model."
-            )
+        check_same_model(
+            self.settings["fingerprint"],
+            model,
+            "The reference index was built with a different model (its {differ} "
+            "differ): rebuild the index with ReferenceIndex.build for this model.",
+        )
 
     def encode(
         self, input_ids: Tensor, attention_mask: Optional[Tensor] = None
@@ -434,10 +429,12 @@ class ReferenceIndex:
         wanted = min(k + spare, len(self))
         if classes is not None:
             classes = classes.to(self.vectors.device)
-        if self.faiss_factory is None:
-            distances, indices = self._torch_search(queries, wanted, classes)
+        if self._faiss is None:
+            distances, indices = torch_search(
+                self.vectors, self.predictions, queries, wanted, classes
+            )
         else:
-            distances, indices = self._faiss_search(queries, wanted, classes)
+            distances, indices = self._faiss(queries, wanted, classes)
         keep = indices >= 0
         if max_distance is not None:
             keep &= distances < max_distance
@@ -457,66 +454,6 @@ class ReferenceIndex:
                 distances, (0, missing), value=float("inf")
             )
         return Neighbours(indices, distances)
-
-    def _torch_search(
-        self, queries: Tensor, k: int, classes: Optional[Tensor]
-    ) -> Tuple[Tensor, Tensor]:
-        distances = torch.cdist(
-            queries, self.vectors, compute_mode="donot_use_mm_for_euclid_dist"
-        )
-        if classes is not None:
-            other = self.predictions.unsqueeze(0) != classes.unsqueeze(1)
-            distances = distances.masked_fill(other, float("inf"))
-        distances, indices = torch.topk(distances, k, dim=1, largest=False)
-        return distances, torch.where(torch.isinf(distances), -1, indices)
-
-    def _faiss_search(
-        self, queries: Tensor, k: int, classes: Optional[Tensor]
-    ) -> Tuple[Tensor, Tensor]:
-        distances = torch.full((queries.shape[0], k), float("inf"))
-        indices = torch.full((queries.shape[0], k), -1, dtype=torch.long)
-        groups = [None] if classes is None else classes.unique().tolist()
-        for group in groups:
-            rows = (
-                torch.arange(queries.shape[0])
-                if group is None
-                else (classes == group).nonzero().flatten().cpu()
-            )
-            faiss_index, members = self._faiss_index(group)
-            if members.numel() == 0:
-                continue
-            found_squared, found = faiss_index.search(
-                queries[rows].cpu().numpy(), min(k, members.numel())
-            )
-            found = torch.from_numpy(found).long()
-            valid = found >= 0
-            count = found.shape[1]
-            indices[rows, :count] = torch.where(valid, members[found.clamp(min=0)], -1)
-            distances[rows, :count] = torch.where(
-                valid,
-                torch.from_numpy(found_squared).clamp(min=0).sqrt(),
-                float("inf"),
-            )
-        return distances.to(queries.device), indices.to(queries.device)
-
-    def _faiss_index(self, group: Optional[int]) -> Tuple[Any, Tensor]:
-        """A faiss index over the pool (or over the texts of one class), made on
-        first use and kept."""
-        if group not in self._faiss:
-            faiss = import_faiss()
-            members = torch.arange(len(self))
-            if group is not None:
-                members = (self.predictions.cpu() == group).nonzero().flatten()
-            data = self.vectors.cpu()[members].contiguous().numpy()
-            faiss_index = faiss.index_factory(
-                data.shape[1], self.faiss_factory, faiss.METRIC_L2
-            )
-            if not faiss_index.is_trained:
-                faiss_index.train(data)
-            if data.shape[0]:
-                faiss_index.add(data)
-            self._faiss[group] = (faiss_index, members)
-        return self._faiss[group]
 
     def gather(self, indices: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         """Token ids, attention masks and word masks of pool texts, trimmed to the

@@ -1,7 +1,6 @@
 """VMASK's word importances: the keep probabilities of a classifier trained with
 a variational word mask (Chen and Ji, EMNLP 2020)."""
 
-import warnings
 from typing import Any, Optional, Tuple, Union
 
 import torch
@@ -11,6 +10,8 @@ from torch import Tensor
 
 from captum_nlp_ext._utils.checks import check_finite, check_model_call
 from captum_nlp_ext._utils.hooks import eval_mode, run_forward
+from captum_nlp_ext._utils.messages import warn_caller
+from captum_nlp_ext._utils.models import attention_mask_of
 from captum_nlp_ext._utils.targets import resolve_target, TargetType
 from captum_nlp_ext._utils.units import unit_means
 from captum_nlp_ext._utils.validation import (
@@ -94,7 +95,7 @@ class VMask(Attribution):
         given_inputs = inputs
         inputs = check_inputs(inputs)
         args = format_additional_forward_args(additional_forward_args, inputs)
-        attention = args[0] if args and isinstance(args[0], Tensor) else None
+        attention = attention_mask_of(self.forward_func, inputs, args)
         # Always in eval mode: the keep probabilities are the masks'
         # expectation, which is what the model uses at inference (no dropout
         # warning, then: training mode would only mean sampled masks).
@@ -118,9 +119,8 @@ def _warn_if_flat(keep: Tensor, words: Any) -> None:
         return
     values = keep[valid]
     if float(values.max() - values.min()) < FLAT:
-        warnings.warn(
+        warn_caller(
             f"VMASK's keep probabilities are flat (all within {FLAT} of "
             f"{float(values.mean()):.3f}): they rank no word. Was the mask trained "
-            "(VMaskClassifier.fit), at a learning rate that suits the classifier?",
-            stacklevel=4,
+            "(VMaskClassifier.fit), at a learning rate that suits the classifier?"
         )

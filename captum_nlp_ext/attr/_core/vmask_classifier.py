@@ -3,7 +3,6 @@ input embedding layer, trained with it (Chen and Ji, EMNLP 2020)."""
 
 import json
 import logging
-import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -12,7 +11,14 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Module
 
+from captum_nlp_ext._utils.artifacts import (
+    check_same_model,
+    read_artifact,
+    write_artifact,
+)
+from captum_nlp_ext._utils.deprecation import keyword_only_after
 from captum_nlp_ext._utils.fingerprint import model_fingerprint
+from captum_nlp_ext._utils.messages import warn_caller
 from captum_nlp_ext._utils.models import get_embedding_layer
 from captum_nlp_ext._utils.types import PathLike
 from captum_nlp_ext._utils.units import Units
@@ -82,10 +88,12 @@ class VMaskClassifier(Module):
     #: The file beside the wrapped model's that :meth:`save` writes.
     MASK_FILE = MASK_FILE
 
+    @keyword_only_after(3)
     def __init__(
         self,
         model: Module,
         tokenizer: Any = None,
+        *,
         layer: Optional[Module] = None,
         hidden_size: Optional[int] = None,
         special_token_ids: Optional[Sequence[int]] = None,
@@ -186,9 +194,11 @@ class VMaskClassifier(Module):
             return torch.zeros(input_ids.shape, device=input_ids.device), units
         return units.to_tokens(torch.sigmoid(logits)), units
 
+    @keyword_only_after(2)
     def fit(
         self,
         batches: Any,
+        *,
         epochs: int = 1,
         lr: float = 2e-5,
         mask_lr: float = 1e-3,
@@ -320,13 +330,12 @@ class VMaskClassifier(Module):
             for module, flag in flags:
                 module.training = flag
         if spread < FLAT:
-            warnings.warn(
+            warn_caller(
                 f"VMASK's keep probabilities stayed at the prior ({prior}) (every "
                 f"word of the last batch within {spread:.4f} of it): the masks say "
                 f"nothing. `lr` ({lr}) and `mask_lr` ({mask_lr}) assume a "
                 "pretrained, fine-tuned classifier; a model trained from scratch "
-                "needs larger ones (the authors' CNN and LSTM: 1e-3), or more epochs.",
-                stacklevel=2,
+                "needs larger ones (the authors' CNN and LSTM: 1e-3), or more epochs."
             )
         return history
 
@@ -334,16 +343,12 @@ class VMaskClassifier(Module):
         """Save the classifier (``save_pretrained``), its tokenizer when given,
         and the mask network in ``vmask.safetensors`` beside them, with the
         classifier's fingerprint."""
-        from safetensors.torch import save_file
-
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(str(folder))
         if self.tokenizer is not None:
             self.tokenizer.save_pretrained(str(folder))
-        tensors = {
-            f"mask.{k}": v.contiguous() for k, v in self.mask.state_dict().items()
-        }
+        tensors = {f"mask.{k}": v for k, v in self.mask.state_dict().items()}
         tensors["special"] = self.special.to(torch.uint8)
         if self.continuation is not None:
             tensors["continuation"] = self.continuation.to(torch.uint8)
@@ -353,15 +358,12 @@ class VMaskClassifier(Module):
             "hidden_size": self.mask.hidden.out_features,
             "fingerprint": model_fingerprint(self.model),
         }
-        save_file(
-            {k: v.cpu() for k, v in tensors.items()},
-            str(folder / MASK_FILE),
-            metadata={"settings": json.dumps(settings)},
-        )
+        write_artifact(folder / MASK_FILE, tensors, {"settings": json.dumps(settings)})
 
     @classmethod
+    @keyword_only_after(2)
     def load(
-        cls, path: PathLike, model: Optional[Module] = None, tokenizer: Any = None
+        cls, path: PathLike, *, model: Optional[Module] = None, tokenizer: Any = None
     ) -> "VMaskClassifier":
         """Load a folder written by :meth:`save`, in eval mode.
 
@@ -378,8 +380,6 @@ class VMaskClassifier(Module):
             ValueError: the file is not a VMASK file, or was made for another
                         model.
         """
-        from safetensors import safe_open
-
         folder = Path(path)
         file = folder / MASK_FILE
         if not file.is_file():
@@ -387,26 +387,21 @@ class VMaskClassifier(Module):
                 f"No {MASK_FILE} in {folder}: not a model saved by "
                 "VMaskClassifier.save."
             )
-        with safe_open(str(file), framework="pt") as handle:
-            settings = json.loads((handle.metadata() or {}).get("settings", "{}"))
-            tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+        # Masks saved before files had checksums still load.
+        header, tensors = read_artifact(file, "VMASK", require_checksum=False)
+        settings = json.loads(header.get("settings", "{}"))
         if settings.get("format") != _FORMAT:
             raise ValueError(f"{file} is not a VMASK file (format {_FORMAT}).")
         if model is None:
             from transformers import AutoModelForSequenceClassification
 
             model = AutoModelForSequenceClassification.from_pretrained(str(folder))
-        differs = [
-            part
-            for part in ("config", "weights")
-            if settings["fingerprint"][part] != model_fingerprint(model)[part]
-        ]
-        if differs:
-            raise ValueError(
-                f"The mask network in {file} was trained with another model (its "
-                f"{' and '.join(differs)} differ): load it with the classifier "
-                "saved beside it."
-            )
+        check_same_model(
+            settings["fingerprint"],
+            model,
+            f"The mask network in {file} was trained with another model (its "
+            "{differ} differ): load it with the classifier saved beside it.",
+        )
         if tokenizer is None and (folder / "tokenizer_config.json").is_file():
             from transformers import AutoTokenizer
 

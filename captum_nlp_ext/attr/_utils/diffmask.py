@@ -8,7 +8,6 @@ The face is :class:`~captum_nlp_ext.attr.DiffMask`.
 """
 
 import math
-import warnings
 from contextlib import contextmanager
 from typing import Any, Iterator, List, Optional, Sequence
 
@@ -16,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Module
+
+from captum_nlp_ext._utils.messages import warn_caller
 
 #: The Hard Concrete's temperature and stretch (the paper's: beta = 0.2,
 #: (l, r) = (-0.2, 1.0)): gates are exactly 0 with some probability and
@@ -165,11 +166,10 @@ def initial_baseline(
     except (TypeError, ValueError, RuntimeError, IndexError) as error:
         # A block that is not called with token ids alone: the baseline is
         # learned all the same, from a start that says nothing.
-        warnings.warn(
+        warn_caller(
             f"DiffMask: the embedding block could not embed `baseline_token_id` "
             f"{token} at {positions} positions ({error}); the baseline starts at "
-            "zeros.",
-            stacklevel=3,
+            "zeros."
         )
         return torch.zeros(positions, hidden)
     return out[0].detach().float().cpu()

@@ -3,7 +3,7 @@
 and the aggregation behind :class:`~captum_nlp_ext.attr.LayerLAFA`."""
 
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 import torch
 from captum.attr import IntegratedGradients, Saliency
@@ -23,8 +23,9 @@ from captum_nlp_ext._utils.hooks import (
     forward_with_layer_output,
     forward_with_layer_replaced,
 )
+from captum_nlp_ext._utils.models import attention_mask_of, ClassifierForward
 from captum_nlp_ext._utils.random import normal_at
-from captum_nlp_ext._utils.validation import check_choice
+from captum_nlp_ext._utils.validation import check_choice, check_inputs
 from captum_nlp_ext.attr._core.reference_index import ReferenceIndex
 from captum_nlp_ext.attr._utils.reference_scores import ReferenceScores
 
@@ -401,3 +402,59 @@ def base_gradients_of(
             ]
         )
     return gradients
+
+
+def forward_name(forward_func: Callable[..., Any], model: Module) -> Optional[str]:
+    """A name for ``forward_func`` that says what it computes from ``model``,
+    or None when it cannot be told from the object."""
+    if forward_func is model:
+        return "model"
+    if isinstance(forward_func, ClassifierForward) and forward_func.model is model:
+        return f"ClassifierForward(output={forward_func.output})"
+    return None
+
+
+def attended_spans(attention_mask: Tensor) -> List[slice]:
+    """Per row, the columns from its first to its last attended token."""
+    spans = []
+    for row in attention_mask > 0:
+        columns = row.nonzero().flatten()
+        if columns.numel() == 0:
+            spans.append(slice(0, row.shape[0]))
+        else:
+            spans.append(slice(int(columns[0]), int(columns[-1]) + 1))
+    return spans
+
+
+def check_token_ids(inputs: Any) -> Tensor:
+    inputs = check_inputs(inputs)
+    if inputs.is_floating_point():
+        raise TypeError(
+            "LayerLAFA needs token ids (batch, tokens) as `inputs`: its reference "
+            "texts and its indicator kernel are defined on tokens; got embeddings "
+            f"of shape {tuple(inputs.shape)}."
+        )
+    return inputs
+
+
+def input_attention_mask(
+    forward_func: Callable[..., Any], inputs: Tensor, args: Tuple
+) -> Tensor:
+    """The explained texts' attention mask (:func:`attention_mask_of`: where
+    ``forward_func`` declares it, else the first additional argument), or
+    every token when there is none."""
+    first = args[0] if args else None
+    if first is None:
+        return torch.ones_like(inputs)
+    mask = attention_mask_of(forward_func, inputs, args)
+    if mask is not None:
+        return mask
+    if not isinstance(first, Tensor) or first.shape != inputs.shape:
+        raise ValueError(
+            "LayerLAFA feeds reference texts to `forward_func` as (input_ids, "
+            "attention_mask): the first of `additional_forward_args` must be the "
+            f"attention mask of `inputs`, shape {tuple(inputs.shape)}; got "
+            f"{type(first).__name__}"
+            + (f" of shape {tuple(first.shape)}." if isinstance(first, Tensor) else ".")
+        )
+    return first

@@ -39,7 +39,7 @@ MAX_MEAN = 0.45
 # paper's rule also needs a sparse mask (mean < 0.45), which short texts whose
 # every word matters never reach (SST-2 masks end at a mean of 0.6-0.9), so
 # they ran every step. Chosen on SST-2 dev with checks every 25 steps
-# (benchmarks/mask_optimization/RESULTS.md, "Stopping").
+# (benchmarks/marc/RESULTS.md, "Stopping").
 RANK_CORRELATION = 0.95
 # Before this many steps the order reflects the initial bumps (edge effects),
 # not the model, and can look settled: no stop (at checks every 25 steps the
@@ -206,7 +206,7 @@ class MaskOptimizer:
         :data:`MIN_PASS_ROWS` rows is also closed before an example whose
         padding would take it past :data:`MAX_PADDING` of its tokens (fewer,
         fuller passes cost less than padding only down to that size on CPU:
-        ``benchmarks/benchmark_runner/RESULTS.md``)."""
+        ``benchmarks/benchmark/RESULTS.md``)."""
         budget = self.settings.internal_batch_size or DEFAULT_INTERNAL_BATCH_SIZE
         running = sorted(running, key=lambda i: -self.example_lengths[i])
         passes: List[List[int]] = [[]]

@@ -3,12 +3,12 @@
 ridge fit. The face is :class:`~captum_nlp_ext.attr.LayerNLGP`."""
 
 import math
-import warnings
 from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
 
+from captum_nlp_ext._utils.messages import warn_caller
 from captum_nlp_ext._utils.random import example_generator, normal_at
 from captum_nlp_ext._utils.units import Units
 
@@ -35,12 +35,11 @@ def warn_underdetermined(units: Tensor, counts: List[int]) -> None:
     short = [(int(u), c) for u, c in zip(units.tolist(), counts) if c < int(u)]
     if short:
         most = max(u for u, _ in short)
-        warnings.warn(
+        warn_caller(
             f"LayerNLGP: {len(short)} example(s) have fewer samples than units "
             f"(up to {most} units, {min(c for _, c in short)} samples): the fit is "
             "underdetermined and its scores are mostly noise. Raise `n_samples` or "
-            "pass `samples_per_unit` (e.g. 8 samples a unit).",
-            stacklevel=5,
+            "pass `samples_per_unit` (e.g. 8 samples a unit)."
         )
 
 
@@ -168,39 +167,3 @@ class Design:
         features = valid.sum(dim=1, keepdim=True).clamp_min(1)
         distance = regressors.pow(2).sum(-1) / (features * self.sigma**2)
         return torch.exp(-distance / kernel_width**2) * present
-
-
-def ridge_fit(
-    x: Tensor, y: Tensor, weights: Optional[Tensor], valid: Tensor, ridge: float
-) -> Tensor:
-    """Batched weighted ridge regression with intercept, in closed form.
-
-    Args:
-        x (Tensor): (batch, samples, features) regressors.
-        y (Tensor): (batch, samples) responses.
-        weights (Tensor, optional): (batch, samples) sample weights.
-        valid (Tensor): (batch, features) bool; invalid features get 0.
-        ridge (float): Penalty relative to the mean diagonal of the Gram matrix.
-
-    Returns:
-        (batch, features) coefficients.
-    """
-    x = x.to(torch.float64)
-    y = y.to(torch.float64)
-    w = torch.ones_like(y) if weights is None else weights.to(torch.float64)
-    w = w / w.sum(dim=1, keepdim=True)
-    x_centred = x - (w.unsqueeze(-1) * x).sum(dim=1, keepdim=True)
-    y_centred = y - (w * y).sum(dim=1, keepdim=True)
-    weighted = x_centred * w.unsqueeze(-1)
-    gram = weighted.transpose(1, 2) @ x_centred
-    moment = (weighted * y_centred.unsqueeze(-1)).sum(dim=1)
-    valid_ = valid.to(torch.float64)
-    diagonal = torch.diagonal(gram, dim1=1, dim2=2)
-    scale = (diagonal * valid_).sum(1) / valid_.sum(1).clamp_min(1)
-    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-    # Invalid features (padding units) get a unit penalty and no moment, so their
-    # coefficient is exactly 0 and the system stays solvable even with ridge=0.
-    penalty = torch.where(valid, ridge * scale.unsqueeze(1), scale.unsqueeze(1))
-    system = gram + torch.diag_embed(penalty)
-    coefficients = torch.linalg.solve(system, (moment * valid_).unsqueeze(-1))
-    return coefficients.squeeze(-1) * valid_

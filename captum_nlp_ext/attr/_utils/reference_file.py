@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 from torch import Tensor
 
-from captum_nlp_ext._utils.checksum import tensor_checksum
+from captum_nlp_ext._utils.artifacts import check_checksum, CHECKSUM_KEY, open_artifact
 from captum_nlp_ext.attr._utils.reference_scores import (
     read_score_tables,
     SCORES_METADATA_KEY,
@@ -16,8 +16,6 @@ from captum_nlp_ext.attr._utils.reference_scores import (
 
 FORMAT = "captum_nlp_ext.reference_index/1"
 METADATA_KEY = "captum_nlp_ext.reference_index"
-#: The header entry holding :func:`tensor_checksum` of the file's tensors.
-CHECKSUM_KEY = "captum_nlp_ext.checksum"
 POOLINGS = ("mean", "cls", "max")
 TENSORS = (
     "vectors",
@@ -50,36 +48,22 @@ def read_index_file(
                     (edited or damaged), or has a missing or invalid field
                     (named).
     """
-    from safetensors import safe_open
 
     def bad(field: str, what: str) -> ValueError:
         return ValueError(f"Reference index {path!r}: `{field}` {what}.")
 
     try:
-        with safe_open(path, framework="pt") as handle:
-            header = (handle.metadata() or {}).get(METADATA_KEY)
-            if header is None:
-                raise ValueError(
-                    f"{path!r} is not a saved ReferenceIndex (its header has no "
-                    f"{METADATA_KEY!r} entry)."
-                )
-            scores_header = (handle.metadata() or {}).get(SCORES_METADATA_KEY)
-            checksum = (handle.metadata() or {}).get(CHECKSUM_KEY)
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+        metadata, tensors = open_artifact(path, "reference index")
     except FileNotFoundError as error:
         raise ValueError(f"No reference index file at {path!r}.") from error
-    except ValueError:
-        raise
-    except Exception as error:  # safetensors raises its own error types
+    header = metadata.get(METADATA_KEY)
+    if header is None:
         raise ValueError(
-            f"{path!r} is not a readable safetensors file ({error})."
-        ) from error
-    if checksum != tensor_checksum(tensors):
-        what = "has no checksum" if checksum is None else "fails its checksum"
-        raise ValueError(
-            f"Reference index {path!r} {what}: its tensors were changed after it "
-            "was written (or by an older version); delete it and build it again."
+            f"{path!r} is not a saved ReferenceIndex (its header has no "
+            f"{METADATA_KEY!r} entry)."
         )
+    check_checksum(metadata, tensors, f"Reference index {path!r}")
+    scores_header = metadata.get(SCORES_METADATA_KEY)
     try:
         settings = json.loads(header)
     except json.JSONDecodeError as error:

@@ -17,7 +17,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from captum_nlp_ext._utils.deprecation import renamed_arguments, softmax_flag
+from captum_nlp_ext._utils.deprecation import (
+    keyword_only_after,
+    renamed_arguments,
+    softmax_flag,
+)
 from captum_nlp_ext._utils.targets import TargetType
 from captum_nlp_ext.metrics._removal import Removal
 from captum_nlp_ext.metrics._result import MetricResult, summarize
@@ -194,7 +198,8 @@ def insertion_curve(
     return _curve_metric(erasure, percents, insertion=True)
 
 
-def mean_curve(result: MetricResult, points: int = 101) -> Tuple[Tensor, Tensor]:
+@keyword_only_after(1)
+def mean_curve(result: MetricResult, *, points: int = 101) -> Tuple[Tensor, Tensor]:
     """The mean over examples of the curves of a :func:`deletion_curve` or
     :func:`insertion_curve` result, each linearly interpolated onto ``points``
     evenly spaced fractions in [0, 1].
@@ -213,8 +218,10 @@ def mean_curve(result: MetricResult, points: int = 101) -> Tuple[Tensor, Tensor]
     return torch.from_numpy(grid), torch.from_numpy(np.mean(resampled, axis=0))
 
 
+@keyword_only_after(1)
 def plot_curves(
     results: Union[MetricResult, Mapping[str, MetricResult]],
+    *,
     ax: Any = None,
     points: int = 101,
 ) -> Any:
@@ -243,7 +250,7 @@ def plot_curves(
     if ax is None:
         _, ax = plt.subplots()
     for label, result in labelled.items():
-        x, y = mean_curve(result, points)
+        x, y = mean_curve(result, points=points)
         ax.plot(x.numpy(), y.numpy(), label=f"{label} (area {result.mean:.3f})")
     kind = (
         "inserted" if "insertion" in next(iter(labelled.values())).name else "removed"

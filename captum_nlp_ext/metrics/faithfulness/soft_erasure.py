@@ -169,7 +169,7 @@ def soft_comprehensiveness(
     *,
     n_samples: int = 1,
     normalized: bool = True,
-    seed: Optional[int] = None,
+    seed: Optional[int] = 0,
     feature_mask: Optional[Tensor] = None,
     target: TargetType = None,
     additional_forward_args: Any = None,
@@ -194,7 +194,8 @@ def soft_comprehensiveness(
                     embedding is erased, clipped to [0, 1]) or the raw drop.
                     Default: True
         seed (int, optional): Seed of the masks; an example gets the same masks
-                    alone or in a batch. Default: None
+                    alone or in a batch (None: torch's global generator).
+                    Default: 0
         {tail_args}
         {run_args}
 
@@ -228,7 +229,7 @@ def soft_sufficiency(
     *,
     n_samples: int = 1,
     normalized: bool = True,
-    seed: Optional[int] = None,
+    seed: Optional[int] = 0,
     feature_mask: Optional[Tensor] = None,
     target: TargetType = None,
     additional_forward_args: Any = None,
@@ -250,7 +251,8 @@ def soft_sufficiency(
                     attributions from any method.
         n_samples (int): Random masks per example, averaged. Default: 1
         normalized (bool): Soft-NS or the raw drop. Default: True
-        seed (int, optional): Seed of the masks. Default: None
+        seed (int, optional): Seed of the masks (None: torch's global
+                    generator). Default: 0
         {tail_args}
         {run_args}
 
