@@ -6,6 +6,8 @@ import ast
 from pathlib import Path
 from typing import Dict, Iterator, Set, Tuple
 
+import pytest
+
 import captum_nlp_ext
 
 ROOT = Path(captum_nlp_ext.__file__).parent
@@ -114,3 +116,26 @@ def test_every_folder_of_the_package_is_a_regular_package():
         str(f.relative_to(ROOT)) for f in folders if not (f / "__init__.py").is_file()
     )
     assert not missing, f"folders without __init__.py: {missing}"
+
+
+def test_no_file_of_the_package_is_ignored_by_git():
+    # A file git ignores (an HTML template under `*.html`) is missing from a
+    # fresh clone, and with it from CI and every user's install.
+    import shutil
+    import subprocess
+
+    checkout = ROOT.parent
+    if shutil.which("git") is None or not (checkout / ".git").exists():
+        pytest.skip("not a git checkout")
+    files = [
+        str(p.relative_to(checkout))
+        for p in ROOT.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    ]
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", *files],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert not ignored, f"files of the package that git ignores: {ignored}"

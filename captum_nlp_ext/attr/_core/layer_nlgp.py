@@ -157,6 +157,7 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
         target: TargetType = None,
         additional_forward_args: Any = None,
         feature_mask: Optional[Tensor] = None,
+        *,
         n_samples: int = 256,
         stdevs: float = 0.5,
         perturbation: str = "reference",
@@ -168,7 +169,6 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
         show_progress: bool = False,
         seed: SeedLike = None,
         samples_per_unit: Optional[float] = None,
-        *,
         return_convergence_delta: Literal[True],
     ) -> Tuple[InputsT, Tensor]: ...
 
@@ -179,6 +179,7 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
         target: TargetType = None,
         additional_forward_args: Any = None,
         feature_mask: Optional[Tensor] = None,
+        *,
         n_samples: int = 256,
         stdevs: float = 0.5,
         perturbation: str = "reference",
