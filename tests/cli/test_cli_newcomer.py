@@ -54,6 +54,19 @@ def test_empty_methods_is_a_mistake_not_the_default(tiny_model_dir, capsys):
     assert "--methods: no method given" in _last_error(capsys)
 
 
+@pytest.mark.parametrize("command", ["explain", "benchmark", "attribute"])
+def test_a_budget_too_small_for_a_method_is_refused_before_the_model_loads(
+    command, tmp_path, capsys
+):
+    # NLGP fits a regression: 2 samples at least. The run's settings are
+    # checked before anything loads (no model folder is even needed).
+    argv = [command, "--model", str(tmp_path / "nowhere"), "--budget", "1"]
+    if command != "explain":
+        argv += ["--dataset", "sst2", "--out", str(tmp_path / "run")]
+    assert main(argv + ["--methods", "nlgp"]) == 2
+    assert "--budget must be >= 2 for method 'nlgp'; got 1" in _last_error(capsys)
+
+
 @pytest.fixture
 def rows_jsonl(tmp_path):
     path = tmp_path / "rows.jsonl"
