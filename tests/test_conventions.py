@@ -95,7 +95,6 @@ SEED_EXCEPTIONS = {
 OPEN_LONG_SIGNATURES = {
     "captum_nlp_ext/attr/_core/layer_mask_optimization.py:attribute",
     "captum_nlp_ext/attr/_core/layer_nlgp.py:attribute",
-    "captum_nlp_ext/attr/_core/layer_input_marginalization.py:attribute",
     "captum_nlp_ext/attr/_core/layer_lafa.py:__init__",
     "captum_nlp_ext/metrics/faithfulness/auc_rep.py:auc_rep",
     "captum_nlp_ext/metrics/faithfulness/soft_erasure.py:soft_comprehensiveness",

@@ -330,6 +330,7 @@ def main() -> None:
         get_embedding_layer(classifier),
         mlm,
         tokenizer=tokenizer,
+        mlm_batch_size=options.batch,
     )
 
     def run(rule: Rule):
@@ -342,7 +343,6 @@ def main() -> None:
                 mass=rule[0],
                 top_k=rule[1],
                 internal_batch_size=options.batch,
-                mlm_batch_size=options.batch,
                 return_passes=True,
             )
         )

@@ -81,6 +81,37 @@ def keyword_only_after(count: int) -> Callable[[F], F]:
     return decorate
 
 
+def moved_to_constructor(*names: str) -> Callable[[F], F]:
+    """Method arguments that moved to the class's constructor keep working for
+    one release: given to the method, they apply to that call only, with a
+    FutureWarning."""
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            moved = {name: kwargs.pop(name) for name in names if name in kwargs}
+            if not moved:
+                return func(self, *args, **kwargs)
+            given = ", ".join(f"`{name}`" for name in moved)
+            warn_caller(
+                f"passing {given} to `{func.__name__}` is deprecated and will be "
+                f"removed in {REMOVED_IN}; pass it to {type(self).__name__}(...).",
+                FutureWarning,
+            )
+            saved = {name: getattr(self, name) for name in moved}
+            try:
+                for name, value in moved.items():
+                    setattr(self, name, value)
+                return func(self, *args, **kwargs)
+            finally:
+                for name, value in saved.items():
+                    setattr(self, name, value)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
 def warn_renamed(old: str, new: str) -> None:
     """The FutureWarning of a renamed function or flag."""
     warn_caller(

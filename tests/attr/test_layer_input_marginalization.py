@@ -279,6 +279,7 @@ def test_pruning_off_equals_the_plain_formula(tiny_models):
 
 def test_batched_equals_unbatched(tiny_models):
     im = tiny_im(tiny_models)
+    im.mlm_batch_size = 2
     ids, attention = padded_batch()
     feature_mask = torch.tensor(
         [[-1, 0, 0, 1, 2, -1, -1], [-1, 0, 1, -1, -1, -1, -1], [-1, 0, 1, 2, 2, 3, -1]]
@@ -291,7 +292,6 @@ def test_batched_equals_unbatched(tiny_models):
         feature_mask=feature_mask,
         mass=0.9,
         internal_batch_size=7,
-        mlm_batch_size=2,
         return_passes=True,
     )
     lengths = attention.sum(1).tolist()
@@ -508,3 +508,32 @@ def test_bad_construction(tiny_models):
     )
     with pytest.raises(ValueError, match="outside \\[0, 1\\] but `output` is 'probs'"):
         im.attribute(torch.tensor([[A, B, C]]))
+
+
+def test_mlm_batch_size_moved_to_the_constructor_still_works_per_call(tiny_models):
+    classifier, mlm = tiny_models
+    ids, attention = padded_batch()
+    args = dict(target=1, additional_forward_args=(attention,), return_passes=True)
+    im = LayerInputMarginalization(
+        ClassifierForward(classifier),
+        get_embedding_layer(classifier),
+        mlm,
+        mask_token_id=4,
+        special_token_ids=[0, 1, 2, 3],
+        mlm_batch_size=2,
+    )
+    new, new_passes = im.attribute(ids, **args)
+    old_im = tiny_im(tiny_models)
+    with pytest.warns(FutureWarning, match="pass it to LayerInputMarginalization"):
+        old, old_passes = old_im.attribute(ids, mlm_batch_size=2, **args)
+    assert torch.equal(new, old) and new_passes == old_passes
+    assert new_passes["mlm_passes"] > 1  # two copies a pass: the setting took
+    assert old_im.mlm_batch_size is None  # for that call only
+    with pytest.raises(ValueError, match="`mlm_batch_size` must be >= 1"):
+        LayerInputMarginalization(
+            ClassifierForward(classifier),
+            get_embedding_layer(classifier),
+            mlm,
+            mask_token_id=4,
+            mlm_batch_size=0,
+        )

@@ -17,7 +17,7 @@ from captum_nlp_ext._utils.checks import (
     check_model_call,
     vocabulary_size,
 )
-from captum_nlp_ext._utils.deprecation import keyword_only_after
+from captum_nlp_ext._utils.deprecation import keyword_only_after, moved_to_constructor
 from captum_nlp_ext._utils.hooks import eval_mode, forward_with_layer_output
 from captum_nlp_ext._utils.outputs import logits_to_probabilities
 from captum_nlp_ext._utils.targets import resolve_target, select_target, TargetType
@@ -128,6 +128,7 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
         pad_token_id: Optional[int] = None,
         tokenizer: Any = None,
         output: str = "logits",
+        mlm_batch_size: Optional[int] = None,
         device_ids: Union[None, List[int]] = None,
     ) -> None:
         r"""
@@ -167,6 +168,8 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
                         over classes is applied; sigmoid to a single score) or
                         ``"probs"`` (class probabilities, used as they are).
                         Default: "logits"
+            mlm_batch_size (int, optional): Masked copies per MLM pass.
+                        Default: None (32)
             device_ids (list[int], optional): Device IDs for a DataParallel
                         model, as in Captum's layer methods.
                         Default: None
@@ -179,6 +182,7 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
                 f"(input_ids, attention_mask) -> logits; got {type(mlm).__name__}."
             )
         self.mlm = mlm
+        self.mlm_batch_size = check_optional_int("mlm_batch_size", mlm_batch_size, 1)
         self.output = check_choice("output", output, OUTPUTS)
         size = vocabulary_size(layer, None)
         if size is None:
@@ -239,6 +243,7 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
         return False
 
     @log_usage()
+    @moved_to_constructor("mlm_batch_size")
     @keyword_only_after(5)
     def attribute(
         self,
@@ -253,7 +258,6 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
         keep_original: bool = True,
         word_beam_size: int = 64,
         internal_batch_size: Optional[int] = None,
-        mlm_batch_size: Optional[int] = None,
         show_progress: bool = False,
         return_passes: bool = False,
     ) -> Union[Tensor, Tuple[Tensor], Tuple[Any, Dict[str, int]]]:
@@ -299,8 +303,6 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
                         classifier pass (those of several units and examples
                         share a pass).
                         Default: None (64)
-            mlm_batch_size (int, optional): Masked copies per MLM pass.
-                        Default: None (32)
             show_progress (bool): Show progress bars over MLM and classifier
                         passes.
                         Default: False
@@ -357,7 +359,7 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
             )
         check_int("word_beam_size", word_beam_size, 1)
         check_optional_int("internal_batch_size", internal_batch_size, 1)
-        check_optional_int("mlm_batch_size", mlm_batch_size, 1)
+        check_optional_int("mlm_batch_size", self.mlm_batch_size, 1)
         check_model_call(
             self.forward_func, self.layer, inputs, "LayerInputMarginalization"
         )
@@ -387,7 +389,7 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
                         self.special_token_ids,
                         self.vocab_size,
                     ),
-                    mlm_batch_size,
+                    self.mlm_batch_size,
                     show_progress,
                 )
             scores, evaluated = self._classify(
@@ -412,7 +414,7 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
         if not return_passes:
             return attributions
         size = internal_batch_size or DEFAULT_INTERNAL_BATCH_SIZE
-        mlm_size = mlm_batch_size or DEFAULT_MLM_BATCH_SIZE
+        mlm_size = self.mlm_batch_size or DEFAULT_MLM_BATCH_SIZE
         passes = {
             "classifier_rows": inputs.shape[0] + evaluated,
             "classifier_passes": 1 + math.ceil(evaluated / size),
