@@ -31,8 +31,8 @@ INSTALL_REQUIRES = [
     # the run folder's lock, the same on POSIX and Windows
     "filelock>=3.12",
     # the HTML pages: templates with autoescaping
-    "jinja2>=3.1",
-    "markupsafe>=2.1",
+    "Jinja2>=3.1",
+    "MarkupSafe>=2.1",
 ]
 # Versions known to pass the suite (a fresh venv takes the newest within them).
 TEST_REQUIRES = [

@@ -11,8 +11,6 @@ import inspect
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, Tuple
 
-from torch.nn import Module
-
 import captum_nlp_ext.attr as attr
 import captum_nlp_ext.metrics as metrics
 
@@ -197,11 +195,8 @@ def test_layer_means_a_module_and_indices_say_so():
     for part, name, function in PUBLIC:
         for p, parameter in _parameters(function).items():
             text = str(parameter.annotation)
-            if p == "layer" and parameter.annotation is not Module:
-                if "Module" not in text:
-                    offences.append(f"{name}(layer: {text})")
-            if p == "layers" and "Module" not in text:
-                offences.append(f"{name}(layers: {text})")
+            if p in ("layer", "layers") and "Module" not in text:
+                offences.append(f"{name}({p}: {text})")
             if p.endswith("_index") and "int" not in text:
                 offences.append(f"{name}({p}: {text})")
     assert not offences, offences

@@ -7,13 +7,13 @@ one word read as another."""
 import functools
 from typing import Any
 
+from captum_nlp_ext._utils.imports import require
 from captum_nlp_ext._utils.text import printable
 
 
 def _finalize(value: Any) -> Any:
-    from markupsafe import Markup
-
-    if isinstance(value, str) and not isinstance(value, Markup):
+    markup = require("markupsafe", "MarkupSafe>=2.1", "Writing HTML pages").Markup
+    if isinstance(value, str) and not isinstance(value, markup):
         # Line breaks and tabs kept: HTML reads them as spaces.
         return printable(value, keep="\n\t")
     return value
@@ -30,13 +30,12 @@ def colour(score: float) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _environment() -> Any:
-    from jinja2 import Environment, PackageLoader, StrictUndefined
-
-    environment = Environment(
-        loader=PackageLoader("captum_nlp_ext", "templates"),
+    jinja2 = require("jinja2", "Jinja2>=3.1", "Writing HTML pages")
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("captum_nlp_ext", "templates"),
         autoescape=True,
         finalize=_finalize,
-        undefined=StrictUndefined,
+        undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
     environment.filters["colour"] = colour

@@ -179,9 +179,9 @@ def run_benchmark(
     )
     k, k_source = data.rationale_k(metrics, tokenizer, settings.max_length)
     settings, pool = _with_reference_texts(settings, data)
-    record = _run_record(settings, data, metrics, k, k_source, pool)
-    record.update(model=model_label, model_path=model_path, classes=class_names(model))
-    record = {key: record[key] for key in _RECORD_ORDER if key in record}
+    record = _run_record(settings, data, metrics, (k, k_source), pool, model_label)
+    # Where the model was and its classes close the record (run.json's order).
+    record.update(model_path=model_path, classes=class_names(model))
     spec = WorkerSpec(model, tokenizer, data.examples, settings, metrics, k)
     ranks = Ranks.from_environment()
     if ranks.world > 1:
@@ -258,32 +258,6 @@ def run_benchmark(
     return store.run_dir
 
 
-# run.json's keys, in the order of the files written before RunSettings.
-_RECORD_ORDER = (
-    "schema",
-    "model",
-    "dataset",
-    "split",
-    "n",
-    "skipped_rows",
-    "fields",
-    "methods",
-    "metrics",
-    "budget",
-    "seed",
-    "batch_size",
-    "max_length",
-    "window",
-    "method_settings",
-    "metric_settings",
-    "started",
-    "machine",
-    "versions",
-    "model_path",
-    "classes",
-)
-
-
 def _with_reference_texts(
     settings: RunSettings, data: RunData
 ) -> Tuple[RunSettings, str]:
@@ -302,11 +276,11 @@ def _run_record(
     settings: RunSettings,
     data: RunData,
     metrics: Sequence[str],
-    k: Optional[int],
-    k_source: Any,
+    rationale_k: Tuple[Optional[int], Any],
     pool: str,
+    model_label: str,
 ) -> Dict[str, Any]:
-    """run.json's settings (the model's keys are added by the caller)."""
+    """run.json's settings, but the model's folder and classes."""
     methods = list(settings.names)
     method_settings = {
         name: METHODS[name].record(settings.options(name)) for name in methods
@@ -325,6 +299,7 @@ def _run_record(
     window = settings.window
     return {
         "schema": SCHEMA,
+        "model": model_label,
         "dataset": data.name,
         "split": data.split,
         "n": len(data.examples),
@@ -342,7 +317,7 @@ def _run_record(
             else {"size": window, "overlap": settings.window_overlap}
         ),
         "method_settings": method_settings,
-        "metric_settings": metric_settings(metrics, k, k_source),
+        "metric_settings": metric_settings(metrics, *rationale_k),
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
         "machine": machine(),
         "versions": versions(),

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from captum_nlp_ext._utils.files import write_text_atomic
+from captum_nlp_ext._utils.imports import require
 from captum_nlp_ext._utils.settings import describe_differences, settings_differences
 from captum_nlp_ext._utils.types import PathLike
 
@@ -224,13 +225,12 @@ class _RunLock:
     in :data:`PID_FILE`."""
 
     def __init__(self, path: Path) -> None:
-        from filelock import FileLock, Timeout
-
-        self.lock: Optional[Any] = FileLock(str(path), timeout=0)
+        filelock = require("filelock", "filelock>=3.12", "The run folder's lock")
+        self.lock: Optional[Any] = filelock.FileLock(str(path), timeout=0)
         pid_file = path.with_name(PID_FILE)
         try:
             self.lock.acquire()
-        except Timeout:
+        except filelock.Timeout:
             self.lock = None
             try:
                 holder = pid_file.read_text(encoding="utf-8").strip()

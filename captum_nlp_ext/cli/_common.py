@@ -218,3 +218,12 @@ def add_run_flags(parser: argparse.ArgumentParser, max_length_help: str) -> None
     parser.add_argument(
         "--no-progress", action="store_true", help="no progress bar (default: off)"
     )
+
+
+def set_threads(args: argparse.Namespace) -> None:
+    """``--threads``: torch's threads in this process (and, through it, in
+    each worker process a run starts)."""
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)

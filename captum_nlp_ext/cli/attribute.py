@@ -19,17 +19,15 @@ from captum_nlp_ext.cli._common import (
     add_output,
     add_run_flags,
     data_source,
+    set_threads,
 )
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from captum_nlp_ext.corpus import attribute_corpus
     from captum_nlp_ext.datasets.files import DatasetFile
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args)
     settings = run_settings(args)
     out_folder(args.out)
     check_device(args.device)

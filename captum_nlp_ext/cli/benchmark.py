@@ -19,16 +19,14 @@ from captum_nlp_ext.cli._common import (
     add_output,
     add_run_flags,
     data_source,
+    set_threads,
 )
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from captum_nlp_ext.benchmark.runner import PLAN_FILE, run_benchmark
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args)
     settings = run_settings(args)
     out_folder(args.out)
     folder = model_dir(args.model, args.models_dir)

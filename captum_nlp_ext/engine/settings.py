@@ -265,7 +265,9 @@ class DataSource:
                 )
 
     @classmethod
-    def of(cls, dataset: Union["DataSource", str, PathLike, Sequence[TextExample]]):
+    def of(
+        cls, dataset: Union["DataSource", str, PathLike, Sequence[TextExample]]
+    ) -> "DataSource":
         """``dataset`` as a source (a name, path or examples: all of it)."""
         return dataset if isinstance(dataset, DataSource) else cls(dataset)
 

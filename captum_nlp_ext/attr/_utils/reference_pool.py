@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 from torch.nn import Module
 
+from captum_nlp_ext._utils.imports import require
 from captum_nlp_ext._utils.outputs import output_to_tensor
 
 
@@ -145,14 +146,7 @@ def device_of(model: Module) -> torch.device:
 
 
 def import_faiss() -> Any:
-    try:
-        import faiss
-    except ImportError as error:
-        raise ImportError(
-            "`faiss_factory` needs the optional faiss package: pip install "
-            "'captum-nlp-ext[faiss]' (or pip install faiss-cpu)"
-        ) from error
-    return faiss
+    return require("faiss", "captum-nlp-ext[faiss]", "`faiss_factory`")
 
 
 def duplicates(
