@@ -1,10 +1,11 @@
 """Helpers shared by the benchmark scripts: the real model and data, the machine."""
 
+import inspect
 import os
 import platform
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import torch
 
@@ -18,6 +19,18 @@ def machine() -> str:
         f"{platform.processor() or platform.machine()}, {cpus} CPU cores, "
         f"torch {torch.__version__} ({torch.get_num_threads()} threads), "
         f"Python {platform.python_version()}"
+    )
+
+
+def split_settings(
+    method_class: Any, settings: Dict[str, Any]
+) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """A study's settings of a method as the method takes them: those of its
+    constructor, and those of its ``attribute``."""
+    made = inspect.signature(method_class.__init__).parameters
+    return (
+        {k: v for k, v in settings.items() if k in made},
+        {k: v for k, v in settings.items() if k not in made},
     )
 
 

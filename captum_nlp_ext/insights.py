@@ -57,7 +57,11 @@ from torch import Tensor
 from torch.nn import Identity, Module
 
 from captum_nlp_ext._utils.targets import TargetType
-from captum_nlp_ext.attr import LayerMaskOptimization, LayerNLGP
+from captum_nlp_ext.attr import (
+    LayerMaskOptimization,
+    LayerNLGP,
+    MaskOptimizationSettings,
+)
 
 __all__ = [
     "InsightsMaskOptimization",
@@ -103,6 +107,8 @@ class _InsightsAdapter(Attribution):
     # Settings shown in the app: name -> (limits or choices, cast of the value
     # the app sends); defaults are the method's own, except seed 0.
     settings: Dict[str, Tuple[Any, Callable[[Any], Any]]]
+    # The settings that the method takes in its constructor, not in attribute.
+    constructor_settings: Tuple[str, ...] = ()
 
     def __init__(self, forward_func: Callable[..., Any]) -> None:
         r"""
@@ -111,13 +117,30 @@ class _InsightsAdapter(Attribution):
                         embeddings (batch, tokens, hidden), then the batch's
                         additional arguments, and returns (batch, classes) logits.
         """
-        model = _InputLayerModel(forward_func)
-        super().__init__(model)
-        self.method = self.method_class(model, model.input_layer)
+        self.model = _InputLayerModel(forward_func)
+        super().__init__(self.model)
+        self.method = self._make({})
+
+    def _make(self, options: Dict[str, Any]) -> Any:
+        """The method, built with the given constructor settings."""
+        return self.method_class(self.model, self.model.input_layer, **options)
 
     @classmethod
     def get_name(cls) -> str:
         return cls.display_name
+
+    @classmethod
+    def defaults(cls) -> Dict[str, Any]:
+        """The method's default of every setting it takes."""
+        return {
+            name: parameter.default
+            for function in cls._takes_settings()
+            for name, parameter in inspect.signature(function).parameters.items()
+        }
+
+    @classmethod
+    def _takes_settings(cls) -> Tuple[Callable[..., Any], ...]:
+        return (cls.method_class.__init__, cls.method_class.attribute)
 
     @log_usage()
     def attribute(
@@ -158,16 +181,26 @@ class _InsightsAdapter(Attribution):
         baseline = None
         if baselines is not None:
             baseline = _single_tensor("baselines", baselines)
-        attributions = self.method.attribute(
+        options = {
+            name: kwargs.pop(name)
+            for name in self.constructor_settings
+            if name in kwargs
+        }
+        method = self._make(options) if options else self.method
+        attributions = method.attribute(
             embeddings,
             target=target,
             additional_forward_args=additional_forward_args,
-            **self._with_reference(embeddings, baseline, kwargs),
+            **self._with_reference(method, embeddings, baseline, kwargs),
         )
         return (attributions,) if isinstance(inputs, tuple) else attributions
 
     def _with_reference(
-        self, embeddings: Tensor, baseline: Optional[Tensor], kwargs: Dict[str, Any]
+        self,
+        method: Any,
+        embeddings: Tensor,
+        baseline: Optional[Tensor],
+        kwargs: Dict[str, Any],
     ) -> Dict[str, Any]:
         """The method's keyword arguments, with the baseline where it belongs."""
         raise NotImplementedError
@@ -188,13 +221,16 @@ class InsightsNLGP(_InsightsAdapter):
         "p_perturb": ((0, 1), float),
         "seed": ((0, None), _to_int),
     }
+    constructor_settings = ("perturbation", "p_perturb")
 
     def _with_reference(
-        self, embeddings: Tensor, baseline: Optional[Tensor], kwargs: Dict[str, Any]
+        self,
+        method: Any,
+        embeddings: Tensor,
+        baseline: Optional[Tensor],
+        kwargs: Dict[str, Any],
     ) -> Dict[str, Any]:
-        # "reference" is LayerNLGP's default reading.
-        reading = kwargs.get("perturbation", "reference")
-        if reading == "reference" and "baselines" not in kwargs:
+        if method.perturbation == "reference" and "baselines" not in kwargs:
             return {**kwargs, "baselines": baseline}
         return kwargs
 
@@ -212,9 +248,25 @@ class InsightsMaskOptimization(_InsightsAdapter):
         "compactness_weight": ((0, None), float),
         "seed": ((0, None), _to_int),
     }
+    constructor_settings = ("lr", "compactness_weight")
+
+    @classmethod
+    def _takes_settings(cls) -> Tuple[Callable[..., Any], ...]:
+        return (MaskOptimizationSettings, cls.method_class.attribute)
+
+    def _make(self, options: Dict[str, Any]) -> Any:
+        return self.method_class(
+            self.model,
+            self.model.input_layer,
+            settings=MaskOptimizationSettings(**options),
+        )
 
     def _with_reference(
-        self, embeddings: Tensor, baseline: Optional[Tensor], kwargs: Dict[str, Any]
+        self,
+        method: Any,
+        embeddings: Tensor,
+        baseline: Optional[Tensor],
+        kwargs: Dict[str, Any],
     ) -> Dict[str, Any]:
         if "baselines" in kwargs:
             return kwargs
@@ -354,10 +406,10 @@ def _insights_config() -> ModuleType:
 
 def _method_config(config: ModuleType, adapter: Type[_InsightsAdapter]) -> Any:
     """Insights' argument config of an adapter."""
-    defaults = inspect.signature(adapter.method_class.attribute).parameters
+    defaults = adapter.defaults()
     params = {}
     for name, (limits, cast) in adapter.settings.items():
-        default = 0 if name == "seed" else defaults[name].default
+        default = 0 if name == "seed" else defaults[name]
         if cast is str:
             params[name] = config.StrEnumConfig(default, list(limits))
         else:

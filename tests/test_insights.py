@@ -15,7 +15,11 @@ import pytest
 import torch
 from torch import nn, Tensor
 
-from captum_nlp_ext.attr import LayerMaskOptimization, LayerNLGP
+from captum_nlp_ext.attr import (
+    LayerMaskOptimization,
+    LayerNLGP,
+    MaskOptimizationSettings,
+)
 from captum_nlp_ext.huggingface import ClassifierForward, get_embedding_layer
 from captum_nlp_ext.insights import (
     insights_methods,
@@ -105,7 +109,7 @@ def _insights_attribution(visualizer, ids, mask, method, arguments):
     return torch.cat(rows)
 
 
-def _direct(method_class, model, ids, mask, **kwargs):
+def _direct(method_class, model, ids, mask, made=None, **kwargs):
     """Our method on token ids, perturbing the word embeddings, one by one as
     Insights runs examples, each at the batch's width as Insights' forward
     function does (it does not name an attention mask, so its passes keep the
@@ -113,7 +117,7 @@ def _direct(method_class, model, ids, mask, **kwargs):
     than rounding where the model is sure)."""
     forward = ClassifierForward(model)
     method = method_class(
-        lambda *args: forward(*args), get_embedding_layer(model, "tokens")
+        lambda *args: forward(*args), get_embedding_layer(model, "tokens"), **made or {}
     )
     return torch.cat(
         [
@@ -207,9 +211,9 @@ def test_nlgp_in_insights_app_matches_our_method(setup):
         model,
         ids,
         mask,
+        made=dict(perturbation="scale"),
         n_samples=24,
         stdevs=0.3,
-        perturbation="scale",
         seed=0,
     )
     assert got.shape == ids.shape
@@ -230,9 +234,9 @@ def test_nlgp_in_insights_app_matches_our_method(setup):
         ids[:1],
         mask[:1],
         target=0,
+        made=dict(perturbation="scale"),
         n_samples=24,
         stdevs=0.3,
-        perturbation="scale",
         seed=0,
     )[0]
     _assert_shown(feature["modified"], row)
@@ -256,8 +260,8 @@ def test_nlgp_reference_perturbation_moves_toward_insights_baseline(setup):
         model,
         ids[:2],
         mask[:2],
+        made=dict(perturbation="reference"),
         n_samples=16,
-        perturbation="reference",
         baselines=token.expand(1, ids.shape[1], -1),
         seed=0,
     )
@@ -282,9 +286,9 @@ def test_marc_in_visualizer_masks_toward_insights_baseline(setup, with_baseline)
         model,
         ids,
         mask,
+        made=dict(settings=MaskOptimizationSettings(lr=0.1)),
         baselines=reference,
         max_steps=30,
-        lr=0.1,
         seed=0,
     )
     assert got.shape == ids.shape

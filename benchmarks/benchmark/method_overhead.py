@@ -31,6 +31,7 @@ from captum_nlp_ext.benchmark._data import RunData
 from captum_nlp_ext.datasets import resolve_models_dir
 from captum_nlp_ext.engine.batch import Explainer
 from captum_nlp_ext.engine.methods import build_resources, METHODS
+from captum_nlp_ext.engine.settings import DataSource
 from captum_nlp_ext.huggingface import (
     ClassifierForward,
     get_embedding_layer,
@@ -85,7 +86,7 @@ def main() -> None:
     methods = args.methods.split(",")
     models = resolve_models_dir()
     model, tokenizer = load_classifier(models / "minilm-sst2")
-    data = RunData.load("sst2", "dev", args.n, None)
+    data = RunData.load(DataSource("sst2", split="dev", n=args.n))
     explainer = Explainer(model, tokenizer, data.examples, 128, None, [], None)
     texts = data.reference_texts(1000) if "lafa" in methods else None
     resources = build_resources(

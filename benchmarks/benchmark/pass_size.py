@@ -13,6 +13,7 @@ pass size alternating, on SST-2 dev sentences of one length each (no padding).
 import argparse
 import statistics
 import time
+from typing import Dict, List
 
 import torch
 from benchmarks.common import machine, sst2_model_and_sentences, today
@@ -44,7 +45,7 @@ def main() -> None:
         )
         ids = enc["input_ids"][:, :length]
         mask = torch.ones_like(ids)
-        rates = {s: [] for s in sizes}
+        rates: Dict[int, List[float]] = {s: [] for s in sizes}
         with torch.no_grad():
             forward(ids[:8], mask[:8])  # warm-up
             for _ in range(args.repeats):

@@ -40,6 +40,7 @@ from captum_nlp_ext.benchmark.store import load_run
 from captum_nlp_ext.datasets import resolve_models_dir
 from captum_nlp_ext.engine.batch import Explainer
 from captum_nlp_ext.engine.metrics import MetricBatch, METRICS
+from captum_nlp_ext.engine.settings import DataSource
 from captum_nlp_ext.huggingface import ClassifierForward, load_classifier
 
 
@@ -87,7 +88,7 @@ def model_rates(model: Any, tokenizer: Any, n: int) -> Tuple[float, float, float
     the embeddings), over the first ``n`` SST-2 dev sentences at their own
     lengths in packed passes of 64 rows; and the forward's GFLOP/s in the
     encoder's matrix products."""
-    data = RunData.load("sst2", "dev", n, None)
+    data = RunData.load(DataSource("sst2", split="dev", n=n))
     explainer = Explainer(model, tokenizer, data.examples, 128, None, [], None)
     batch = explainer.batch(data.length_order())
     tokens = int(batch.attention_mask.sum())
@@ -128,7 +129,9 @@ def metric_work(
     evaluates them; and the rows and tokens of all methods together with one
     memo per batch shared by its methods (what sharing would save)."""
     settings, records = load_run(run_dir)
-    data = RunData.load(settings["dataset"], settings["split"], settings["n"], None)
+    data = RunData.load(
+        DataSource(settings["dataset"], split=settings["split"], n=settings["n"])
+    )
     explainer = Explainer(
         model,
         tokenizer,

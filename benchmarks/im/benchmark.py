@@ -220,16 +220,16 @@ def bare_passes(classifier, mlm, tokenizer, enc, rule: Rule, batch: int) -> Dict
                 rows[:, t] = chosen
                 sentences.append(rows)
                 masks.append(attention[b].expand_as(rows))
-        sentences, masks = torch.cat(sentences), torch.cat(masks)
+        copies, copy_masks = torch.cat(sentences), torch.cat(masks)
         start = time.perf_counter()
         classifier(ids, attention_mask=attention)
-        for chunk in torch.arange(ids.shape[0], sentences.shape[0]).split(batch):
-            classifier(sentences[chunk], attention_mask=masks[chunk])
+        for chunk in torch.arange(ids.shape[0], copies.shape[0]).split(batch):
+            classifier(copies[chunk], attention_mask=copy_masks[chunk])
         classifier_seconds = time.perf_counter() - start
     return dict(
         mlm_rows=len(example),
         mlm_seconds=mlm_seconds,
-        classifier_rows=sentences.shape[0],
+        classifier_rows=copies.shape[0],
         classifier_seconds=classifier_seconds,
     )
 
@@ -376,29 +376,33 @@ def main() -> None:
             spearman(np.array(a), np.array(b))
             for a, b in zip(formula[THRESHOLDED], formula[rule])
         ]
-        rows = passes = seconds = less = check = "-"
+        # Cells of the table: "-" where the rule was not run.
+        n_rows: object = "-"
+        n_passes: object = "-"
+        took_cell = less = check = "-"
         if rule in ran:
             took, (attributions, used) = ran[rule]
             mine = attributions[feature_mask >= 0].numpy()
-            rows, passes = used["classifier_rows"], used["classifier_passes"]
-            seconds, less = f"{took:.1f}", f"{naive_seconds / took:.1f}x"
+            n_rows, n_passes = used["classifier_rows"], used["classifier_passes"]
+            took_cell, less = f"{took:.1f}", f"{naive_seconds / took:.1f}x"
             check = f"{np.abs(mine - values).max():.1e}"
             rule_label = rule_name(rule) + " *"
         else:
             rule_label = rule_name(rule)
-            rows = len(short) + sum(
+            n_rows = len(short) + sum(
                 count - int(bool((tokens[:count] == original).any()))
                 for positions, _, _ in naive_runs
                 for values, tokens, original, _ in positions
                 for count in [kept(values, rule)]
             )
         fewer = (
-            f"{naive_passes['classifier_rows'] / rows:.1f}x"
-            if isinstance(rows, int)
+            f"{naive_passes['classifier_rows'] / n_rows:.1f}x"
+            if isinstance(n_rows, int)
             else "-"
         )
         say(
-            f"| {rule_label} | {rows} | {fewer} | {passes} | {seconds} | {less} | "
+            f"| {rule_label} | {n_rows} | {fewer} | {n_passes} | {took_cell} | "
+            f"{less} | "
             f"{np.mean(per_sentence):.3f}, {np.min(per_sentence):.3f} | "
             f"{spearman(reference, values):.3f} | "
             f"{np.abs(reference - values).max():.3f} | {check} |"

@@ -29,7 +29,7 @@ from benchmarks.common import machine
 from captum.attr import GradientShap, InputXGradient, IntegratedGradients
 from torch import Tensor
 
-from captum_nlp_ext.attr import LayerLAFA, ReferenceIndex
+from captum_nlp_ext.attr import LayerLAFA, NeighbourSearch, ReferenceIndex
 from captum_nlp_ext.datasets import centred_word_sentiment, load_sst, resolve_models_dir
 from captum_nlp_ext.huggingface import (  # noqa: E402
     ClassifierForward,
@@ -108,8 +108,7 @@ class Methods:
         self.layer = get_embedding_layer(model)
         self.args = args
         lafa_settings = dict(
-            n_neighbours=args.n_neighbours,
-            quantile=args.quantile,
+            search=NeighbourSearch(args.n_neighbours, quantile=args.quantile),
             kernel=args.kernel,
         )
         self.lafa: Dict[str, LayerLAFA] = {}
@@ -132,7 +131,7 @@ class Methods:
                 )
 
     def table(self) -> Dict[str, Callable[[Tensor, Tensor, Tensor], Tensor]]:
-        methods = {
+        methods: Dict[str, Callable[[Tensor, Tensor, Tensor], Tensor]] = {
             "Random": self.random,
             "Grad x Input": self.grad_x_input,
             "Integrated Gradients": self.integrated_gradients,

@@ -14,7 +14,7 @@ import json
 import torch
 from benchmarks.common import evidence_first, planted_models
 
-from captum_nlp_ext.attr import LayerMaskOptimization
+from captum_nlp_ext.attr import LayerMaskOptimization, MaskOptimizationSettings
 from captum_nlp_ext.huggingface import ClassifierForward, get_embedding_layer
 
 VARIANTS = {
@@ -27,13 +27,16 @@ VARIANTS = {
 def marc(settings, seed):
     def explain(model, ids, mask, feature_mask):
         forward = ClassifierForward(model)
-        method = LayerMaskOptimization(forward, get_embedding_layer(model, kind="full"))
+        method = LayerMaskOptimization(
+            forward,
+            get_embedding_layer(model, kind="full"),
+            settings=MaskOptimizationSettings(**settings),
+        )
         return method.attribute(
             ids,
             additional_forward_args=(mask,),
             feature_mask=feature_mask,
             seed=seed,
-            **settings,
         )
 
     return explain

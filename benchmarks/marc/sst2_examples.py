@@ -10,7 +10,7 @@ import argparse
 
 from benchmarks.common import machine, sst2_batch, timed, today
 
-from captum_nlp_ext.attr import LayerMaskOptimization
+from captum_nlp_ext.attr import LayerMaskOptimization, MaskOptimizationSettings
 from captum_nlp_ext.huggingface import (
     ClassifierForward,
     get_embedding_layer,
@@ -26,14 +26,14 @@ def main() -> None:
 
     model, tokenizer, ids, mask, units = sst2_batch(args.n)
     forward = ClassifierForward(model)
-    marc = LayerMaskOptimization(forward, get_embedding_layer(model, kind="full"))
+    marc = LayerMaskOptimization(
+        forward,
+        get_embedding_layer(model, kind="full"),
+        settings=MaskOptimizationSettings(width_weight=args.width_weight),
+    )
     seconds, attributions = timed(
         lambda: marc.attribute(
-            ids,
-            additional_forward_args=(mask,),
-            feature_mask=units,
-            width_weight=args.width_weight,
-            seed=0,
+            ids, additional_forward_args=(mask,), feature_mask=units, seed=0
         )
     )
     predicted = forward(ids, mask).argmax(1).tolist()

@@ -14,12 +14,12 @@ sufficiency of the two ([PAD] removal, the benchmark's protocol).
 
 import argparse
 import json
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import torch
 from benchmarks.common import encode_words, machine, sst2_model_and_sentences, today
 
-from captum_nlp_ext.attr import LayerMaskOptimization
+from captum_nlp_ext.attr import LayerMaskOptimization, MaskOptimizationSettings
 from captum_nlp_ext.attr._core import layer_mask_optimization as face
 from captum_nlp_ext.attr._utils import mask_optimization as engine
 from captum_nlp_ext.attr._utils.mask_optimization import (
@@ -39,7 +39,7 @@ class _Recorder(MaskOptimizer):
     trace: List[torch.Tensor] = []
 
     def should_stop(
-        self, masks: torch.Tensor, previous: torch.Tensor, step: int
+        self, masks: torch.Tensor, previous: Optional[torch.Tensor], step: int
     ) -> torch.Tensor:
         _Recorder.trace.append(masks.clone())
         return torch.zeros(masks.shape[0], dtype=torch.bool)
@@ -84,13 +84,15 @@ def main() -> None:
         else:
             _Recorder.trace = []
             final = LayerMaskOptimization(
-                forward, layer, pad_token_id=tokenizer.pad_token_id
+                forward,
+                layer,
+                settings=MaskOptimizationSettings(check_every=args.every),
+                pad_token_id=tokenizer.pad_token_id,
             ).attribute(
                 enc["input_ids"],
                 additional_forward_args=(enc["attention_mask"],),
                 feature_mask=units,
                 max_steps=args.steps,
-                check_every=args.every,
                 seed=0,
             )
             trace = torch.stack(_Recorder.trace)  # (checks, rows, units)
@@ -192,7 +194,7 @@ def main() -> None:
             float((r["trace"][c] - r["trace"][last]).abs().max())
             for r, c in zip(rows, stops)
         ]
-        rho = [_spearman(r["trace"][c], r["trace"][last]) for r, c in zip(rows, stops)]
+        rhos = [_spearman(r["trace"][c], r["trace"][last]) for r, c in zip(rows, stops)]
         values = metric([scores(r, c) for r, c in zip(rows, stops)], rows)
         entry = {
             "mean_steps": sum(taken) / len(taken),
@@ -200,7 +202,7 @@ def main() -> None:
             "stopped_early": sum(t < args.steps for t in taken) / len(taken),
             "max_mask_change_mean": sum(change) / len(change),
             "max_mask_change_max": max(change),
-            "spearman_mean": sum(rho) / len(rho),
+            "spearman_mean": sum(rhos) / len(rhos),
             **values,
         }
         results["rules"][rule] = entry

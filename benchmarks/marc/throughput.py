@@ -13,11 +13,12 @@ largest difference between the two runs' masks (same seed: they should agree).
 
 import argparse
 import statistics
+from typing import Any, Callable, Dict
 
 import torch
 from benchmarks.common import machine, sst2_batch, timed, today
 
-from captum_nlp_ext.attr import LayerMaskOptimization
+from captum_nlp_ext.attr import LayerMaskOptimization, MaskOptimizationSettings
 from captum_nlp_ext.huggingface import ClassifierForward, get_embedding_layer
 
 
@@ -36,9 +37,11 @@ def main() -> None:
 
     model, _, ids, mask, units = sst2_batch(args.n)
     marc = LayerMaskOptimization(
-        ClassifierForward(model), get_embedding_layer(model, kind="full")
+        ClassifierForward(model),
+        get_embedding_layer(model, kind="full"),
+        settings=MaskOptimizationSettings(early_stopping=False),
     )
-    settings = dict(max_steps=args.steps, early_stopping=False, seed=0)
+    settings = dict(max_steps=args.steps, seed=0)
     lengths = mask.sum(1).tolist()
 
     def batched(internal_batch_size=None, max_steps=args.steps):
@@ -73,7 +76,10 @@ def main() -> None:
     )
     # First calls pay for lazy initialization and allocator growth.
     batched(max_steps=2)
-    runs = {"one pass": batched, "passes of like length": grouped}
+    runs: Dict[str, Callable[[], Any]] = {
+        "one pass": batched,
+        "passes of like length": grouped,
+    }
     ratios: dict = {name: [] for name in runs}
     rates: dict = {name: [] for name in (*runs, "one at a time")}
     difference = 0.0

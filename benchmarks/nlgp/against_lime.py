@@ -80,7 +80,8 @@ def paired(
 
 
 def values(runs: Dict[int, Dict[str, Optional[float]]], metric: str) -> List[float]:
-    return [v[metric] for v in runs.values() if v.get(metric) is not None]
+    found = (v.get(metric) for v in runs.values())
+    return [value for value in found if value is not None]
 
 
 def main() -> None:

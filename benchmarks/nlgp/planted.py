@@ -11,7 +11,7 @@ Tiny two-layer BERTs trained in seconds (as in the tests); one torch thread.
 import argparse
 
 import torch
-from benchmarks.common import evidence_first, planted_models
+from benchmarks.common import evidence_first, planted_models, split_settings
 
 from captum_nlp_ext.attr import LayerNLGP
 from captum_nlp_ext.huggingface import ClassifierForward, get_embedding_layer
@@ -26,14 +26,15 @@ READINGS = {
 
 def nlgp(settings, samples, seed):
     def explain(model, ids, mask, feature_mask):
-        method = LayerNLGP(ClassifierForward(model), get_embedding_layer(model))
+        made, call = split_settings(LayerNLGP, settings)
+        method = LayerNLGP(ClassifierForward(model), get_embedding_layer(model), **made)
         return method.attribute(
             ids,
             additional_forward_args=(mask,),
             feature_mask=feature_mask,
             n_samples=samples,
             seed=seed,
-            **settings,
+            **call,
         )
 
     return explain
@@ -59,7 +60,10 @@ def main():
             # The unit test's check: every held-out sentence, the gold class.
             strict = []
             for reading in READINGS.values():
-                method = LayerNLGP(ClassifierForward(model), get_embedding_layer(model))
+                made, call = split_settings(LayerNLGP, reading)
+                method = LayerNLGP(
+                    ClassifierForward(model), get_embedding_layer(model), **made
+                )
                 scores = method.attribute(
                     test.input_ids,
                     target=test.labels,
@@ -67,7 +71,7 @@ def main():
                     feature_mask=test.feature_mask,
                     n_samples=args.samples,
                     seed=args.seed,
-                    **reading,
+                    **call,
                 )
                 strict.append(f"{test.evidence_ranked_first(scores):.2f}")
             print(

@@ -11,7 +11,7 @@ MiniLM SST-2 model: Captum's infidelity under random [MASK] word masking
 import argparse
 
 import torch
-from benchmarks.common import machine, sst2_batch, today
+from benchmarks.common import machine, split_settings, sst2_batch, today
 from captum.metrics import infidelity
 
 from captum_nlp_ext.attr import LayerNLGP
@@ -38,7 +38,8 @@ def keyword_hit_rate(settings: dict, samples: int) -> float:
     train, test = task.split(500)
     model = tiny_bert_classifier(task.vocab_size, seed=0)
     train_classifier(model, train, steps=120)
-    nlgp = LayerNLGP(ClassifierForward(model), get_embedding_layer(model))
+    made, call = split_settings(LayerNLGP, settings)
+    nlgp = LayerNLGP(ClassifierForward(model), get_embedding_layer(model), **made)
     attributions = nlgp.attribute(
         test.input_ids,
         target=test.labels,
@@ -46,7 +47,7 @@ def keyword_hit_rate(settings: dict, samples: int) -> float:
         feature_mask=test.feature_mask,
         n_samples=samples,
         seed=0,
-        **settings,
+        **call,
     )
     return test.evidence_ranked_first(attributions)
 
@@ -60,7 +61,6 @@ def main() -> None:
     forward = ClassifierForward(model, output="probs")
     with torch.no_grad():
         target = forward(ids, mask).argmax(-1)
-    nlgp = LayerNLGP(forward, get_embedding_layer(model))
     masking = WordMasking(tokenizer.mask_token_id, units, rate=0.2)
     print(f"date: {today()}; machine: {machine()}")
     print(
@@ -70,6 +70,8 @@ def main() -> None:
     print("| setting | keyword first | infidelity ([MASK] 20%, normalized) | delta |")
     print("|---|---|---|---|")
     for settings in SETTINGS:
+        made, call = split_settings(LayerNLGP, settings)
+        nlgp = LayerNLGP(forward, get_embedding_layer(model), **made)
         attributions, delta = nlgp.attribute(
             ids,
             target=target,
@@ -79,7 +81,7 @@ def main() -> None:
             seed=0,
             return_convergence_delta=True,
             internal_batch_size=128,
-            **settings,
+            **call,
         )
         torch.manual_seed(0)
         scores = infidelity(

@@ -1,8 +1,9 @@
 """Renamed arguments keep working for one release, with a FutureWarning."""
 
+import dataclasses
 import functools
 import inspect
-from typing import Any, Callable, Tuple, TypeVar, Union
+from typing import Any, Callable, Optional, Sequence, Tuple, TypeVar, Union
 
 from captum_nlp_ext._utils.messages import warn_caller
 
@@ -43,12 +44,20 @@ def renamed_arguments(**renames: Rename) -> Callable[[F], F]:
     return decorate
 
 
-def keyword_only_after(count: int) -> Callable[[F], F]:
+def keyword_only_after(
+    count: int, order: Optional[Sequence[str]] = None
+) -> Callable[[F], F]:
     """Options became keyword-only (after ``*``): positional options keep
-    working for one release, each mapped to its name, with a FutureWarning."""
+    working for one release, each mapped to its name, with a FutureWarning.
+    ``order`` gives the names the positions had when options were positional,
+    where some have since moved (to the constructor, for instance)."""
 
     def decorate(func: F) -> F:
-        names = list(inspect.signature(func).parameters)[count:]
+        names = (
+            list(order)
+            if order is not None
+            else list(inspect.signature(func).parameters)[count:]
+        )
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -81,10 +90,12 @@ def keyword_only_after(count: int) -> Callable[[F], F]:
     return decorate
 
 
-def moved_to_constructor(*names: str) -> Callable[[F], F]:
+def moved_to_constructor(*names: str, into: Optional[str] = None) -> Callable[[F], F]:
     """Method arguments that moved to the class's constructor keep working for
     one release: given to the method, they apply to that call only, with a
-    FutureWarning."""
+    FutureWarning. With ``into``, they moved into the settings object (a
+    frozen dataclass) that the instance keeps as that attribute: the call gets
+    a copy with the given values, checked as the object checks them."""
 
     def decorate(func: F) -> F:
         @functools.wraps(func)
@@ -93,11 +104,17 @@ def moved_to_constructor(*names: str) -> Callable[[F], F]:
             if not moved:
                 return func(self, *args, **kwargs)
             given = ", ".join(f"`{name}`" for name in moved)
+            where = f"{type(self).__name__}(...)"
+            if into is not None:
+                kind = type(getattr(self, into)).__name__
+                where = f"{type(self).__name__}({into}={kind}(...))"
             warn_caller(
                 f"passing {given} to `{func.__name__}` is deprecated and will be "
-                f"removed in {REMOVED_IN}; pass it to {type(self).__name__}(...).",
+                f"removed in {REMOVED_IN}; pass it to {where}.",
                 FutureWarning,
             )
+            if into is not None:
+                moved = {into: dataclasses.replace(getattr(self, into), **moved)}
             saved = {name: getattr(self, name) for name in moved}
             try:
                 for name, value in moved.items():
@@ -106,6 +123,55 @@ def moved_to_constructor(*names: str) -> Callable[[F], F]:
             finally:
                 for name, value in saved.items():
                     setattr(self, name, value)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def grouped_into(into: str, kind: Callable[..., Any], *names: str) -> Callable[[F], F]:
+    """Arguments that moved into a settings object (``kind``, given as
+    ``into``) keep working for one release: given alone, they make that
+    object, with a FutureWarning; given beside ``into``, a TypeError."""
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            moved = {name: kwargs.pop(name) for name in names if name in kwargs}
+            if not moved:
+                return func(*args, **kwargs)
+            given = ", ".join(f"`{name}`" for name in moved)
+            if kwargs.get(into) is not None:
+                raise TypeError(f"pass {given} inside `{into}` only, not beside it.")
+            warn_caller(
+                f"passing {given} to {func.__qualname__.split('.')[0]} is "
+                f"deprecated and will be removed in {REMOVED_IN}; pass "
+                f"{into}={kind.__name__}(...).",
+                FutureWarning,
+            )
+            kwargs[into] = kind(**moved)
+            return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def dropped_argument(name: str, why: str) -> Callable[[F], F]:
+    """An argument that never had an effect is accepted for one release, with
+    a FutureWarning that says why it goes."""
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if name in kwargs:
+                kwargs.pop(name)
+                warn_caller(
+                    f"`{name}` has no effect in {func.__name__} ({why}) and will "
+                    f"be removed in {REMOVED_IN}; leave it out.",
+                    FutureWarning,
+                )
+            return func(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
 

@@ -15,6 +15,8 @@ from captum_nlp_ext.attr._core.layer_nlgp import LayerNLGP
 from captum_nlp_ext.attr._core.reference_index import Neighbours, ReferenceIndex
 from captum_nlp_ext.attr._core.vmask import VMask
 from captum_nlp_ext.attr._core.vmask_classifier import VMaskClassifier
+from captum_nlp_ext.attr._utils.mask_settings import MaskOptimizationSettings
+from captum_nlp_ext.attr._utils.reference_search import NeighbourSearch
 from captum_nlp_ext.attr._utils.vmask import BetaSchedule
 
 __all__ = [
@@ -27,6 +29,8 @@ __all__ = [
     "LayerLAFA",
     "LayerMaskOptimization",
     "LayerNLGP",
+    "MaskOptimizationSettings",
+    "NeighbourSearch",
     "Neighbours",
     "ReferenceIndex",
     "VMask",

@@ -2,17 +2,15 @@
 behind LAFA's pool and the hard-rationale size, and the run's batches."""
 
 import logging
-import os
-from pathlib import Path
-from typing import Any, cast, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from captum_nlp_ext._utils.types import PathLike
 from captum_nlp_ext.attr.rationales import mean_rationale_length
 from captum_nlp_ext.datasets import TextExample
-from captum_nlp_ext.datasets.files import DatasetFile, FORMATS
-from captum_nlp_ext.datasets.registry import DATASETS, DatasetSpec, named_split
+from captum_nlp_ext.datasets.registry import DatasetSpec
 from captum_nlp_ext.engine.metrics import METRICS
 from captum_nlp_ext.engine.settings import DataSource
+from captum_nlp_ext.engine.sources import open_source, Source
 from captum_nlp_ext.huggingface import kept_word_ids, word_feature_mask
 
 _LOG = logging.getLogger("captum_nlp_ext")
@@ -23,16 +21,17 @@ class RunData:
 
     def __init__(
         self,
-        name: str,
+        source: Source,
         spec: DatasetSpec,
         split: str,
         examples: List[TextExample],
         data_dir: Optional[PathLike],
     ) -> None:
-        self.name, self.spec, self.split = name, spec, split
+        self.source, self.name = source, source.name
+        self.spec, self.split = spec, split
         self.examples, self.data_dir = examples, data_dir
         #: A file's fields, and the (line, problem) of each bad row left out.
-        self.fields: Optional[Dict[str, Optional[str]]] = None
+        self.fields: Optional[Dict[str, Optional[str]]] = source.fields
         self.skipped: List[Tuple[int, str]] = []
 
     @classmethod
@@ -41,67 +40,27 @@ class RunData:
     ) -> "RunData":
         """The examples of ``source``; a file's labels are read as
         ``classes``."""
-        dataset, split, n = source.dataset, source.split, source.n
-        fields, data_dir = source.fields, source.data_dir
-        skip_bad_rows = source.skip_bad_rows
-        if isinstance(dataset, (str, os.PathLike)) and str(dataset) not in DATASETS:
-            return cls._from_file(dataset, split, n, fields, classes, skip_bad_rows)
-        if fields:
-            raise ValueError(f"`fields` are for files; {dataset!r} is a data set.")
-        if not isinstance(dataset, str):
-            examples = list(cast(Sequence[TextExample], dataset))[:n]
-            if not examples or not all(isinstance(e, TextExample) for e in examples):
-                raise ValueError(
-                    "`dataset` must be a name or a non-empty sequence of TextExample."
-                )
-            spec = DatasetSpec(
-                lambda *a: examples,
-                (split or "custom",),
-                None,
-                rationales=any(e.rationale is not None for e in examples),
-                word_scores=any(e.word_scores is not None for e in examples),
-            )
-            return cls("custom", spec, split or "custom", examples, data_dir)
-        spec, split = named_split(dataset, split)
-        return cls(dataset, spec, split, spec.load(split, data_dir, n), data_dir)
-
-    @classmethod
-    def _from_file(
-        cls,
-        path: PathLike,
-        split: Optional[str],
-        n: Optional[int],
-        fields: Optional[Mapping[str, Optional[str]]],
-        classes: Optional[Sequence[str]],
-        skip_bad_rows: bool,
-    ) -> "RunData":
-        if Path(path).suffix.lower() not in FORMATS and not Path(path).is_dir():
-            raise ValueError(
-                f"`dataset` must be one of {sorted(DATASETS)}, or a .jsonl, .csv or "
-                f".tsv file or a datasets folder; got {str(path)!r}."
-            )
-        file = DatasetFile(
-            path,
-            classes=classes,
-            split=split,
-            skip_bad_rows=skip_bad_rows,
-            **dict(fields or {}),  # type: ignore[arg-type]
-        )
-        rows = list(file.rows(range(n) if n is not None else None))
+        opened = open_source(source, classes)
+        n = source.n
+        rows = list(opened.rows(range(n) if n is not None else None))
         examples = [r.example for r in rows if r.example is not None]
         skipped = [(r.line, str(r.problem)) for r in rows if r.problem is not None]
+        where = opened.path or opened.name
         for line, problem in skipped:
-            _LOG.warning("%s, line %d left out: %s", file.path, line, problem)
+            _LOG.warning("%s, line %d left out: %s", where, line, problem)
         if not examples:
-            raise ValueError(f"`dataset` {file.path} holds no good rows.")
-        spec = DatasetSpec(
+            raise ValueError(f"`dataset` {where} holds no good rows.")
+        # A file's or a list's examples are the whole data set: no training split.
+        split = opened.split or ("all" if opened.fields is not None else "custom")
+        spec = opened.spec or DatasetSpec(
             lambda *a: examples,
-            (file.split or "all",),
+            (split,),
             None,
             rationales=any(e.rationale is not None for e in examples),
+            word_scores=any(e.word_scores is not None for e in examples),
         )
-        data = cls(file.name, spec, file.split or "all", examples, None)
-        data.fields, data.skipped = dict(file.fields), skipped
+        data = cls(opened, spec, split, examples, source.data_dir)
+        data.skipped = skipped
         return data
 
     def rationale_k(
@@ -167,18 +126,7 @@ class RunData:
             )
 
     def reference_texts(self, pool: int) -> List[str]:
-        if self.spec.train_split is None:
-            raise ValueError(
-                "methods `lafa` and `diffmask` need a training split (the reference "
-                "pool, the probe's texts); "
-                f"{self.name} has none."
-            )
-        train = self.spec.load(self.spec.train_split, self.data_dir, pool)
-        if any(e.text_pair_words is not None for e in train):
-            raise ValueError(
-                "`lafa` and `diffmask` do not support text pairs (training texts)."
-            )
-        return [e.text for e in train]
+        return self.source.reference_texts(pool)
 
     def length_order(self) -> List[int]:
         """Example indices by length (words), ties in data set order."""

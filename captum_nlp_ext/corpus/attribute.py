@@ -35,7 +35,6 @@ from captum_nlp_ext._utils.settings import describe_differences, settings_differ
 from captum_nlp_ext._utils.types import PathLike
 from captum_nlp_ext._utils.validation import check_int
 from captum_nlp_ext.corpus._chunks import ShardExplainer
-from captum_nlp_ext.corpus._sources import open_source, Source
 from captum_nlp_ext.corpus.shards import (
     SCHEMA_VERSION,
     SCORE_DTYPES,
@@ -54,6 +53,7 @@ from captum_nlp_ext.engine.settings import (
     run_keywords,
     RunSettings,
 )
+from captum_nlp_ext.engine.sources import open_source, Source
 from captum_nlp_ext.huggingface import class_names, load_classifier
 
 _LOG = logging.getLogger("captum_nlp_ext")
@@ -224,15 +224,7 @@ def _attribute(
         f"LABEL_{i}" for i in range(int(getattr(model.config, "num_labels", 2)))
     ]
     data = job.source
-    source = open_source(
-        data.dataset,
-        data.split,
-        data.fields,
-        classes,
-        data.skip_bad_rows,
-        data.data_dir,
-        settings.reference_pool,
-    )
+    source = open_source(data, classes)
     run_dir = job.run_dir
     record = {
         "schema": SCHEMA_VERSION,
@@ -258,7 +250,8 @@ def _attribute(
     total, shard_size, missing, started, job_id = plan
     record = {**record, "n": total, "shard_size": shard_size}
     if settings.needs & TEXT_RESOURCES and settings.reference_texts is None:
-        settings = replace(settings, reference_texts=tuple(source.reference_texts()))
+        texts = source.reference_texts(settings.reference_pool)
+        settings = replace(settings, reference_texts=tuple(texts))
     resources = _resources(ranks, settings, model, tokenizer, run_dir)
     explainer = ShardExplainer(model, tokenizer, settings, resources)
     todo = sum(_shard_rows(s, shard_size, total) for s in missing)

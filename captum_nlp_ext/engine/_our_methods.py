@@ -11,6 +11,7 @@ from captum_nlp_ext.attr import (
     LayerLAFA,
     LayerMaskOptimization,
     LayerNLGP,
+    MaskOptimizationSettings,
     VMask,
     VMaskClassifier,
 )
@@ -20,16 +21,22 @@ from captum_nlp_ext.huggingface import get_embedding_layer
 
 
 def _nlgp(ctx: MethodContext, settings: Dict[str, Any]) -> Tuple[Tensor, Tensor]:
-    return LayerNLGP(ctx.forward(settings["output"]), ctx.layer).attribute(
+    nlgp = LayerNLGP(
+        ctx.forward(settings["output"]),
+        ctx.layer,
+        **{name: settings[name] for name in _NLGP_READING},
+    )
+    return nlgp.attribute(
         ctx.input_ids,
         target=ctx.target,
         additional_forward_args=ctx.additional_forward_args,
         feature_mask=ctx.feature_mask,
         n_samples=ctx.budget,
+        stdevs=settings["stdevs"],
+        baselines=settings["baselines"],
         internal_batch_size=ctx.internal_batch_size,
         seed=ctx.example_seeds,
         samples_per_unit=settings["samples_per_unit"],
-        **{name: settings[name] for name in _NLGP_READING},
         return_convergence_delta=True,
     )
 
@@ -85,9 +92,15 @@ def _marc(ctx: MethodContext, settings: Dict[str, Any]) -> Tensor:
     # The whole embedding block is masked (the paper's choice); a windowed
     # classifier only exposes the token table, which runs on the whole document.
     kind = "tokens" if ctx.windowed else "full"
+    fit = MaskOptimizationSettings(
+        early_stopping=_flag("marc", "early_stopping", settings["early_stopping"]),
+        stopping_rule=settings["stopping_rule"],
+        prior_length=settings["prior_length"],
+    )
     return LayerMaskOptimization(
         ctx.forward("logits"),
         get_embedding_layer(ctx.model, kind=kind),
+        settings=fit,
         pad_token_id=ctx.tokenizer.pad_token_id,
     ).attribute(
         ctx.input_ids,
@@ -95,9 +108,6 @@ def _marc(ctx: MethodContext, settings: Dict[str, Any]) -> Tensor:
         additional_forward_args=ctx.additional_forward_args,
         feature_mask=ctx.feature_mask,
         max_steps=settings["max_steps"],
-        early_stopping=settings["early_stopping"],
-        stopping_rule=settings["stopping_rule"],
-        prior_length=settings["prior_length"],
         internal_batch_size=ctx.internal_batch_size,
         seed=ctx.example_seeds,
     )
@@ -146,11 +156,9 @@ _PROBS = {"output": "probs"}
 # LayerNLGP's defaults; settable so that a run can compare readings.
 _NLGP_READING: Dict[str, Any] = {
     "perturbation": "reference",
-    "stdevs": 0.5,
     "p_perturb": 1.0,
     "kernel_width": None,
     "ridge": 1e-3,
-    "baselines": None,
 }
 _LOGITS = {"output": "logits"}
 register_method(
@@ -160,7 +168,13 @@ register_method(
         "NLGP (MASE): normalized linear Gaussian perturbations of word embeddings",
         "ours",
         "perturbation",
-        {**_PROBS, "samples_per_unit": None, **_NLGP_READING},
+        {
+            **_PROBS,
+            "samples_per_unit": None,
+            "stdevs": 0.5,
+            "baselines": None,
+            **_NLGP_READING,
+        },
         "n_samples = budget (with samples_per_unit: at least that many a word)",
         min_budget=2,
     ),

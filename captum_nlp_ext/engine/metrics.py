@@ -220,13 +220,15 @@ def _curve(function: Callable[..., MetricResult]) -> Callable[..., MetricValues]
 def _delta_accuracy(batch: MetricBatch) -> MetricValues:
     # The explained class is the prediction, so removing words can only flip
     # it: per example, the share of MASE's six k that flip the prediction.
+    arguments = batch.faithfulness_args()
+    del arguments["target"]  # it compares predicted classes, whatever the target
     results = delta_accuracy(
         batch.forward,
         batch.input_ids,
         batch.attributions,
         words=DELTA_ACCURACY_WORDS,
         percents=DELTA_ACCURACY_PERCENTS,
-        **batch.faithfulness_args(),
+        **arguments,
     )
     flips = [r.per_example for key, r in results.items() if key.startswith("pred")]
     return MetricValues([float(v) for v in torch.stack(flips).mean(0).tolist()])

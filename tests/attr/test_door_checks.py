@@ -78,10 +78,10 @@ def explain(name, model, ids, mask, **kwargs):
         )
     if name == "marc":
         method = LayerMaskOptimization(
-            forward, get_embedding_layer(model, "full"), pad_token_id=0
+            forward, get_embedding_layer(model, "full"), pad_token_id=0, **kwargs
         )
         return method.attribute(
-            ids, additional_forward_args=(mask,), max_steps=3, seed=0, **kwargs
+            ids, additional_forward_args=(mask,), max_steps=3, seed=0
         )
     if name == "noise_tunnel":
         method = EmbeddingNoiseTunnel(LayerNLGP(forward, get_embedding_layer(model)))

@@ -1,10 +1,11 @@
 import math
+from dataclasses import fields
 
 import pytest
 import torch
 from captum.attr import IntegratedGradients, LayerGradientXActivation
 
-from captum_nlp_ext.attr import LayerLAFA, ReferenceIndex
+from captum_nlp_ext.attr import LayerLAFA, NeighbourSearch, ReferenceIndex
 from captum_nlp_ext.attr._utils.lafa import aggregate, kernel_matrix
 from captum_nlp_ext.huggingface import ClassifierForward, get_embedding_layer
 from captum_nlp_ext.testing import tiny_bert_classifier
@@ -34,9 +35,18 @@ def index(task, model):
     )
 
 
+SEARCH = {field.name for field in fields(NeighbourSearch)}
+
+
 def make(model, index, **kwargs):
+    """LayerLAFA with these knobs, the neighbour search's among them."""
+    search = NeighbourSearch(**{k: kwargs.pop(k) for k in SEARCH & set(kwargs)})
     return LayerLAFA(
-        ClassifierForward(model), get_embedding_layer(model), index, **kwargs
+        ClassifierForward(model),
+        get_embedding_layer(model),
+        index,
+        search=search,
+        **kwargs,
     )
 
 
@@ -292,7 +302,9 @@ def test_state_restored_even_when_forward_fails(task, model, index):
 
     try:
         ids, mask = task.input_ids[60:62], task.attention_mask[60:62]
-        ok = LayerLAFA(ClassifierForward(model), layer, index, n_neighbours=2)
+        ok = LayerLAFA(
+            ClassifierForward(model), layer, index, search=NeighbourSearch(2)
+        )
         ok.attribute(ids, additional_forward_args=mask, n_samples=2, seed=0)
         bad = LayerLAFA(failing, layer, index, base="saliency")
         with pytest.raises(RuntimeError, match="boom"):
@@ -399,3 +411,38 @@ def test_signed_lafa_signs_each_word_by_its_own_base(task, model, index):
     top = got.argmax(1)
     hits = test.evidence[torch.arange(8), top].float().mean()
     assert hits >= 0.9
+
+
+def test_search_knobs_given_to_the_constructor_still_work(task, model, index):
+    ids, mask = task.input_ids[60:63], task.attention_mask[60:63]
+    layer = get_embedding_layer(model)
+    search = NeighbourSearch(3, quantile=None, same_class=False)
+    expected = LayerLAFA(ClassifierForward(model), layer, index, search=search)
+    with pytest.warns(FutureWarning, match="pass search=NeighbourSearch"):
+        old = LayerLAFA(
+            ClassifierForward(model),
+            layer,
+            index,
+            n_neighbours=3,
+            quantile=None,
+            same_class=False,
+        )
+    assert old.search == search
+    run = dict(additional_forward_args=mask, n_samples=2, seed=0)
+    torch.testing.assert_close(
+        old.attribute(ids, **run), expected.attribute(ids, **run)
+    )
+    # At their old positions: base, kernel, lam, n_neighbours.
+    with pytest.warns(FutureWarning) as record:
+        positional = LayerLAFA(
+            ClassifierForward(model), layer, index, "smoothgrad", "indicator", 0.44, 3
+        )
+    messages = " ".join(str(warning.message) for warning in record)
+    assert "by position" in messages and "pass search=NeighbourSearch" in messages
+    assert positional.search == NeighbourSearch(3)
+    with pytest.raises(TypeError, match="inside `search` only"):
+        LayerLAFA(ClassifierForward(model), layer, index, search=search, n_neighbours=3)
+    with pytest.raises(TypeError, match="`search` must be a NeighbourSearch"):
+        LayerLAFA(ClassifierForward(model), layer, index, search=3)
+    with pytest.raises(TypeError, match="`same_class` must be True or False"):
+        NeighbourSearch(same_class=1)

@@ -1,11 +1,12 @@
 import math
+from dataclasses import fields, replace
 
 import pytest
 import torch
 
 from captum_nlp_ext._utils.hooks import forward_with_layer_output
 from captum_nlp_ext._utils.windows import make_rows
-from captum_nlp_ext.attr import LayerMaskOptimization
+from captum_nlp_ext.attr import LayerMaskOptimization, MaskOptimizationSettings
 from captum_nlp_ext.attr._utils import mask_optimization as marc
 from captum_nlp_ext.huggingface import ClassifierForward, get_embedding_layer
 from captum_nlp_ext.testing import (
@@ -18,7 +19,13 @@ from captum_nlp_ext.testing.synthetic import CLS, PAD, SEP
 
 # Few steps, and fast enough for the keyword's mask to cross the model's decision
 # boundary, so that every loss term and the noise shape the result.
-FAST = dict(max_steps=12, check_every=5, lr=0.1, seed=0)
+FIT = MaskOptimizationSettings(check_every=5, lr=0.1)
+FAST = dict(max_steps=12, seed=0)
+# What a test may change besides FIT: the constructor's knobs.
+CONSTRUCTOR = {f.name for f in fields(MaskOptimizationSettings)} | {
+    "window_size",
+    "window_overlap",
+}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -35,20 +42,26 @@ def trained(keyword_task):
     return keyword_task
 
 
-def explainer(model, **kwargs):
+def explainer(model, fit=FIT, **kwargs):
+    """The method with the fast settings; settings given here replace them."""
+    changes = {k: kwargs.pop(k) for k in list(kwargs) if k in fit.__dataclass_fields__}
     forward = ClassifierForward(model)
     return LayerMaskOptimization(
-        forward, get_embedding_layer(model, kind="full"), **kwargs
+        forward,
+        get_embedding_layer(model, kind="full"),
+        settings=replace(fit, **changes),
+        **kwargs,
     )
 
 
 def explain(model, task, rows=slice(None), **kwargs):
-    settings = {**FAST, **kwargs}
-    return explainer(model).attribute(
+    """The fast settings, changed by ``kwargs`` (constructor's or call's)."""
+    made = {k: kwargs.pop(k) for k in list(kwargs) if k in CONSTRUCTOR}
+    return explainer(model, **made).attribute(
         task.input_ids[rows],
         additional_forward_args=(task.attention_mask[rows],),
         feature_mask=task.feature_mask[rows],
-        **settings,
+        **{**FAST, **kwargs},
     )
 
 
@@ -201,12 +214,12 @@ def _evidence_first_where_it_decides(model, task, **kwargs):
         decided = forward(without, task.attention_mask).argmax(1) != predicted
     # Only where the evidence decides can a faithful mask find it.
     assert int(decided.sum()) >= 8
-    attributions = explainer(model).attribute(
+    # The defaults, but for the settings given.
+    attributions = explainer(model, MaskOptimizationSettings(), **kwargs).attribute(
         task.input_ids[decided],
         additional_forward_args=(task.attention_mask[decided],),
         feature_mask=task.feature_mask[decided],
         seed=0,
-        **kwargs,
     )
     scores = attributions.masked_fill(task.feature_mask[decided] < 0, -1.0)
     top = scores.argmax(1)
@@ -358,9 +371,9 @@ def test_sigmoid_classifier_equals_its_softmax_twin(trained):
         target=[0, 1, 1],
         **FAST,
     )
-    sigmoid = LayerMaskOptimization(one_logit, layer, pad_token_id=PAD).attribute(
-        task.input_ids[:3], **args
-    )
+    sigmoid = LayerMaskOptimization(
+        one_logit, layer, settings=FIT, pad_token_id=PAD
+    ).attribute(task.input_ids[:3], **args)
     softmax = explainer(model).attribute(task.input_ids[:3], **args)
     assert torch.allclose(sigmoid, softmax, atol=1e-5)
 
@@ -486,15 +499,13 @@ def test_long_input_through_windows():
     ids = torch.cat([ids, short_ids])
     feature_mask = torch.cat([feature_mask, short_mask])
     attention = (ids != PAD).long()
-    method = explainer(model)
     with pytest.raises(Exception):  # too long for the position embeddings
-        method.attribute(ids, (attention,), feature_mask=feature_mask, **FAST)
+        explainer(model).attribute(ids, (attention,), feature_mask=feature_mask, **FAST)
+    method = explainer(model, window_size=24, window_overlap=8)
     attributions = method.attribute(
         ids,
         additional_forward_args=(attention,),
         feature_mask=feature_mask,
-        window_size=24,
-        window_overlap=8,
         **FAST,
     )
     included = feature_mask >= 0
@@ -508,15 +519,9 @@ def test_long_input_through_windows():
         **FAST,
     )
     assert torch.allclose(attributions[1, :10], alone[0], atol=1e-4)
+    overlapping = explainer(model, window_size=24, window_overlap=22)
     with pytest.raises(ValueError, match="window_overlap"):
-        method.attribute(
-            ids,
-            (attention,),
-            feature_mask=feature_mask,
-            window_size=24,
-            window_overlap=22,
-            **FAST,
-        )
+        overlapping.attribute(ids, (attention,), feature_mask=feature_mask, **FAST)
 
 
 # The model is left as it was.
@@ -557,7 +562,7 @@ def test_state_restored_when_forward_raises(trained):
     failing.model = model  # lets the method find the module to freeze
     layer = get_embedding_layer(model, kind="full")
     with pytest.raises(RuntimeError, match="boom"):
-        LayerMaskOptimization(failing, layer).attribute(
+        LayerMaskOptimization(failing, layer, settings=FIT).attribute(
             task.input_ids[:2],
             additional_forward_args=(task.attention_mask[:2],),
             feature_mask=task.feature_mask[:2],
@@ -648,3 +653,38 @@ def test_passes_group_like_lengths_with_little_padding(trained):
     # Passes of at least 16 rows: a little padding is left where the lengths
     # of 8 examples spread (6% here), well under one pass's.
     assert padding / tokens < one_pass / 2
+
+
+def test_settings_must_be_the_settings_object(trained):
+    model, _ = trained
+    with pytest.raises(
+        TypeError, match="`settings` must be a MaskOptimizationSettings"
+    ):
+        LayerMaskOptimization(
+            ClassifierForward(model), get_embedding_layer(model), settings={"lr": 0.1}
+        )
+    with pytest.raises(TypeError, match="`early_stopping` must be True or False"):
+        MaskOptimizationSettings(early_stopping="no")
+
+
+def test_settings_moved_to_the_constructor_still_work_per_call(trained):
+    model, task = trained
+    rows = slice(0, 2)
+    expected = explain(model, task, rows, lr=0.2, window_size=40)
+    method = explainer(model)
+    call = dict(
+        additional_forward_args=(task.attention_mask[rows],),
+        feature_mask=task.feature_mask[rows],
+        **FAST,
+    )
+    with pytest.warns(FutureWarning) as record:
+        got = method.attribute(task.input_ids[rows], lr=0.2, window_size=40, **call)
+    torch.testing.assert_close(got, expected)
+    messages = " ".join(str(warning.message) for warning in record)
+    assert "LayerMaskOptimization(settings=MaskOptimizationSettings(...))" in messages
+    assert "`window_size` to `attribute`" in messages
+    assert method.settings == FIT and method.window_size is None  # that call only
+    # A moved setting is checked as the settings object checks it.
+    with pytest.warns(FutureWarning), pytest.raises(ValueError, match="`lr`"):
+        method.attribute(task.input_ids[rows], lr=-1.0, **call)
+    assert method.settings == FIT

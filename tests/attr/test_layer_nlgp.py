@@ -42,16 +42,10 @@ def linear():
 def test_linear_model_recovers_analytic_contributions(linear, perturbation, p_perturb):
     model, ids = linear
     target = torch.tensor([0, 2, 1])
-    nlgp = LayerNLGP(model, model.embedding)
-    attributions = nlgp.attribute(
-        ids,
-        target=target,
-        perturbation=perturbation,
-        p_perturb=p_perturb,
-        n_samples=64,
-        ridge=0.0,
-        seed=0,
+    nlgp = LayerNLGP(
+        model, model.embedding, perturbation=perturbation, p_perturb=p_perturb, ridge=0
     )
+    attributions = nlgp.attribute(ids, target=target, n_samples=64, seed=0)
     expected = model.contributions(ids, target).detach()
     torch.testing.assert_close(attributions, expected, atol=1e-4, rtol=1e-4)
 
@@ -61,10 +55,10 @@ def test_isotropic_reading_is_unbiased_and_converges(linear):
     expected = model.contributions(ids, 1).detach()
     errors = []
     for n in (64, 4096):
-        attributions = LayerNLGP(model, model.embedding).attribute(
+        nlgp = LayerNLGP(model, model.embedding, perturbation="isotropic")
+        attributions = nlgp.attribute(
             ids,
             target=1,
-            perturbation="isotropic",
             n_samples=n,
             seed=0,
             internal_batch_size=4096,
@@ -77,8 +71,8 @@ def test_isotropic_reading_is_unbiased_and_converges(linear):
 def test_word_units_share_the_sum_of_their_tokens(linear):
     model, ids = linear
     mask = torch.tensor([[0, 0, 1, 2, 2, 2, -1]]).expand(3, -1)
-    attributions = LayerNLGP(model, model.embedding).attribute(
-        ids, target=0, feature_mask=mask, n_samples=32, ridge=0.0, seed=0
+    attributions = LayerNLGP(model, model.embedding, ridge=0.0).attribute(
+        ids, target=0, feature_mask=mask, n_samples=32, seed=0
     )
     contributions = model.contributions(ids, 0).detach()
     word_sums = torch.stack(
@@ -96,14 +90,9 @@ def test_word_units_share_the_sum_of_their_tokens(linear):
 def test_reference_token_reading_moves_toward_that_token(linear):
     model, ids = linear
     reference_id = 5
-    attributions = LayerNLGP(model, model.embedding).attribute(
-        ids,
-        target=2,
-        perturbation="reference",
-        baselines=reference_id,
-        n_samples=32,
-        ridge=0.0,
-        seed=0,
+    nlgp = LayerNLGP(model, model.embedding, perturbation="reference", ridge=0.0)
+    attributions = nlgp.attribute(
+        ids, target=2, baselines=reference_id, n_samples=32, seed=0
     )
     # Linear model: the drop when a token becomes the reference token.
     reference = model.embedding.weight[reference_id]
@@ -115,9 +104,8 @@ def test_reference_token_reading_moves_toward_that_token(linear):
 
 def test_kernel_weights_keep_an_exact_linear_fit(linear):
     model, ids = linear
-    attributions = LayerNLGP(model, model.embedding).attribute(
-        ids, target=0, kernel_width=0.5, n_samples=64, ridge=0.0, seed=0
-    )
+    nlgp = LayerNLGP(model, model.embedding, kernel_width=0.5, ridge=0.0)
+    attributions = nlgp.attribute(ids, target=0, n_samples=64, seed=0)
     torch.testing.assert_close(
         attributions, model.contributions(ids, 0).detach(), atol=1e-4, rtol=1e-4
     )
@@ -267,9 +255,6 @@ def test_state_restored_after_success_and_error(linear):
         (dict(n_samples=1), ValueError, "`n_samples` must be >= 2"),
         (dict(inputs=torch.zeros(3, 7)), TypeError, "integer token ids"),
         (dict(stdevs=0.0), ValueError, "`stdevs`"),
-        (dict(perturbation="linear"), ValueError, "`perturbation` must be one of"),
-        (dict(p_perturb=1.5), ValueError, "`p_perturb`"),
-        (dict(baselines=3, perturbation="scale"), ValueError, "`baselines` is used by"),
         (dict(internal_batch_size=0), ValueError, "`internal_batch_size`"),
         (dict(samples_per_unit=0), ValueError, "`samples_per_unit`"),
     ],
@@ -283,6 +268,53 @@ def test_bad_input_is_refused_with_a_clear_message(linear, kwargs, error, messag
     assert not model.embedding._forward_hooks
 
 
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(perturbation="linear"), ValueError, "`perturbation` must be one of"),
+        (dict(p_perturb=1.5), ValueError, "`p_perturb`"),
+        (dict(ridge=-1.0), ValueError, "`ridge`"),
+        (dict(kernel_width=0.0), ValueError, "`kernel_width`"),
+    ],
+)
+def test_bad_reading_is_refused_at_construction(linear, kwargs, error, message):
+    model, _ = linear
+    with pytest.raises(error, match=message):
+        LayerNLGP(model, model.embedding, **kwargs)
+
+
+def test_baselines_need_the_reference_reading(linear):
+    model, ids = linear
+    nlgp = LayerNLGP(model, model.embedding, perturbation="scale")
+    with pytest.raises(ValueError, match="`baselines` is used by"):
+        nlgp.attribute(ids, n_samples=8, baselines=3)
+    assert not model.embedding._forward_hooks
+
+
+def test_reading_moved_to_the_constructor_still_works_per_call(linear):
+    model, ids = linear
+    kwargs = dict(target=0, n_samples=16, seed=0)
+    reading = dict(perturbation="scale", p_perturb=0.5, ridge=0.1, kernel_width=2.0)
+    expected = LayerNLGP(model, model.embedding, **reading).attribute(ids, **kwargs)
+    nlgp = LayerNLGP(model, model.embedding)
+    with pytest.warns(FutureWarning, match="pass it to LayerNLGP"):
+        got = nlgp.attribute(ids, **reading, **kwargs)
+    torch.testing.assert_close(got, expected)
+    assert nlgp.perturbation == "reference" and nlgp.ridge == 1e-3  # that call only
+    # At their old positions too: n_samples, stdevs, perturbation, p_perturb.
+    with pytest.warns(FutureWarning) as record:
+        positional = nlgp.attribute(ids, 0, None, None, 16, 0.5, "scale", 0.5, seed=0)
+    messages = " ".join(str(warning.message) for warning in record)
+    assert "by position" in messages and "pass it to LayerNLGP" in messages
+    by_name = LayerNLGP(model, model.embedding, perturbation="scale", p_perturb=0.5)
+    torch.testing.assert_close(
+        positional, by_name.attribute(ids, target=0, n_samples=16, seed=0)
+    )
+    with pytest.warns(FutureWarning), pytest.raises(ValueError, match="`ridge`"):
+        nlgp.attribute(ids, ridge=-1.0, **kwargs)
+    assert nlgp.ridge == 1e-3
+
+
 def test_layer_outside_the_model_is_refused(linear):
     model, ids = linear
     stray = nn.Embedding(30, 8)
@@ -294,8 +326,8 @@ def test_layer_outside_the_model_is_refused(linear):
 @pytest.mark.parametrize("perturbation", ["scale", "isotropic"])
 def test_one_seed_per_example(linear, perturbation):
     model, ids = linear
-    nlgp = LayerNLGP(model, model.embedding)
-    kwargs = dict(target=0, n_samples=16, perturbation=perturbation)
+    nlgp = LayerNLGP(model, model.embedding, perturbation=perturbation)
+    kwargs = dict(target=0, n_samples=16)
     batch = nlgp.attribute(ids, seed=[5, 6, 7], **kwargs)
     # Each example's draws are its own seed's, alone or in the batch.
     alone = nlgp.attribute(ids[1:2], seed=[6], **kwargs)
@@ -320,7 +352,9 @@ def test_a_budget_that_fits_each_text(keyword_task, perturbation):
     from captum_nlp_ext.metrics import CostMeter
 
     model, test = keyword_task
-    nlgp = LayerNLGP(ClassifierForward(model), get_embedding_layer(model))
+    nlgp = LayerNLGP(
+        ClassifierForward(model), get_embedding_layer(model), perturbation=perturbation
+    )
     ids, mask, units = (
         test.input_ids[:5],
         test.attention_mask[:5],
@@ -333,7 +367,6 @@ def test_a_budget_that_fits_each_text(keyword_task, perturbation):
         feature_mask=units,
         n_samples=16,
         samples_per_unit=4.5,
-        perturbation=perturbation,
         seed=3,
     )
     counts = [max(16, math.ceil(4.5 * w)) for w in words]
@@ -395,9 +428,9 @@ def test_default_reference_is_the_padding_token(keyword_task):
     ids = test.input_ids[:4]
     pad = model.config.pad_token_id
     default = LayerNLGP(ClassifierForward(model), layer).attribute(ids, **kwargs)
-    explicit = LayerNLGP(ClassifierForward(model), layer).attribute(
-        ids, perturbation="reference", baselines=pad, **kwargs
-    )
+    explicit = LayerNLGP(
+        ClassifierForward(model), layer, perturbation="reference"
+    ).attribute(ids, baselines=pad, **kwargs)
     torch.testing.assert_close(default, explicit)
     # pad_token_id overrides the config's
     other = LayerNLGP(ClassifierForward(model), layer, pad_token_id=pad + 1)

@@ -184,7 +184,7 @@ def test_metrics_must_match_the_gold(tmp_path, tiny_model, tiny_tokenizer, examp
         )
     with pytest.raises(ValueError, match="unknown names \\['nope'\\]"):
         run(tmp_path, tiny_model, tiny_tokenizer, examples, metrics=["nope"])
-    with pytest.raises(ValueError, match="`dataset` must be one of"):
+    with pytest.raises(ValueError, match="`dataset` must be a data set name"):
         run_benchmark(tiny_model, "nope", tmp_path, tokenizer=tiny_tokenizer)
 
 

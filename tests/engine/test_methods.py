@@ -214,20 +214,21 @@ def test_a_registered_method_reaches_explain(tiny_model, tiny_tokenizer):
 def test_nlgp_readings_are_its_settings(batch):
     from captum_nlp_ext.attr import LayerNLGP
 
-    reading = {"perturbation": "reference", "baselines": 0, "stdevs": 1.0}
-    ctx = MethodContext(**{**batch.__dict__, "options": reading})
-    expected = LayerNLGP(ctx.forward("probs"), ctx.layer).attribute(
+    made = {"perturbation": "reference", "ridge": 0.01}
+    call = {"baselines": 0, "stdevs": 1.0}
+    ctx = MethodContext(**{**batch.__dict__, "options": {**made, **call}})
+    expected = LayerNLGP(ctx.forward("probs"), ctx.layer, **made).attribute(
         ctx.input_ids,
         target=ctx.target,
         additional_forward_args=ctx.additional_forward_args,
         feature_mask=ctx.feature_mask,
         n_samples=ctx.budget,
         seed=ctx.example_seeds,
-        **reading,
+        **call,
     )
     torch.testing.assert_close(METHODS["nlgp"].attribute(ctx), expected)
     assert not torch.equal(expected, METHODS["nlgp"].attribute(batch))
-    settings = METHODS["nlgp"].record(reading)["settings"]
+    settings = METHODS["nlgp"].record(call)["settings"]
     assert settings["perturbation"] == "reference" and settings["ridge"] == 1e-3
     wrong = MethodContext(**{**batch.__dict__, "options": {"perturbation": "up"}})
     with pytest.raises(ValueError, match="perturbation"):

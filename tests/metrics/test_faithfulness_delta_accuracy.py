@@ -87,3 +87,12 @@ def test_bad_labels_and_ks():
         run(words=(), percents=())
     with pytest.raises(ValueError, match="`words`"):
         run(words=(-1,))
+
+
+def test_target_had_no_effect_and_is_deprecated():
+    expected = run(labels=LABELS, words=(1,), percents=())
+    with pytest.warns(FutureWarning, match="`target` has no effect in delta_accuracy"):
+        got = run(labels=LABELS, words=(1,), percents=(), target=[1, 1, 1])
+    assert got.keys() == expected.keys()
+    for key in expected:
+        assert got[key].per_example.tolist() == expected[key].per_example.tolist()

@@ -42,13 +42,7 @@ def _lafa(model, ids, mask):
     "make, old, new, value, extra",
     [
         ("nlgp", "sigma", "stdevs", 0.3, dict(n_samples=8, seed=0)),
-        (
-            "nlgp",
-            "reference",
-            "baselines",
-            0,
-            dict(n_samples=8, seed=0, perturbation="reference"),
-        ),
+        ("nlgp", "reference", "baselines", 0, dict(n_samples=8, seed=0)),
         ("marc", "noise_std", "stdevs", 0.01, dict(max_steps=3, seed=0)),
         ("marc", "reference", "baselines", 0, dict(max_steps=3, seed=0)),
         ("lafa", "noise_level", "stdevs", 0.05, dict(n_samples=2, seed=0)),

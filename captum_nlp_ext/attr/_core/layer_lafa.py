@@ -13,7 +13,11 @@ from captum_nlp_ext._utils.checks import (
     check_layer_output,
     check_model_call,
 )
-from captum_nlp_ext._utils.deprecation import keyword_only_after, renamed_arguments
+from captum_nlp_ext._utils.deprecation import (
+    grouped_into,
+    keyword_only_after,
+    renamed_arguments,
+)
 from captum_nlp_ext._utils.hooks import (
     autograd_enabled,
     forward_with_layer_output,
@@ -46,8 +50,23 @@ from captum_nlp_ext.attr._utils.lafa import (
     signed_base,
 )
 from captum_nlp_ext.attr._utils.reference_scores import ReferenceScores
+from captum_nlp_ext.attr._utils.reference_search import NeighbourSearch
 
 BASES = ("saliency", "smoothgrad", "integrated_gradients")
+
+# The neighbour search moved into ``search``; until 0.3 the constructor still
+# takes its four knobs, by name or at their old positions.
+_SEARCH = ("n_neighbours", "quantile", "same_class", "exclude_duplicates")
+_POSITIONAL_ORDER = (
+    "base",
+    "kernel",
+    "lam",
+    *_SEARCH,
+    "normalize",
+    "length_scale",
+    "signed",
+    "device_ids",
+)
 
 
 class LayerLAFA(LayerAttribution, GradientAttribution):
@@ -122,7 +141,8 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
     its neighbours; neighbours shared by examples of a batch are computed once.
     """
 
-    @keyword_only_after(4)
+    @keyword_only_after(4, order=_POSITIONAL_ORDER)
+    @grouped_into("search", NeighbourSearch, *_SEARCH)
     def __init__(
         self,
         forward_func: Callable[..., Any],
@@ -132,10 +152,7 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
         base: str = "smoothgrad",
         kernel: str = "indicator",
         lam: float = 0.44,
-        n_neighbours: int = 10,
-        quantile: Optional[float] = 0.39,
-        same_class: bool = True,
-        exclude_duplicates: bool = True,
+        search: Optional[NeighbourSearch] = None,
         normalize: bool = False,
         length_scale: float = 2.0,
         signed: bool = False,
@@ -164,18 +181,10 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
             lam (float): Weight :math:`\lambda` >= 0 of the aggregated
                         neighbour scores; 0 gives the base method.
                         Default: 0.44
-            n_neighbours (int): Most reference texts a text, M >= 1.
-                        Default: 10
-            quantile (float, optional): Neighbours must be closer than this
-                        quantile of the pool's pairwise distances; None keeps the
-                        M nearest whatever their distance.
-                        Default: 0.39
-            same_class (bool): Keep only reference texts that the model predicts
-                        as the explained target class.
-                        Default: True
-            exclude_duplicates (bool): Skip pool texts whose tokens are exactly
-                        the explained text's (it is not its own reference).
-                        Default: True
+            search (NeighbourSearch, optional): Which pool texts are a
+                        text's reference texts (how many, how close, which
+                        class; see :class:`NeighbourSearch`).
+                        Default: None (``NeighbourSearch()``)
             normalize (bool): Divide each text's base scores by their sum over
                         its words (for the explained text: its tokens in a unit,
                         attended) before aggregating, so that every reference
@@ -210,13 +219,18 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
         self.base = check_choice("base", base, BASES)
         self.kernel = check_choice("kernel", kernel, KERNELS)
         self.lam = check_float("lam", lam, 0.0, low_inclusive=True)
-        self.n_neighbours = check_int("n_neighbours", n_neighbours, 1)
-        self.quantile = quantile
+        if search is None:
+            search = NeighbourSearch()
+        elif not isinstance(search, NeighbourSearch):
+            raise TypeError(
+                f"`search` must be a NeighbourSearch; got {type(search).__name__}."
+            )
+        self.search = search
         self.max_distance = (
-            None if quantile is None else index.distance_quantile(quantile)
+            None
+            if search.quantile is None
+            else index.distance_quantile(search.quantile)
         )
-        self.same_class = bool(same_class)
-        self.exclude_duplicates = bool(exclude_duplicates)
         self.normalize = bool(normalize)
         self.length_scale = check_float("length_scale", length_scale, 0.0)
         self.signed = bool(signed)
@@ -458,10 +472,12 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
     def _select(
         self, inputs: Tensor, attention_mask: Tensor, target: Optional[Tensor]
     ) -> Neighbours:
-        if self.same_class and target is None:
+        search = self.search
+        if search.same_class and target is None:
             raise ValueError(
                 "`same_class=True` needs class scores: `forward_func` returns one "
-                "score per example; construct LayerLAFA with same_class=False."
+                "score per example; construct LayerLAFA with "
+                "search=NeighbourSearch(same_class=False)."
             )
         # Each text is encoded at its own length: batched with padding, its
         # vector moves by float rounding, enough to swap near-tied neighbours
@@ -476,9 +492,9 @@ class LayerLAFA(LayerAttribution, GradientAttribution):
         )
         return self.index.search(
             vectors,
-            self.n_neighbours,
+            search.n_neighbours,
             max_distance=self.max_distance,
-            classes=target if self.same_class else None,
-            exclude_ids=inputs if self.exclude_duplicates else None,
+            classes=target if search.same_class else None,
+            exclude_ids=inputs if search.exclude_duplicates else None,
             exclude_mask=attention_mask,
         )

@@ -1,6 +1,6 @@
 """MaRC: rationales by optimizing a soft mask over a model's embedding layer."""
 
-import math
+from dataclasses import fields
 from typing import Any, Callable, List, Optional, Tuple, Union
 
 import torch
@@ -15,7 +15,11 @@ from captum_nlp_ext._utils.checks import (
     check_layer_output,
     check_model_call,
 )
-from captum_nlp_ext._utils.deprecation import keyword_only_after, renamed_arguments
+from captum_nlp_ext._utils.deprecation import (
+    keyword_only_after,
+    moved_to_constructor,
+    renamed_arguments,
+)
 from captum_nlp_ext._utils.hooks import (
     autograd_enabled,
     forward_with_layer_output,
@@ -28,7 +32,6 @@ from captum_nlp_ext._utils.targets import resolve_target, TargetType
 from captum_nlp_ext._utils.tokens import token_id
 from captum_nlp_ext._utils.units import build_units
 from captum_nlp_ext._utils.validation import (
-    check_choice,
     check_float,
     check_inputs,
     check_int,
@@ -38,15 +41,41 @@ from captum_nlp_ext._utils.validation import (
 )
 from captum_nlp_ext._utils.windows import make_rows
 from captum_nlp_ext.attr._utils.mask_optimization import (
-    CHECK_EVERY,
-    CLASSIFIERS,
     group_log_mean,
     log_probabilities,
     MaskOptimizer,
-    MIN_WIDTH,
     row_lengths,
     Settings,
-    STOPPING_RULES,
+)
+from captum_nlp_ext.attr._utils.mask_settings import MaskOptimizationSettings
+
+# The knobs of the fit moved to the constructor (``settings``); until 0.3
+# ``attribute`` still takes them (for that call only), by name or at their old
+# position.
+_SETTINGS = tuple(f.name for f in fields(MaskOptimizationSettings))
+_POSITIONAL_ORDER = (
+    "baselines",
+    "sufficiency_weight",
+    "comprehensiveness_weight",
+    "compactness_weight",
+    "width_weight",
+    "prior_length",
+    "initial_weight",
+    "initial_width",
+    "p_zero",
+    "p_one",
+    "stdevs",
+    "lr",
+    "max_steps",
+    "check_every",
+    "early_stopping",
+    "stopping_rule",
+    "classifier",
+    "window_size",
+    "window_overlap",
+    "internal_batch_size",
+    "show_progress",
+    "seed",
 )
 
 
@@ -92,6 +121,10 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
     (``benchmarks/marc/RESULTS.md``). The attribution of a
     unit is its final soft mask value.
 
+    The knobs named here are fields of :class:`MaskOptimizationSettings`, given
+    to the constructor, except ``stdevs`` and ``max_steps``, arguments of
+    :meth:`attribute` beside the seed (the noise and the budget of a call).
+
     The masks of all examples of a batch are optimized together: one optimizer
     over independent parameters, one forward and backward pass per step for
     all running examples, and per-example stopping (a stopped example's
@@ -120,12 +153,15 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
     gradients are taken with respect to the mask parameters only.
     """
 
-    @keyword_only_after(3)
+    @keyword_only_after(3, order=("pad_token_id", "device_ids"))
     def __init__(
         self,
         forward_func: Callable[..., Any],
         layer: Module,
         *,
+        settings: Optional[MaskOptimizationSettings] = None,
+        window_size: Optional[int] = None,
+        window_overlap: int = 100,
         pad_token_id: Optional[int] = None,
         device_ids: Union[None, List[int]] = None,
     ) -> None:
@@ -145,6 +181,17 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
                         ``model.bert.embeddings``, see
                         :func:`captum_nlp_ext.huggingface.get_embedding_layer`
                         with ``kind="full"``).
+            settings (MaskOptimizationSettings, optional): The loss, the mask's
+                        parametrization, the optimizer and the stopping rule
+                        (see :class:`MaskOptimizationSettings`).
+                        Default: None (``MaskOptimizationSettings()``)
+            window_size (int, optional): Most tokens the model takes (e.g. 512);
+                        longer inputs are cut into overlapping windows (token-id
+                        inputs only).
+                        Default: None (inputs are never cut)
+            window_overlap (int): Least number of tokens consecutive windows
+                        share, >= 0.
+                        Default: 100
             pad_token_id (int, optional): The padding token id, used by the
                         default reference and to cut long inputs into windows.
                         Default: None (the model's ``pad_token_id``, e.g.
@@ -156,9 +203,25 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
         """
         LayerAttribution.__init__(self, forward_func, layer, device_ids)
         GradientAttribution.__init__(self, forward_func)
+        if settings is None:
+            settings = MaskOptimizationSettings()
+        elif not isinstance(settings, MaskOptimizationSettings):
+            raise TypeError(
+                "`settings` must be a MaskOptimizationSettings; got "
+                f"{type(settings).__name__}."
+            )
+        self.settings = settings
+        self.window_size = window_size
+        self.window_overlap = window_overlap
+        self._check_windows()
         if pad_token_id is not None:
             check_int("pad_token_id", pad_token_id, 0)
         self.pad_token_id = pad_token_id
+
+    def _check_windows(self) -> None:
+        # Again in attribute: a deprecated per-call value may have replaced one.
+        check_optional_int("window_size", self.window_size, 3)
+        check_int("window_overlap", self.window_overlap, 0)
 
     @property
     def multiplies_by_inputs(self) -> bool:
@@ -169,7 +232,9 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
 
     @log_usage()
     @renamed_arguments(reference="baselines", noise_std="stdevs")
-    @keyword_only_after(5)
+    @keyword_only_after(5, order=_POSITIONAL_ORDER)
+    @moved_to_constructor("window_size", "window_overlap")
+    @moved_to_constructor(*_SETTINGS, into="settings")
     def attribute(
         self,
         inputs: Union[Tensor, Tuple[Tensor]],
@@ -178,24 +243,8 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
         feature_mask: Optional[Tensor] = None,
         *,
         baselines: Union[None, int, Tensor] = None,
-        sufficiency_weight: float = 1.0,
-        comprehensiveness_weight: float = 1.0,
-        compactness_weight: float = 1.0,
-        width_weight: float = 1.2,
-        prior_length: Optional[int] = 400,
-        initial_weight: float = 1.2,
-        initial_width: float = 2.0,
-        p_zero: float = 0.05,
-        p_one: float = 0.05,
         stdevs: float = 0.03,
-        lr: float = 0.03,
         max_steps: int = 900,
-        check_every: Optional[int] = None,
-        early_stopping: bool = True,
-        stopping_rule: str = "ranking",
-        classifier: str = "auto",
-        window_size: Optional[int] = None,
-        window_overlap: int = 100,
         internal_batch_size: Optional[int] = None,
         show_progress: bool = False,
         seed: SeedLike = None,
@@ -232,70 +281,11 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
                         of the reference itself. Token references go through
                         ``layer`` with the same ``additional_forward_args``.
                         Default: None
-            sufficiency_weight (float): Weight of :math:`-\log p_y(e_m)`, >= 0.
-                        Default: 1.0
-            comprehensiveness_weight (float): Weight of
-                        :math:`-\log(1 - p_y(e_c))`, >= 0.
-                        Default: 1.0
-            compactness_weight (float): Weight of the squared mean mask, >= 0.
-                        Default: 1.0
-            width_weight (float): Weight of the width prior
-                        :math:`\mathrm{mean}_k(-\log s_k)`, >= 0.
-                        Default: 1.2
-            prior_length (int, optional): The number of words (units) at
-                        which the width prior has ``width_weight``; a row of
-                        K < ``prior_length`` words gets
-                        ``width_weight * K / prior_length`` (our rule, not
-                        the paper's). The paper's mean over words makes each
-                        width's pull toward wider bumps grow as 1 / K, and its
-                        weight was set for windows of about 500 tokens: on a
-                        10-word sentence the prior spreads every word's weight
-                        over the whole sentence and the masks go flat (a
-                        planted keyword ranked first in 40% of sentences with
-                        the paper's weight, 100% with this rule;
-                        ``benchmarks/marc/RESULTS.md``). None:
-                        the paper's weight at every length.
-                        Default: 400 (about the words of a 500-token window)
-            initial_weight (float): Initial bump weight :math:`w_k`.
-                        Default: 1.2
-            initial_width (float): Initial bump width :math:`s_k`, > 0.
-                        Default: 2.0
-            p_zero (float): Probability that a unit's mask is forced to 0 in a
-                        step.
-                        Default: 0.05
-            p_one (float): Probability that it is forced to 1
-                        (``p_zero + p_one <= 1``).
-                        Default: 0.05
             stdevs (float): Std of the Gaussian noise added to the mixed
                         embeddings, >= 0.
                         Default: 0.03
-            lr (float): AdamW learning rate.
-                        Default: 0.03
             max_steps (int): Most optimization steps.
                         Default: 900
-            check_every (int, optional): Steps between two checks of the
-                        stopping rule.
-                        Default: None (25 for "ranking", the paper's 50 for
-                        "paper")
-            early_stopping (bool): Apply the stopping rule; False runs exactly
-                        ``max_steps`` steps.
-                        Default: True
-            stopping_rule (str): ``"ranking"`` (stop when the Spearman
-                        correlation of the masks at two checks is >= 0.95, not
-                        before 50 steps; ours) or ``"paper"`` (the paper's rule
-                        on the mean mask, which also needs a sparse mask).
-                        Default: "ranking"
-            classifier (str): ``"softmax"`` (two or more logits), ``"sigmoid"``
-                        (one logit), or ``"auto"``: sigmoid for a (batch,) or
-                        (batch, 1) output, softmax otherwise.
-                        Default: "auto"
-            window_size (int, optional): Most tokens the model takes (e.g. 512);
-                        longer inputs are cut into overlapping windows (token-id
-                        inputs only).
-                        Default: None (inputs are never cut)
-            window_overlap (int): Least number of tokens consecutive windows
-                        share, >= 0.
-                        Default: 100
             internal_batch_size (int, optional): Rows per forward and
                         backward pass, as in every method (each window of an
                         example is two rows, its kept part and its complement;
@@ -335,56 +325,18 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
         given_inputs = inputs
         inputs = check_inputs(inputs)
         args = format_additional_forward_args(additional_forward_args, inputs)
-        weights = {
-            name: check_float(name, value, 0.0, low_inclusive=True)
-            for name, value in (
-                ("sufficiency_weight", sufficiency_weight),
-                ("comprehensiveness_weight", comprehensiveness_weight),
-                ("compactness_weight", compactness_weight),
-                ("width_weight", width_weight),
-            )
-        }
-        rule = check_choice("stopping_rule", stopping_rule, STOPPING_RULES)
+        self._check_windows()
+        window_size, window_overlap = self.window_size, self.window_overlap
         settings = Settings(
-            **weights,
-            prior_length=check_optional_int("prior_length", prior_length, 1),
-            initial_weight=check_float("initial_weight", initial_weight, -math.inf),
-            initial_width=check_float(
-                "initial_width", initial_width, MIN_WIDTH, low_inclusive=True
-            ),
-            p_zero=check_float("p_zero", p_zero, 0.0, 1.0, low_inclusive=True),
-            p_one=check_float("p_one", p_one, 0.0, 1.0, low_inclusive=True),
+            options=self.settings,
             stdevs=check_float("stdevs", stdevs, 0.0, low_inclusive=True),
-            lr=check_float("lr", lr, 0.0),
             max_steps=check_int("max_steps", max_steps, 1),
-            check_every=(
-                (
-                    CHECK_EVERY[rule]
-                    if check_every is None
-                    else check_int("check_every", check_every, 1)
-                )
-                if early_stopping
-                else None
-            ),
-            stopping_rule=rule,
-            classifier=check_choice("classifier", classifier, CLASSIFIERS),
             internal_batch_size=check_optional_int(
                 "internal_batch_size", internal_batch_size, 1
             ),
             show_progress=show_progress,
             seeds=batch_seeds(seed, inputs.shape[0]),
         )
-        if settings.sufficiency_weight == 0 and settings.comprehensiveness_weight == 0:
-            raise ValueError(
-                "`sufficiency_weight` and `comprehensiveness_weight` are both 0: at "
-                "least one must be > 0, or nothing ties the mask to the model."
-            )
-        if p_zero + p_one > 1:
-            raise ValueError(
-                f"`p_zero` + `p_one` must be <= 1; got {p_zero} + {p_one}."
-            )
-        check_optional_int("window_size", window_size, 3)
-        check_int("window_overlap", window_overlap, 0)
 
         check_model_call(
             self.forward_func,
@@ -433,7 +385,7 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
                     )
                     check_finite(output, "The model's output", rows.example)
                     example_log_probs = group_log_mean(
-                        log_probabilities(output.float(), classifier),
+                        log_probabilities(output.float(), self.settings.classifier),
                         rows.example,
                         batch,
                     )

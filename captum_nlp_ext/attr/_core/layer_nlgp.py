@@ -15,7 +15,11 @@ from captum_nlp_ext._utils.checks import (
     check_layer_output,
     check_model_call,
 )
-from captum_nlp_ext._utils.deprecation import keyword_only_after, renamed_arguments
+from captum_nlp_ext._utils.deprecation import (
+    keyword_only_after,
+    moved_to_constructor,
+    renamed_arguments,
+)
 from captum_nlp_ext._utils.hooks import (
     forward_with_layer_output,
     layer_output_only,
@@ -43,6 +47,24 @@ from captum_nlp_ext.attr._utils.nlgp import (
     PERTURBATIONS,
     sample_counts,
     warn_underdetermined,
+)
+
+# The reading of NLGP moved to the constructor; until 0.3 ``attribute`` still
+# takes it (for that call only), by name or at its old position.
+_MOVED = ("perturbation", "p_perturb", "ridge", "kernel_width")
+_POSITIONAL_ORDER = (
+    "n_samples",
+    "stdevs",
+    "perturbation",
+    "p_perturb",
+    "ridge",
+    "baselines",
+    "kernel_width",
+    "internal_batch_size",
+    "show_progress",
+    "seed",
+    "samples_per_unit",
+    "return_convergence_delta",
 )
 
 
@@ -108,14 +130,18 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
     #: which a fit is too noisy to rank its units.
     NOISY_FIT = NOISY_FIT
 
-    @keyword_only_after(3)
+    @keyword_only_after(3, order=("device_ids", "pad_token_id"))
     def __init__(
         self,
         forward_func: Callable[..., Any],
         layer: Module,
         *,
-        device_ids: Union[None, List[int]] = None,
+        perturbation: str = "reference",
+        p_perturb: float = 1.0,
+        ridge: float = 1e-3,
+        kernel_width: Optional[float] = None,
         pad_token_id: Optional[int] = None,
+        device_ids: Union[None, List[int]] = None,
     ) -> None:
         r"""
         Args:
@@ -126,20 +152,47 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
             layer (torch.nn.Module): The embedding layer whose output is
                         perturbed; its output must be (batch, tokens, hidden).
                         See :func:`captum_nlp_ext.huggingface.get_embedding_layer`.
-            device_ids (list[int], optional): Device IDs for a DataParallel
-                        model, as in Captum's layer methods.
+            perturbation (str): ``"scale"``, ``"reference"`` or
+                        ``"isotropic"`` (see the class docstring).
+                        Default: "reference"
+            p_perturb (float): Probability that a sample perturbs a given unit;
+                        below 1 this is MASE's sparse variant.
+                        Default: 1.0
+            ridge (float): L2 penalty of the fit, relative to the mean diagonal
+                        of the design's Gram matrix (0 = least squares).
+                        Default: 1e-3
+            kernel_width (float, optional): LIME-style sample weights
+                        :math:`\exp(-\lVert a\rVert^2 / (U \sigma^2 w^2))`, with
+                        :math:`U` the number of units; None weighs every sample
+                        equally.
                         Default: None
             pad_token_id (int, optional): The padding token id, whose layer
                         output is the default reference.
                         Default: None (the model's ``pad_token_id``, e.g.
                         a ``WindowedClassifier``'s, else its
                         ``config.pad_token_id``)
+            device_ids (list[int], optional): Device IDs for a DataParallel
+                        model, as in Captum's layer methods.
+                        Default: None
         """
         LayerAttribution.__init__(self, forward_func, layer, device_ids)
         PerturbationAttribution.__init__(self, forward_func)
         if pad_token_id is not None:
             check_int("pad_token_id", pad_token_id, 0)
         self.pad_token_id = pad_token_id
+        self.perturbation = perturbation
+        self.p_perturb = p_perturb
+        self.ridge = ridge
+        self.kernel_width = kernel_width
+        self._check_reading()
+
+    def _check_reading(self) -> None:
+        # Again in attribute: a deprecated per-call value may have replaced one.
+        check_choice("perturbation", self.perturbation, PERTURBATIONS)
+        check_float("p_perturb", self.p_perturb, 0.0, 1.0)
+        check_float("ridge", self.ridge, 0.0, low_inclusive=True)
+        if self.kernel_width is not None:
+            check_float("kernel_width", self.kernel_width, 0.0)
 
     @property
     def multiplies_by_inputs(self) -> bool:
@@ -160,11 +213,7 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
         *,
         n_samples: int = 256,
         stdevs: float = 0.5,
-        perturbation: str = "reference",
-        p_perturb: float = 1.0,
-        ridge: float = 1e-3,
         baselines: Union[None, int, Tensor] = None,
-        kernel_width: Optional[float] = None,
         internal_batch_size: Optional[int] = None,
         show_progress: bool = False,
         seed: SeedLike = None,
@@ -182,11 +231,7 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
         *,
         n_samples: int = 256,
         stdevs: float = 0.5,
-        perturbation: str = "reference",
-        p_perturb: float = 1.0,
-        ridge: float = 1e-3,
         baselines: Union[None, int, Tensor] = None,
-        kernel_width: Optional[float] = None,
         internal_batch_size: Optional[int] = None,
         show_progress: bool = False,
         seed: SeedLike = None,
@@ -196,7 +241,8 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
 
     @log_usage()
     @renamed_arguments(reference="baselines", sigma="stdevs")
-    @keyword_only_after(5)
+    @keyword_only_after(5, order=_POSITIONAL_ORDER)
+    @moved_to_constructor(*_MOVED)
     def attribute(
         self,
         inputs: Union[Tensor, Tuple[Tensor]],
@@ -206,11 +252,7 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
         *,
         n_samples: int = 256,
         stdevs: float = 0.5,
-        perturbation: str = "reference",
-        p_perturb: float = 1.0,
-        ridge: float = 1e-3,
         baselines: Union[None, int, Tensor] = None,
-        kernel_width: Optional[float] = None,
         internal_batch_size: Optional[int] = None,
         show_progress: bool = False,
         seed: SeedLike = None,
@@ -247,15 +289,6 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
                         each token's embedding (``"reference"``: of the move
                         to the reference).
                         Default: 0.5
-            perturbation (str): ``"scale"``, ``"reference"`` or
-                        ``"isotropic"`` (see the class docstring).
-                        Default: "reference"
-            p_perturb (float): Probability that a sample perturbs a given unit;
-                        below 1 this is MASE's sparse variant.
-                        Default: 1.0
-            ridge (float): L2 penalty of the fit, relative to the mean diagonal
-                        of the design's Gram matrix (0 = least squares).
-                        Default: 1e-3
             baselines (int or Tensor, optional): For
                         ``perturbation="reference"`` only: a token id whose layer
                         output is the reference at every position, a
@@ -267,11 +300,6 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
                         the model's, as for ``pad_token_id``; the zero vector,
                         with a warning, where there is none or ``inputs`` are
                         embeddings)
-            kernel_width (float, optional): LIME-style sample weights
-                        :math:`\exp(-\lVert a\rVert^2 / (U \sigma^2 w^2))`, with
-                        :math:`U` the number of units; None weighs every sample
-                        equally.
-                        Default: None
             internal_batch_size (int, optional): Perturbed copies per forward
                         pass (copies of several examples share a pass).
                         Default: None (64)
@@ -325,11 +353,8 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
         args = format_additional_forward_args(additional_forward_args, inputs)
         check_int("n_samples", n_samples, 2)
         check_float("stdevs", stdevs, 0.0)
-        check_choice("perturbation", perturbation, PERTURBATIONS)
-        check_float("p_perturb", p_perturb, 0.0, 1.0)
-        check_float("ridge", ridge, 0.0, low_inclusive=True)
-        if kernel_width is not None:
-            check_float("kernel_width", kernel_width, 0.0)
+        self._check_reading()
+        perturbation, ridge = self.perturbation, self.ridge
         check_optional_int("internal_batch_size", internal_batch_size, 1)
         if samples_per_unit is not None:
             check_float("samples_per_unit", samples_per_unit, 0.0)
@@ -357,7 +382,7 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
                 counts,
                 stdevs,
                 perturbation,
-                p_perturb,
+                self.p_perturb,
                 batch_seeds(seed, batch),
             )
             if perturbation == "reference":
@@ -379,7 +404,7 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
                 )
             )
             regressors, valid = design.regressors()
-            weights = design.sample_weights(kernel_width)
+            weights = design.sample_weights(self.kernel_width)
             coefficients = ridge_fit(regressors, scores, weights, valid, ridge)
             attributions = units.to_tokens(design.unit_scores(coefficients))
             check_finite(attributions, "The NLGP fit")

@@ -20,10 +20,7 @@ from captum_nlp_ext._utils.hooks import replacing_layer_output, run_forward
 from captum_nlp_ext._utils.random import example_generator
 from captum_nlp_ext._utils.units import Units
 from captum_nlp_ext._utils.windows import Rows
-
-CLASSIFIERS = ("auto", "softmax", "sigmoid")
-STOPPING_RULES = ("ranking", "paper")
-
+from captum_nlp_ext.attr._utils.mask_settings import MaskOptimizationSettings, MIN_WIDTH
 
 # The paper's stopping rule (spec): the mean mask has settled, the mask is small,
 # and either enough steps were taken or the mask is clearly sparse.
@@ -45,7 +42,6 @@ RANK_CORRELATION = 0.95
 # not the model, and can look settled: no stop (at checks every 25 steps the
 # first possible stop is at 50 anyway).
 MIN_RANKING_STEPS = 50
-CHECK_EVERY = {"ranking": 25, "paper": 50}
 
 
 # Passes of the running examples: padding past this share of a pass's tokens
@@ -54,30 +50,14 @@ MAX_PADDING = 0.05
 MIN_PASS_ROWS = 16
 
 
-# Widths are projected back above this after every step: the width prior
-# -log(s) is undefined at s <= 0, which one large Adam step could reach.
-MIN_WIDTH = 0.01
-
-
 @dataclass(frozen=True)
 class Settings:
-    """The validated options of one ``attribute`` call."""
+    """The options of one ``attribute`` call: the method's settings and the
+    call's own."""
 
-    sufficiency_weight: float
-    comprehensiveness_weight: float
-    compactness_weight: float
-    width_weight: float
-    prior_length: Optional[int]  # None: the paper's weight at every length
-    initial_weight: float
-    initial_width: float
-    p_zero: float
-    p_one: float
+    options: MaskOptimizationSettings
     stdevs: float
-    lr: float
     max_steps: int
-    check_every: Optional[int]  # None: no early stopping
-    stopping_rule: str
-    classifier: str
     internal_batch_size: Optional[int]
     show_progress: bool
     seeds: Optional[List[int]]  # one per example
@@ -129,16 +109,17 @@ class MaskOptimizer:
         settings = self.settings
         device = self.embeddings.device
         shape = self.valid.shape
+        options = settings.options
         weight = torch.full(
-            shape, settings.initial_weight, device=device, requires_grad=True
+            shape, options.initial_weight, device=device, requires_grad=True
         )
         width = torch.full(
-            shape, settings.initial_width, device=device, requires_grad=True
+            shape, options.initial_width, device=device, requires_grad=True
         )
-        optimizer = torch.optim.AdamW([weight, width], lr=settings.lr)
+        optimizer = torch.optim.AdamW([weight, width], lr=options.lr)
         stopped = torch.zeros(len(self.rows), dtype=torch.bool, device=device)
         previous: Optional[Tensor] = None
-        check_every = settings.check_every
+        check_every = options.checks_every
         progress = tqdm(
             total=settings.max_steps,
             desc="MaRC",
@@ -188,7 +169,7 @@ class MaskOptimizer:
         """(rows,) bool: the rows whose masks ``masks`` (now, after ``step``
         steps) and ``previous`` (at the last check; None at the first) meet the
         stopping rule."""
-        if self.settings.stopping_rule == "paper":
+        if self.settings.options.stopping_rule == "paper":
             before = (
                 torch.ones(masks.shape[0], device=masks.device)
                 if previous is None
@@ -275,7 +256,7 @@ class MaskOptimizer:
             output = run_forward(
                 self.forward_func, self.row_inputs[both, :length], args
             )
-        log_probs = log_probabilities(output.float(), settings.classifier)
+        log_probs = log_probabilities(output.float(), settings.options.classifier)
         sizes = torch.tensor([len(self.rows_of[i]) for i in examples])
         chosen = torch.tensor(examples, device=index.device)
         sufficiency, comprehensiveness = classification_losses(
@@ -287,14 +268,15 @@ class MaskOptimizer:
             self.target[chosen],
         )
         compactness, width_prior = regularizers(masks, width[index], valid)
-        if settings.prior_length is not None:
+        options = settings.options
+        if options.prior_length is not None:
             words = valid.sum(1).to(width_prior.dtype)
-            width_prior = width_prior * (words / settings.prior_length).clamp(max=1)
+            width_prior = width_prior * (words / options.prior_length).clamp(max=1)
         return (
-            settings.sufficiency_weight * sufficiency.sum()
-            + settings.comprehensiveness_weight * comprehensiveness.sum()
-            + settings.compactness_weight * compactness.sum()
-            + settings.width_weight * width_prior.sum()
+            options.sufficiency_weight * sufficiency.sum()
+            + options.comprehensiveness_weight * comprehensiveness.sum()
+            + options.compactness_weight * compactness.sum()
+            + options.width_weight * width_prior.sum()
         )
 
     def _draw_noise(
@@ -307,7 +289,7 @@ class MaskOptimizer:
         the batch, so that a seeded example gets the same noise alone or
         batched.
         """
-        p_zero, p_one = self.settings.p_zero, self.settings.p_one
+        p_zero, p_one = self.settings.options.p_zero, self.settings.options.p_one
         std = self.settings.stdevs
         device, dtype = self.embeddings.device, self.embeddings.dtype
         hidden = self.embeddings.shape[2]

@@ -1,13 +1,56 @@
-"""Nearest pool texts of query vectors: exact search with torch, or a faiss
-index (the optional ``faiss`` package) for large pools; both optionally within
-the query's predicted class."""
+"""Nearest pool texts of query vectors: which texts a search keeps
+(:class:`NeighbourSearch`), and the search itself, exact with torch or through
+a faiss index (the optional ``faiss`` package) for large pools, both optionally
+within the query's predicted class."""
 
+from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
 import torch
 from torch import Tensor
 
+from captum_nlp_ext._utils.validation import check_float, check_int
 from captum_nlp_ext.attr._utils.reference_pool import import_faiss
+
+
+@dataclass(frozen=True)
+class NeighbourSearch:
+    r"""Which pool texts are the reference texts :math:`X_\text{sim}` of a text
+    in :class:`~captum_nlp_ext.attr.LayerLAFA` (Zhang et al., "Locally
+    Aggregated Feature Attribution on Natural Language Model Understanding",
+    NAACL 2022). Give it to the constructor:
+    ``LayerLAFA(forward, layer, index, search=NeighbourSearch(5))``; the
+    defaults are LayerLAFA's.
+
+    Args:
+        n_neighbours (int): Most reference texts a text, M >= 1.
+                    Default: 10
+        quantile (float, optional): Neighbours must be closer than this
+                    quantile of the pool's pairwise distances, in [0, 1]; None
+                    keeps the M nearest whatever their distance.
+                    Default: 0.39
+        same_class (bool): Keep only reference texts that the model predicts as
+                    the explained target class.
+                    Default: True
+        exclude_duplicates (bool): Skip pool texts whose tokens are exactly the
+                    explained text's (it is not its own reference).
+                    Default: True
+    """
+
+    n_neighbours: int = 10
+    quantile: Optional[float] = 0.39
+    same_class: bool = True
+    exclude_duplicates: bool = True
+
+    def __post_init__(self) -> None:
+        check_int("n_neighbours", self.n_neighbours, 1)
+        if self.quantile is not None:
+            check_float("quantile", self.quantile, 0.0, 1.0, low_inclusive=True)
+        for name in ("same_class", "exclude_duplicates"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(
+                    f"`{name}` must be True or False; got {getattr(self, name)!r}."
+                )
 
 
 def torch_search(

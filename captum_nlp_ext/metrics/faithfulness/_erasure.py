@@ -230,17 +230,20 @@ _HEAD_ARGS = """forward_func (Callable): The model's forward function: takes
                     (batch, tokens, hidden) layer attributions (summed over
                     hidden), from any method; they should explain ``target``."""
 
-_TAIL_ARGS = """feature_mask (Tensor, optional): (batch, tokens) or (1, tokens)
+_FEATURE_MASK_ARG = """feature_mask (Tensor, optional): (batch, tokens) or (1, tokens)
                     unit ids: tokens sharing an id form one word; negative ids
                     ([CLS], [SEP], padding) are never removed. Build one with
                     :func:`captum_nlp_ext.huggingface.word_feature_mask`.
-                    Default: None (every token is a word)
-        target (int, list[int], Tensor, optional): Class whose probability
-                    is tracked. Default: None (the predicted class)
-        additional_forward_args (Any, optional): Further positional
+                    Default: None (every token is a word)"""
+_TARGET_ARG = """target (int, list[int], Tensor, optional): Class whose probability
+                    is tracked. Default: None (the predicted class)"""
+_ADDITIONAL_ARGS = """additional_forward_args (Any, optional): Further positional
                     arguments of ``forward_func`` (attention mask, token type
                     ids); tensors with the batch as first dimension follow
                     their example. Default: None"""
+_TAIL_ARGS = f"""{_FEATURE_MASK_ARG}
+        {_TARGET_ARG}
+        {_ADDITIONAL_ARGS}"""
 
 _REMOVAL_ARG = '''removal (str or Removal): How words are removed: ``"delete"``, or
                     ``Removal("mask" | "pad" | "unk", tokenizer=...)``; see
@@ -262,6 +265,8 @@ _RUN_ARGS = """output (str): What ``forward_func`` returns: ``"logits"``
 _PLACEHOLDERS = {
     "{head_args}": _HEAD_ARGS,
     "{tail_args}": _TAIL_ARGS,
+    "{feature_mask_arg}": _FEATURE_MASK_ARG,
+    "{additional_args}": _ADDITIONAL_ARGS,
     "{removal_arg}": _REMOVAL_ARG,
     "{run_args}": _RUN_ARGS,
 }

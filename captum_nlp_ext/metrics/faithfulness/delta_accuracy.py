@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
-from captum_nlp_ext._utils.targets import TargetType
+from captum_nlp_ext._utils.deprecation import dropped_argument
 from captum_nlp_ext._utils.validation import check_int
 from captum_nlp_ext.metrics._removal import Removal
 from captum_nlp_ext.metrics._result import MetricResult, summarize
@@ -40,6 +40,9 @@ def _check_labels(labels: Any, batch: int, n_classes: int) -> Tensor:
     return labels
 
 
+@dropped_argument(
+    "target", "it compares the predicted class with the labels, whatever the target"
+)
 @document
 def delta_accuracy(
     forward_func: Callable[..., Any],
@@ -50,7 +53,6 @@ def delta_accuracy(
     words: Sequence[int] = (1, 2, 3, 5),
     percents: Sequence[float] = (10.0, 20.0),
     feature_mask: Optional[Tensor] = None,
-    target: TargetType = None,
     additional_forward_args: Any = None,
     removal: Union[str, Removal] = "delete",
     pool: str = "auto",
@@ -72,7 +74,8 @@ def delta_accuracy(
         words (sequence of int): k as numbers of words. Default: (1, 2, 3, 5)
         percents (sequence of float): k as percentages of each example's
                     words. Default: (10.0, 20.0)
-        {tail_args}
+        {feature_mask_arg}
+        {additional_args}
         {removal_arg}
         pool (str): Token attributions to word scores (see the other metrics).
                     Default: "auto"
@@ -96,7 +99,7 @@ def delta_accuracy(
         inputs=inputs,
         attributions=attributions,
         feature_mask=feature_mask,
-        target=target,
+        target=None,
         additional_forward_args=additional_forward_args,
         removal=removal,
         output="logits",
