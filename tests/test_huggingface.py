@@ -108,8 +108,10 @@ def test_gpt2_has_no_embedding_block():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="`kind` must be one of"):
         get_embedding_layer(tiny("bert"), "words")
-    with pytest.raises(TypeError, match="get_input_embeddings"):
+    with pytest.raises(ValueError, match="0 nn.Embedding layers.*`layer`"):
         get_embedding_layer(torch.nn.Linear(2, 2))
+    with pytest.raises(TypeError, match="`model` must be a Module"):
+        get_embedding_layer("bert")
     with pytest.raises(ValueError, match="`output` must be one of"):
         ClassifierForward(tiny("bert"), output="softmax")
 

@@ -5,6 +5,7 @@ layer and a forward function that returns a tensor. Their home is here, beneath
 
 from typing import Any, Optional, Tuple
 
+import torch
 from torch import Tensor
 from torch.nn import Module
 
@@ -13,14 +14,18 @@ from captum_nlp_ext._utils.validation import check_choice
 
 
 def get_embedding_layer(model: Module, kind: str = "tokens") -> Module:
-    """The input embedding layer of a Hugging Face model.
+    """The input embedding layer of a Hugging Face model, or of any module
+    with one token embedding table.
 
     Args:
         model (Module): A ``PreTrainedModel``, e.g. from
-                    ``AutoModelForSequenceClassification``.
+                    ``AutoModelForSequenceClassification``, or any module
+                    holding exactly one ``torch.nn.Embedding`` (a CNN or LSTM
+                    text classifier, for instance).
         kind (str): ``"tokens"``: the token embedding table
-                    (``model.get_input_embeddings()``), whose output is one
-                    vector per token id; works for every architecture.
+                    (``model.get_input_embeddings()``, else the module's one
+                    ``nn.Embedding``), whose output is one vector per token
+                    id; works for every architecture.
                     ``"full"``: the whole embedding block (token + position
                     [+ segment] embeddings, LayerNorm), e.g.
                     ``model.bert.embeddings``; architectures without such a block
@@ -33,12 +38,18 @@ def get_embedding_layer(model: Module, kind: str = "tokens") -> Module:
     check_choice("kind", kind, ("tokens", "full"))
     if kind == "tokens":
         get = getattr(model, "get_input_embeddings", None)
-        if get is None:
-            raise TypeError(
-                "`model` must be a Hugging Face PreTrainedModel with "
-                f"get_input_embeddings(); got {type(model).__name__}."
+        if get is not None:
+            return get()
+        if not isinstance(model, Module):
+            raise TypeError(f"`model` must be a Module; got {type(model).__name__}.")
+        tables = [m for m in model.modules() if isinstance(m, torch.nn.Embedding)]
+        if len(tables) != 1:
+            raise ValueError(
+                f"{type(model).__name__} has {len(tables)} nn.Embedding layers and "
+                "no get_input_embeddings(): pass the token embedding layer itself "
+                "(`layer`)."
             )
-        return get()
+        return tables[0]
     base = getattr(model, "base_model", model)
     block = getattr(base, "embeddings", None)
     if not isinstance(block, Module):

@@ -1,5 +1,6 @@
-"""A Hugging Face sequence classifier with a VMASK word-mask layer after its
-input embedding layer, trained with it (Chen and Ji, EMNLP 2020)."""
+"""A text classifier (Hugging Face, or any module with a token embedding
+table) with a VMASK word-mask layer after its input embedding layer, trained
+with it (Chen and Ji, EMNLP 2020)."""
 
 import json
 import logging
@@ -30,7 +31,7 @@ from captum_nlp_ext.attr._utils.vmask import (
     continuation_table,
     information_loss,
     lr_scheduler,
-    relaxed_bernoulli,
+    MaskHook,
     word_units,
     WordMaskNet,
 )
@@ -39,6 +40,8 @@ logger = logging.getLogger("captum_nlp_ext")
 
 #: The mask network's file in a saved VMASK model's folder.
 MASK_FILE = "vmask.safetensors"
+#: The weights of a classifier that is not a Hugging Face model, beside it.
+MODEL_FILE = "classifier.safetensors"
 _FORMAT = "captum-nlp-ext/vmask/1"
 #: Keep probabilities that all lie within this of one value rank no word.
 FLAT = 0.01
@@ -67,9 +70,16 @@ class VMaskClassifier(Module):
     through that layer unchanged (the mask is part of the model after it).
     With every keep probability at 1 it is the original model.
 
+    The paper's own classifiers, CNNs and LSTMs trained from scratch with the
+    mask, are modules of their own: any module called as ``model(input_ids,
+    attention_mask)`` that returns (batch, classes) logits (or an output with
+    ``logits``) and holds one ``nn.Embedding`` (or give ``layer``) can be
+    wrapped, trained and saved.
+
     Args:
         model (Module): A Hugging Face sequence classifier
-                    (``AutoModelForSequenceClassification``).
+                    (``AutoModelForSequenceClassification``), or any text
+                    classifier module as above.
         tokenizer (PreTrainedTokenizerBase, optional): Its tokenizer, for word
                     units (WordPiece ``##`` pieces, or the word-start marks of
                     SentencePiece and byte-level BPE) and its special ids.
@@ -77,7 +87,8 @@ class VMaskClassifier(Module):
                     but those in ``special_token_ids``)
         layer (Module, optional): The layer whose output is masked.
                     Default: None (``get_embedding_layer(model)``, the token
-                    embedding table)
+                    embedding table: ``get_input_embeddings()``, else the
+                    model's one ``nn.Embedding``)
         hidden_size (int, optional): Hidden units of the mask network.
                     Default: None (the embedding size)
         special_token_ids (sequence of int, optional): Ids never masked,
@@ -102,8 +113,8 @@ class VMaskClassifier(Module):
         super().__init__()
         if not isinstance(model, Module):
             raise TypeError(
-                "`model` must be a Hugging Face sequence classifier (a Module); got "
-                f"{type(model).__name__}."
+                "`model` must be a text classifier Module (a Hugging Face sequence "
+                f"classifier, a CNN, an LSTM...); got {type(model).__name__}."
             )
         self.model: Any = model
         layer = get_embedding_layer(model) if layer is None else layer
@@ -167,8 +178,10 @@ class VMaskClassifier(Module):
 
     def get_input_embeddings(self) -> Module:
         """The wrapped classifier's token embedding table (not masked itself:
-        the mask acts on its output)."""
-        return self.model.get_input_embeddings()
+        the mask acts on its output); for a classifier that is not a Hugging
+        Face model, its one ``nn.Embedding``."""
+        get = getattr(self.model, "get_input_embeddings", None)
+        return get() if get is not None else get_embedding_layer(self.model)
 
     def forward(
         self,
@@ -340,12 +353,20 @@ class VMaskClassifier(Module):
         return history
 
     def save(self, path: PathLike) -> None:
-        """Save the classifier (``save_pretrained``), its tokenizer when given,
-        and the mask network in ``vmask.safetensors`` beside them, with the
-        classifier's fingerprint."""
+        """Save the classifier (``save_pretrained``; a classifier that is not
+        a Hugging Face model: its weights in ``classifier.safetensors``), its
+        tokenizer when given, and the mask network in ``vmask.safetensors``
+        beside them, with the classifier's fingerprint."""
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(str(folder))
+        if hasattr(self.model, "save_pretrained"):
+            self.model.save_pretrained(str(folder))
+        else:
+            write_artifact(
+                folder / MODEL_FILE,
+                self.model.state_dict(),
+                {"format": _FORMAT, "class": type(self.model).__qualname__},
+            )
         if self.tokenizer is not None:
             self.tokenizer.save_pretrained(str(folder))
         tensors = {f"mask.{k}": v for k, v in self.mask.state_dict().items()}
@@ -370,8 +391,10 @@ class VMaskClassifier(Module):
         Args:
             path (str or PathLike): The folder.
             model (Module, optional): The classifier to put the mask on; it
-                        must be the one saved (same configuration and weights).
-                        Default: None (loaded from ``path``)
+                        must be the one saved (same configuration and weights);
+                        for one saved as ``classifier.safetensors`` (not a
+                        Hugging Face model), a module of its class, given the
+                        saved weights. Default: None (loaded from ``path``)
             tokenizer (PreTrainedTokenizerBase, optional): Kept on the model.
                         Default: None (loaded from ``path`` when it has one)
 
@@ -392,7 +415,21 @@ class VMaskClassifier(Module):
         settings = json.loads(header.get("settings", "{}"))
         if settings.get("format") != _FORMAT:
             raise ValueError(f"{file} is not a VMASK file (format {_FORMAT}).")
-        if model is None:
+        weights = folder / MODEL_FILE
+        if weights.is_file():
+            if model is None:
+                raise ValueError(
+                    f"{folder} holds the weights of a {_saved_class(weights)}, not "
+                    "a Hugging Face model: pass `model`, a module of that class."
+                )
+            try:
+                model.load_state_dict(read_artifact(weights, "VMASK classifier")[1])
+            except RuntimeError as error:
+                raise ValueError(
+                    f"`model` does not take the weights saved in {weights} (a "
+                    f"{_saved_class(weights)}): {error}"
+                ) from None
+        elif model is None:
             from transformers import AutoModelForSequenceClassification
 
             model = AutoModelForSequenceClassification.from_pretrained(str(folder))
@@ -436,46 +473,12 @@ class VMaskClassifier(Module):
         return units.pool(token_logits, "mean"), units
 
     def _masking(self, input_ids: Optional[Tensor], attention_mask: Any) -> Any:
-        return _MaskHook(self, input_ids, attention_mask)
+        return MaskHook(self, input_ids, attention_mask)
 
 
-class _MaskHook:
-    """Registers the mask on the layer for one forward pass; removed on exit,
-    on every path. Registered last, so that a method's own hook on the same
-    layer (Captum's, ours) changes the embeddings before they are masked."""
-
-    def __init__(
-        self, owner: VMaskClassifier, input_ids: Optional[Tensor], attention_mask: Any
-    ) -> None:
-        self.owner, self.ids, self.attention = owner, input_ids, attention_mask
-        self.handle: Any = None
-
-    def __enter__(self) -> None:
-        self.handle = self.owner.layer.register_forward_hook(self._hook)
-
-    def __exit__(self, *exc: Any) -> None:
-        self.handle.remove()
-
-    def _hook(self, module: Module, args: Any, output: Any) -> Any:
-        if not isinstance(output, Tensor):
-            return None
-        owner = self.owner
-        ids = (
-            self.ids
-            if self.ids is not None and self.ids.shape == output.shape[:2]
-            else None
-        )
-        logits, units = owner._word_logits(output, ids, self.attention)
-        if units.max_units == 0:  # only special tokens and padding: nothing to mask
-            return None
-        if owner.training:
-            owner._recorded = (logits, units)
-            keep = relaxed_bernoulli(logits, owner._temperature, owner._generator)
-        else:
-            keep = torch.sigmoid(logits)
-        tokens = units.to_tokens(keep)
-        tokens = torch.where(units.included, tokens, torch.ones_like(tokens))
-        return output * tokens.unsqueeze(-1).to(output.dtype)
+def _saved_class(weights: Path) -> str:
+    header, _ = read_artifact(weights, "VMASK classifier")
+    return header.get("class", "module")
 
 
 def _vocab_size(model: Module, layer: Module) -> int:

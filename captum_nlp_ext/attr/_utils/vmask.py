@@ -174,3 +174,43 @@ def check_batch(
         if k not in ("input_ids", "attention_mask", "labels")
     }
     return ids.to(device), mask.to(device), labels.to(device).long(), extra
+
+
+class MaskHook:
+    """Registers a ``VMaskClassifier``'s mask on its layer for one forward
+    pass; removed on exit, on every path. Registered last, so that a method's
+    own hook on the same layer (Captum's, ours) changes the embeddings before
+    they are masked."""
+
+    def __init__(
+        self, owner: Any, input_ids: Optional[Tensor], attention_mask: Any
+    ) -> None:
+        self.owner, self.ids, self.attention = owner, input_ids, attention_mask
+        self.handle: Any = None
+
+    def __enter__(self) -> None:
+        self.handle = self.owner.layer.register_forward_hook(self._hook)
+
+    def __exit__(self, *exc: Any) -> None:
+        self.handle.remove()
+
+    def _hook(self, module: Module, args: Any, output: Any) -> Any:
+        if not isinstance(output, Tensor):
+            return None
+        owner = self.owner
+        ids = (
+            self.ids
+            if self.ids is not None and self.ids.shape == output.shape[:2]
+            else None
+        )
+        logits, units = owner._word_logits(output, ids, self.attention)
+        if units.max_units == 0:  # only special tokens and padding: nothing to mask
+            return None
+        if owner.training:
+            owner._recorded = (logits, units)
+            keep = relaxed_bernoulli(logits, owner._temperature, owner._generator)
+        else:
+            keep = torch.sigmoid(logits)
+        tokens = units.to_tokens(keep)
+        tokens = torch.where(units.included, tokens, torch.ones_like(tokens))
+        return output * tokens.unsqueeze(-1).to(output.dtype)
