@@ -39,6 +39,7 @@ from benchmarks.vmask.text_models import frozen_table, TextCNN, TextLSTM
 from captum.attr import LayerIntegratedGradients, Lime
 from torch import nn, Tensor
 
+from captum_nlp_ext._utils.files import atomic_path
 from captum_nlp_ext.attr import BetaSchedule, LayerNLGP, VMaskClassifier
 from captum_nlp_ext.datasets.registry import DATASETS
 from captum_nlp_ext.engine._surrogate import WeightedLeastSquares
@@ -97,6 +98,13 @@ def _accuracy(model: nn.Module, ids: Tensor, mask: Tensor, labels: Tensor) -> fl
             logits = getattr(output, "logits", output)
             right += int((logits.argmax(-1) == labels[chunk]).sum())
     return right / len(ids)
+
+
+def _save(value: Any, path: Path) -> None:
+    # Whole or not at all: a run killed while writing resumes from the last
+    # complete checkpoint.
+    with atomic_path(path) as temporary:
+        torch.save(value, temporary)
 
 
 def _make(arch: str, table: nn.Embedding, seed: int) -> nn.Module:
@@ -158,14 +166,14 @@ def train(
         state["epoch"] = epoch + 1
         if held_out > state["best"]:
             state["best"], state["best_epoch"] = held_out, epoch + 1
-            torch.save(model.state_dict(), folder / "best.pt")
+            _save(model.state_dict(), folder / "best.pt")
         print(f"{folder.name} epoch {epoch}: held-out accuracy {held_out:.4f}")
         saved = {
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "state": state,
         }
-        torch.save(saved, checkpoint)
+        _save(saved, checkpoint)
     model.load_state_dict(torch.load(folder / "best.pt"))
     return model.eval(), state
 
@@ -312,7 +320,8 @@ def run(args: Any) -> None:
                 "machine": machine(),
                 "date": today(),
             }
-            (folder / "result.json").write_text(json.dumps(result, indent=1))
+            with atomic_path(folder / "result.json") as temporary:
+                temporary.write_text(json.dumps(result, indent=1))
 
 
 def summary(out: Path) -> str:
