@@ -5,7 +5,7 @@ import os
 import platform
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import torch
 
@@ -43,12 +43,16 @@ def sst2_model_and_sentences(n: int, split: str = "dev") -> Tuple[Any, Any, List
     return model, tokenizer, load_sst2(split, limit=n)
 
 
-def encode_words(tokenizer: Any, examples: List) -> Tuple[Any, Any]:
-    """The padded encoding of examples by their words, and its word feature
-    mask."""
+def encode_words(
+    tokenizer: Any, examples: List, max_length: Optional[int] = None
+) -> Tuple[Any, Any]:
+    """The padded encoding of examples by their words (cut to ``max_length``
+    tokens if given), and its word feature mask."""
     enc = tokenizer(
-        [e.words for e in examples],
+        [list(e.words) for e in examples],
         is_split_into_words=True,
+        truncation=max_length is not None,
+        max_length=max_length,
         padding=True,
         return_tensors="pt",
     )

@@ -30,24 +30,21 @@ writes the table of all results found under ``--out``.
 import argparse
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import torch
-from benchmarks.common import machine, today
+from benchmarks.common import encode_words, machine, today
 from benchmarks.vmask.text_models import frozen_table, TextCNN, TextLSTM
-from captum.attr import LayerIntegratedGradients, Lime
 from torch import nn, Tensor
 
 from captum_nlp_ext._utils.files import atomic_path
-from captum_nlp_ext.attr import BetaSchedule, LayerNLGP, VMaskClassifier
+from captum_nlp_ext.attr import BetaSchedule, VMaskClassifier
 from captum_nlp_ext.datasets.registry import DATASETS
-from captum_nlp_ext.engine._surrogate import WeightedLeastSquares
-from captum_nlp_ext.huggingface import (
-    ClassifierForward,
-    get_embedding_layer,
-    word_feature_mask,
-)
+from captum_nlp_ext.engine._registry import MethodContext
+from captum_nlp_ext.engine.methods import METHODS
+from captum_nlp_ext.huggingface import ClassifierForward
 from captum_nlp_ext.metrics import (
     aopc_comprehensiveness,
     aopc_sufficiency,
@@ -61,19 +58,8 @@ ARCHS: Dict[str, Dict[str, Any]] = {
     "lstm": dict(lr=1e-3, batch=64, mask_hidden=300),
 }
 MAX_LENGTH = {"sst2": 64, "imdb": 256}
-METHODS = ("lime", "lig", "nlgp")
+EXPLAINERS = ("lime", "lig", "nlgp")
 BETA = BetaSchedule()
-
-
-def _encode(tokenizer: Any, examples: List[Any], max_length: int) -> Any:
-    return tokenizer(
-        [list(e.words) for e in examples],
-        is_split_into_words=True,
-        truncation=True,
-        max_length=max_length,
-        padding=True,
-        return_tensors="pt",
-    )
 
 
 def _batches(ids: Tensor, mask: Tensor, labels: Tensor, size: int, seed: int):
@@ -108,7 +94,7 @@ def _save(value: Any, path: Path) -> None:
 
 
 def _make(arch: str, table: nn.Embedding, seed: int) -> nn.Module:
-    torch.manual_seed(seed)
+    torch.manual_seed(seed)  # the initial weights, and dropout's draws after
     model = TextCNN(table) if arch == "cnn" else TextLSTM(table)
     return model.eval()
 
@@ -126,15 +112,20 @@ def train(
             hidden_size=settings["mask_hidden"],
             seed=seed,
         )
+    # VMaskClassifier.fit makes its own optimizer; the plain model's is kept
+    # in the checkpoint.
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(trainable, lr=settings["lr"])
+    optimizer = (
+        None if variant == "vmask" else torch.optim.Adam(trainable, settings["lr"])
+    )
     state: Dict[str, Any] = {"epoch": 0, "best": -1.0, "best_epoch": 0}
     state["history"] = []
     checkpoint = folder / "checkpoint.pt"
     if checkpoint.is_file():
         saved = torch.load(checkpoint, weights_only=False)
         model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
+        if optimizer is not None:
+            optimizer.load_state_dict(saved["optimizer"])
         state = saved["state"]
     ids, mask, labels = data["train"]
     while state["epoch"] < args.max_epochs and (
@@ -153,6 +144,7 @@ def train(
                 seed=seed * 1000 + epoch,
             )
         else:
+            assert optimizer is not None
             model.train()
             for batch in batches:
                 logits = model(batch["input_ids"], batch["attention_mask"])
@@ -168,88 +160,69 @@ def train(
             state["best"], state["best_epoch"] = held_out, epoch + 1
             _save(model.state_dict(), folder / "best.pt")
         print(f"{folder.name} epoch {epoch}: held-out accuracy {held_out:.4f}")
-        saved = {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "state": state,
-        }
+        saved = {"model": model.state_dict(), "state": state}
+        if optimizer is not None:
+            saved["optimizer"] = optimizer.state_dict()
         _save(saved, checkpoint)
     model.load_state_dict(torch.load(folder / "best.pt"))
     return model.eval(), state
 
 
-def _explain(
-    method: str, model: nn.Module, ids: Tensor, mask: Tensor, units: Tensor, seed: int
-) -> Tensor:
-    """(1, tokens) token scores of one example, for its predicted class; the
-    sampling methods draw at least two samples a word (a review has more words
-    than 128 samples could fit)."""
-    forward = ClassifierForward(model)
-    layer = get_embedding_layer(model)
+def _contexts(
+    model: nn.Module, tokenizer: Any, explained: Tuple[Tensor, ...], seed: int
+) -> List[MethodContext]:
+    """Each explained example as the benchmark gives it to a method: cut to
+    its length, for the class predicted (one pass for all), with a budget of
+    128 samples or two a word, whichever is more (a review has more words than
+    128 samples could fit)."""
+    ids, mask, units = explained
     with torch.no_grad():
-        target = int(forward(ids, mask).argmax(-1))
-    baseline = torch.where(units >= 0, 0, ids)
-    budget = max(128, 2 * (int(units.max()) + 1))
-    if method == "lime":
-        words = torch.where(units >= 0, units, int(units.max()) + 1)
-        lime = Lime(forward, interpretable_model=WeightedLeastSquares())
-        return lime.attribute(
-            ids,
-            baselines=baseline,
-            target=target,
-            additional_forward_args=(mask,),
-            feature_mask=words,
-            n_samples=budget,
-            perturbations_per_eval=64,
+        predicted = ClassifierForward(model)(ids, mask).argmax(-1)
+    contexts = []
+    for i in range(len(ids)):
+        length = int(mask[i].sum())
+        words = int(units[i].max()) + 1
+        contexts.append(
+            MethodContext(
+                model,
+                tokenizer,
+                ids[i : i + 1, :length],
+                mask[i : i + 1, :length],
+                units[i : i + 1, :length],
+                predicted[i : i + 1],
+                seed=seed,
+                budget=max(128, 2 * words),
+                example_ids=torch.tensor([i]),
+            )
         )
-    if method == "lig":
-        lig = LayerIntegratedGradients(forward, layer)
-        scores = lig.attribute(
-            ids,
-            baselines=baseline,
-            target=target,
-            additional_forward_args=(mask,),
-            n_steps=50,
-        )
-        return scores.sum(-1)
-    nlgp = LayerNLGP(forward, layer, pad_token_id=0)
-    return nlgp.attribute(
-        ids,
-        target=target,
-        additional_forward_args=(mask,),
-        feature_mask=units,
-        n_samples=128,
-        samples_per_unit=2,
-        seed=seed,
-    )
+    return contexts
 
 
 def faithfulness(
     model: nn.Module, data: Dict[str, Any], n: int, seed: int
 ) -> Dict[str, Dict[str, List[float]]]:
+    """AOPC comprehensiveness and sufficiency of the benchmark's own LIME, LIG
+    and NLGP (registry defaults; NLGP toward [PAD]) on the first ``n``
+    explained examples."""
+    tokenizer = data["tokenizer"]
     ids, mask, units = (t[:n] for t in data["explained"])
-    removal = Removal("pad", tokenizer=data["tokenizer"])
+    contexts = _contexts(model, tokenizer, (ids, mask, units), seed)
+    options = {"nlgp": {"baselines": tokenizer.pad_token_id}}
+    common = dict(
+        feature_mask=units,
+        additional_forward_args=(mask,),
+        removal=Removal("pad", tokenizer=tokenizer),
+    )
+    forward = ClassifierForward(model)
     results = {}
-    for method in METHODS:
-        rows = []
-        for i in range(len(ids)):
-            length = int(mask[i].sum())
-            row = _explain(
-                method,
-                model,
-                ids[i : i + 1, :length],
-                mask[i : i + 1, :length],
-                units[i : i + 1, :length],
-                seed + i,
-            )
-            rows.append(nn.functional.pad(row.detach(), (0, ids.shape[1] - length)))
-        attributions = torch.cat(rows)
-        common = dict(
-            feature_mask=units,
-            additional_forward_args=(mask,),
-            removal=removal,
+    for method in EXPLAINERS:
+        rows = [
+            METHODS[method].attribute(replace(ctx, options=options.get(method, {})))
+            for ctx in contexts
+        ]
+        attributions = torch.stack(
+            [nn.functional.pad(r[0], (0, ids.shape[1] - r.shape[1])) for r in rows]
         )
-        forward = ClassifierForward(model)
         comp = aopc_comprehensiveness(forward, ids, attributions, **common)
         suff = aopc_sufficiency(forward, ids, attributions, **common)
         results[method] = {
@@ -276,22 +249,20 @@ def load_data(args: Any) -> Dict[str, Any]:
     length = MAX_LENGTH[args.dataset]
 
     def tensors(examples: List[Any]) -> Tuple[Tensor, Tensor, Tensor]:
-        enc = _encode(tokenizer, examples, length)
+        enc, _ = encode_words(tokenizer, examples, max_length=length)
         labels = torch.tensor([e.label for e in examples])
         return enc["input_ids"], enc["attention_mask"], labels
 
-    explained = _encode(tokenizer, evaluation[: args.n_explain], length)
+    explained, units = encode_words(
+        tokenizer, evaluation[: args.n_explain], max_length=length
+    )
     return {
         "tokenizer": tokenizer,
         "table": frozen_table(weights[key], tokenizer.pad_token_id),
         "train": tensors(train[:cut]),
         "held_out": tensors(train[cut:]),
         "evaluation": tensors(evaluation),
-        "explained": (
-            explained["input_ids"],
-            explained["attention_mask"],
-            word_feature_mask(explained),
-        ),
+        "explained": (explained["input_ids"], explained["attention_mask"], units),
     }
 
 
@@ -350,7 +321,7 @@ def summary(out: Path) -> str:
             "| method | metric | plain | VMASK | VMASK - plain (paired) |\n"
             "|---|---|---|---|---|"
         )
-        for method in METHODS:
+        for method in EXPLAINERS:
             for metric in ("aopc_comprehensiveness", "aopc_sufficiency"):
                 values = {
                     v: torch.tensor(

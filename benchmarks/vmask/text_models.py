@@ -21,10 +21,9 @@ _LEFT_OUT = -1e4
 
 def frozen_table(weight: Tensor, padding_idx: int) -> nn.Embedding:
     """An embedding table with these vectors that training leaves as it is."""
-    table = nn.Embedding.from_pretrained(
+    return nn.Embedding.from_pretrained(
         weight.float(), freeze=True, padding_idx=padding_idx
     )
-    return table
 
 
 class TextCNN(nn.Module):

@@ -90,12 +90,16 @@ def keyword_only_after(
     return decorate
 
 
-def moved_to_constructor(*names: str, into: Optional[str] = None) -> Callable[[F], F]:
+def moved_to_constructor(
+    *names: str, into: Optional[str] = None, check: Optional[str] = None
+) -> Callable[[F], F]:
     """Method arguments that moved to the class's constructor keep working for
     one release: given to the method, they apply to that call only, with a
-    FutureWarning. With ``into``, they moved into the settings object (a
-    frozen dataclass) that the instance keeps as that attribute: the call gets
-    a copy with the given values, checked as the object checks them."""
+    FutureWarning, and are checked as the constructor checks them: by the
+    instance's method named ``check`` (which the constructor calls too), or,
+    with ``into``, by the settings object (a frozen dataclass) that the
+    instance keeps as that attribute, of which the call gets a copy with the
+    given values."""
 
     def decorate(func: F) -> F:
         @functools.wraps(func)
@@ -119,6 +123,8 @@ def moved_to_constructor(*names: str, into: Optional[str] = None) -> Callable[[F
             try:
                 for name, value in moved.items():
                     setattr(self, name, value)
+                if check is not None:
+                    getattr(self, check)()
                 return func(self, *args, **kwargs)
             finally:
                 for name, value in saved.items():

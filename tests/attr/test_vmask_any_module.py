@@ -20,10 +20,13 @@ class TinyCNN(nn.Module):
 
     def __init__(self, vocab_size: int, seed: int = 0) -> None:
         super().__init__()
-        torch.manual_seed(seed)
-        self.embedding = nn.Embedding(vocab_size, 16, padding_idx=0)
-        self.convs = nn.ModuleList(nn.Conv1d(16, 8, w, padding=w // 2) for w in (1, 3))
-        self.out = nn.Linear(16, 2)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.embedding = nn.Embedding(vocab_size, 16, padding_idx=0)
+            self.convs = nn.ModuleList(
+                nn.Conv1d(16, 8, w, padding=w // 2) for w in (1, 3)
+            )
+            self.out = nn.Linear(16, 2)
 
     def forward(self, input_ids, attention_mask=None):
         x = self.embedding(input_ids).transpose(1, 2)

@@ -1,5 +1,5 @@
-"""One reader of a run's examples: the benchmark and the corpus open a
-DataSource through engine.sources and see the same rows."""
+"""One reader of a run's examples: engine.sources opens a DataSource for the
+benchmark and the corpus alike."""
 
 import pytest
 from benchmark_toys import make_examples
@@ -58,7 +58,7 @@ def test_what_is_not_a_data_set_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["named", "file", "list"])
-def test_the_benchmark_reads_what_the_corpus_reads(kind, data_dir, toy_jsonl):
+def test_the_benchmark_keeps_the_rows_its_source_gives(kind, data_dir, toy_jsonl):
     dataset = {"named": "sst2", "file": toy_jsonl, "list": make_examples(9)}[kind]
     source = DataSource(dataset, n=7, data_dir=data_dir)
     data = RunData.load(source, classes=["neg", "pos"])

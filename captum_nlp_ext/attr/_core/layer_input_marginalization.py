@@ -182,7 +182,8 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
                 f"(input_ids, attention_mask) -> logits; got {type(mlm).__name__}."
             )
         self.mlm = mlm
-        self.mlm_batch_size = check_optional_int("mlm_batch_size", mlm_batch_size, 1)
+        self.mlm_batch_size = mlm_batch_size
+        self._check_mlm_batch_size()
         self.output = check_choice("output", output, OUTPUTS)
         size = vocabulary_size(layer, None)
         if size is None:
@@ -235,6 +236,10 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
         check_token_id("mask_token_id", self.mask_token_id, self.vocab_size)
         self.special_token_ids = sorted(specials)
 
+    def _check_mlm_batch_size(self) -> None:
+        # Also for a deprecated per-call value (moved_to_constructor).
+        check_optional_int("mlm_batch_size", self.mlm_batch_size, 1)
+
     @property
     def multiplies_by_inputs(self) -> bool:
         return False
@@ -243,7 +248,7 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
         return False
 
     @log_usage()
-    @moved_to_constructor("mlm_batch_size")
+    @moved_to_constructor("mlm_batch_size", check="_check_mlm_batch_size")
     @keyword_only_after(5)
     def attribute(
         self,
@@ -359,7 +364,6 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
             )
         check_int("word_beam_size", word_beam_size, 1)
         check_optional_int("internal_batch_size", internal_batch_size, 1)
-        check_optional_int("mlm_batch_size", self.mlm_batch_size, 1)
         check_model_call(
             self.forward_func, self.layer, inputs, "LayerInputMarginalization"
         )

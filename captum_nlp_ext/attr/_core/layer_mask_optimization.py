@@ -219,7 +219,7 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
         self.pad_token_id = pad_token_id
 
     def _check_windows(self) -> None:
-        # Again in attribute: a deprecated per-call value may have replaced one.
+        # Also for a deprecated per-call value (moved_to_constructor).
         check_optional_int("window_size", self.window_size, 3)
         check_int("window_overlap", self.window_overlap, 0)
 
@@ -233,7 +233,7 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
     @log_usage()
     @renamed_arguments(reference="baselines", noise_std="stdevs")
     @keyword_only_after(5, order=_POSITIONAL_ORDER)
-    @moved_to_constructor("window_size", "window_overlap")
+    @moved_to_constructor("window_size", "window_overlap", check="_check_windows")
     @moved_to_constructor(*_SETTINGS, into="settings")
     def attribute(
         self,
@@ -325,7 +325,6 @@ class LayerMaskOptimization(LayerAttribution, GradientAttribution):
         given_inputs = inputs
         inputs = check_inputs(inputs)
         args = format_additional_forward_args(additional_forward_args, inputs)
-        self._check_windows()
         window_size, window_overlap = self.window_size, self.window_overlap
         settings = Settings(
             options=self.settings,

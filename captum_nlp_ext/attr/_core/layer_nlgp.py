@@ -187,7 +187,7 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
         self._check_reading()
 
     def _check_reading(self) -> None:
-        # Again in attribute: a deprecated per-call value may have replaced one.
+        # Also for a deprecated per-call value (moved_to_constructor).
         check_choice("perturbation", self.perturbation, PERTURBATIONS)
         check_float("p_perturb", self.p_perturb, 0.0, 1.0)
         check_float("ridge", self.ridge, 0.0, low_inclusive=True)
@@ -242,7 +242,7 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
     @log_usage()
     @renamed_arguments(reference="baselines", sigma="stdevs")
     @keyword_only_after(5, order=_POSITIONAL_ORDER)
-    @moved_to_constructor(*_MOVED)
+    @moved_to_constructor(*_MOVED, check="_check_reading")
     def attribute(
         self,
         inputs: Union[Tensor, Tuple[Tensor]],
@@ -353,7 +353,6 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
         args = format_additional_forward_args(additional_forward_args, inputs)
         check_int("n_samples", n_samples, 2)
         check_float("stdevs", stdevs, 0.0)
-        self._check_reading()
         perturbation, ridge = self.perturbation, self.ridge
         check_optional_int("internal_batch_size", internal_batch_size, 1)
         if samples_per_unit is not None:
