@@ -107,8 +107,6 @@ class _InsightsAdapter(Attribution):
     # Settings shown in the app: name -> (limits or choices, cast of the value
     # the app sends); defaults are the method's own, except seed 0.
     settings: Dict[str, Tuple[Any, Callable[[Any], Any]]]
-    # The settings that the method takes in its constructor, not in attribute.
-    constructor_settings: Tuple[str, ...] = ()
 
     def __init__(self, forward_func: Callable[..., Any]) -> None:
         r"""
@@ -140,6 +138,7 @@ class _InsightsAdapter(Attribution):
 
     @classmethod
     def _takes_settings(cls) -> Tuple[Callable[..., Any], ...]:
+        """What takes the method's settings: what builds it, then attribute."""
         return (cls.method_class.__init__, cls.method_class.attribute)
 
     @log_usage()
@@ -181,11 +180,9 @@ class _InsightsAdapter(Attribution):
         baseline = None
         if baselines is not None:
             baseline = _single_tensor("baselines", baselines)
-        options = {
-            name: kwargs.pop(name)
-            for name in self.constructor_settings
-            if name in kwargs
-        }
+        # Settings its constructor takes build the method for this call.
+        made = inspect.signature(self._takes_settings()[0]).parameters
+        options = {name: kwargs.pop(name) for name in list(kwargs) if name in made}
         method = self._make(options) if options else self.method
         attributions = method.attribute(
             embeddings,
@@ -221,7 +218,6 @@ class InsightsNLGP(_InsightsAdapter):
         "p_perturb": ((0, 1), float),
         "seed": ((0, None), _to_int),
     }
-    constructor_settings = ("perturbation", "p_perturb")
 
     def _with_reference(
         self,
@@ -248,7 +244,6 @@ class InsightsMaskOptimization(_InsightsAdapter):
         "compactness_weight": ((0, None), float),
         "seed": ((0, None), _to_int),
     }
-    constructor_settings = ("lr", "compactness_weight")
 
     @classmethod
     def _takes_settings(cls) -> Tuple[Callable[..., Any], ...]:

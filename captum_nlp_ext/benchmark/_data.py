@@ -27,12 +27,19 @@ class RunData:
         examples: List[TextExample],
         data_dir: Optional[PathLike],
     ) -> None:
-        self.source, self.name = source, source.name
-        self.spec, self.split = spec, split
+        self.source, self.spec, self.split = source, spec, split
         self.examples, self.data_dir = examples, data_dir
-        #: A file's fields, and the (line, problem) of each bad row left out.
-        self.fields: Optional[Dict[str, Optional[str]]] = source.fields
+        #: The (line, problem) of each bad row of a file left out.
         self.skipped: List[Tuple[int, str]] = []
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    @property
+    def fields(self) -> Optional[Dict[str, Optional[str]]]:
+        """A file's fields (None for other sources)."""
+        return self.source.fields
 
     @classmethod
     def load(
