@@ -98,16 +98,14 @@ LONG_SIGNATURES = {
     "captum_nlp_ext/metrics/faithfulness/auc_rep.py:auc_rep": _SHARED_METRIC_SIGNATURE
     + "the MLM that replaces words with its token ids (as LayerInputMarginalization "
     "takes them) and the paper's step rule; no removal",
-    "captum_nlp_ext/metrics/faithfulness/soft_erasure.py:soft_comprehensiveness": (
-        _SHARED_METRIC_SIGNATURE
-        + "the layer it damages, its draws and their seed, the normalization; "
-        "no removal"
-    ),
-    "captum_nlp_ext/metrics/faithfulness/soft_erasure.py:soft_sufficiency": (
-        _SHARED_METRIC_SIGNATURE
-        + "the layer it damages, its draws and their seed, the normalization; "
-        "no removal"
-    ),
+    **{
+        f"captum_nlp_ext/metrics/faithfulness/soft_erasure.py:{name}": (
+            _SHARED_METRIC_SIGNATURE
+            + "the layer it damages, its draws and their seed, the normalization; "
+            "no removal"
+        )
+        for name in ("soft_comprehensiveness", "soft_sufficiency")
+    },
 }
 
 
