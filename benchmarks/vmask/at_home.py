@@ -2,14 +2,19 @@
 LSTM trained from scratch over a frozen embedding table, plain and with the
 mask, and the faithfulness of the same post-hoc explainers on both.
 
-For each seed, the plain model and the VMASK model are trained on the same
-batches until the accuracy on a held-out 5% of the training split stops
-improving (``--patience`` epochs; at most ``--max-epochs``); the best epoch is
-kept. The authors' settings: Adam, learning rate 0.01 (CNN) / 1e-3 (LSTM),
-batches of 50 / 64, the mask network's hidden layer 500 / 300, beta from 1
-down by 0.099 every 10 epochs. ``VMaskClassifier.fit`` runs one epoch a call
-(so that a killed run continues from its last epoch): its Adam moments start
-afresh each epoch, where the authors' carry over.
+For each seed, the plain model and the VMASK model are trained, on batches
+shuffled afresh each epoch, for ``--max-epochs`` epochs (the authors': 100, by
+which beta has come down to its floor), and the epoch with the best accuracy
+on a held-out 5% of the training split is kept (``--patience N`` stops after N
+epochs without a better one; off by default: early stopping on a small
+held-out set would end VMASK's training while beta is still 1, before the
+schedule the paper relies on has begun). The authors' settings: Adam,
+learning rate 0.01 (CNN) / 1e-3 (LSTM), batches of 50 / 64, the mask
+network's hidden layer 500 / 300, beta from 1 down by 0.099 every 10 epochs.
+The VMASK model trains in one resumable ``VMaskClassifier.fit`` (its
+checkpoint carries Adam's moments and the random state, so that a killed fit
+continues as the uninterrupted one would); the plain model's loop keeps the
+same in its own checkpoint.
 
 Then the first ``--n-explain`` examples of the evaluation split are explained
 for the predicted class with LIME (Captum's, a weighted least-squares
@@ -20,7 +25,7 @@ and sufficiency (ERASER's k = 1, 5, 10, 20, 50%, words replaced by [PAD]).
 
 Every finished piece is saved under ``--out`` (outside the repository): each
 epoch's checkpoint, then ``result.json``; running the command again skips what
-is done and continues a killed training at its last epoch. ``--summary``
+is done and continues a killed training after its last whole epoch. ``--summary``
 writes the table of all results found under ``--out``.
 
     python -m benchmarks.vmask.at_home --dataset sst2 --arch cnn --seeds 0,1,2 --out DIR
@@ -32,15 +37,16 @@ import json
 import random
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from benchmarks.common import encode_words, machine, today
 from benchmarks.vmask.text_models import frozen_table, TextCNN, TextLSTM
 from torch import nn, Tensor
+from torch.utils.data import DataLoader
 
 from captum_nlp_ext._utils.files import atomic_path
-from captum_nlp_ext.attr import BetaSchedule, VMaskClassifier
+from captum_nlp_ext.attr import BetaSchedule, VMaskClassifier, VMaskFitSettings
 from captum_nlp_ext.datasets.registry import DATASETS
 from captum_nlp_ext.engine._registry import MethodContext
 from captum_nlp_ext.engine.methods import METHODS
@@ -59,20 +65,6 @@ ARCHS: Dict[str, Dict[str, Any]] = {
 }
 MAX_LENGTH = {"sst2": 64, "imdb": 256}
 EXPLAINERS = ("lime", "lig", "nlgp")
-BETA = BetaSchedule()
-
-
-def _batches(ids: Tensor, mask: Tensor, labels: Tensor, size: int, seed: int):
-    order = list(range(len(ids)))
-    random.Random(seed).shuffle(order)
-    for start in range(0, len(order), size):
-        rows = torch.tensor(order[start : start + size])
-        width = int(mask[rows].sum(1).max())
-        yield {
-            "input_ids": ids[rows, :width],
-            "attention_mask": mask[rows, :width],
-            "labels": labels[rows],
-        }
 
 
 def _accuracy(model: nn.Module, ids: Tensor, mask: Tensor, labels: Tensor) -> float:
@@ -99,10 +91,70 @@ def _make(arch: str, table: nn.Embedding, seed: int) -> nn.Module:
     return model.eval()
 
 
+class _EarlyStopping:
+    """After each epoch: the held-out accuracy, the best weights kept in
+    ``best.pt``, and a stop after ``patience`` epochs without a better one.
+    Its record (``held_out.json``) is keyed by epoch, so an epoch run again
+    after a kill rewrites its own entry."""
+
+    def __init__(
+        self, model: nn.Module, held_out: Any, folder: Path, patience: Optional[int]
+    ):
+        self.model, self.held_out, self.folder = model, held_out, folder
+        self.patience = patience
+        self.path = folder / "held_out.json"
+        self.scores: Dict[int, float] = {}
+        if self.path.is_file():
+            stored = json.loads(self.path.read_text())
+            self.scores = {int(k): v for k, v in stored.items()}
+
+    @property
+    def best(self) -> int:
+        return max(self.scores, key=lambda e: (self.scores[e], -e))
+
+    def __call__(self, record: Dict[str, float]) -> bool:
+        epoch = int(record["epoch"])
+        self.scores = {e: a for e, a in self.scores.items() if e < epoch}
+        self.scores[epoch] = _accuracy(self.model, *self.held_out)
+        if self.best == epoch:
+            _save(self.model.state_dict(), self.folder / "best.pt")
+        with atomic_path(self.path) as temporary:
+            temporary.write_text(json.dumps(self.scores))
+        print(f"{self.folder.name} epoch {epoch}: held-out {self.scores[epoch]:.4f}")
+        return self.patience is not None and epoch - self.best >= self.patience
+
+    def state(self) -> Dict[str, Any]:
+        history = [
+            {"epoch": e, "held_out_accuracy": a} for e, a in sorted(self.scores.items())
+        ]
+        return {"epoch": len(history), "best_epoch": self.best + 1, "history": history}
+
+
+def _loader(data: Any, size: int) -> DataLoader:
+    """Shuffled batches, each cut to its longest row. The order is drawn from
+    torch's generator when an epoch starts: inside VMaskClassifier.fit that
+    is the fit's own random state, saved in its checkpoint, so that a resumed
+    fit sees the batches the uninterrupted one would have."""
+    ids, mask, labels = data
+
+    def collate(batch: List[int]) -> Dict[str, Tensor]:
+        index = torch.tensor(batch)
+        width = int(mask[index].sum(1).max())
+        return {
+            "input_ids": ids[index, :width],
+            "attention_mask": mask[index, :width],
+            "labels": labels[index],
+        }
+
+    rows: Any = list(range(len(ids)))
+    return DataLoader(rows, size, shuffle=True, collate_fn=collate)
+
+
 def train(
     variant: str, arch: str, seed: int, data: Dict[str, Any], folder: Path, args: Any
 ) -> Tuple[nn.Module, Dict[str, Any]]:
-    """The model at its best held-out epoch, resumed from ``folder``."""
+    """The model at its best held-out epoch; a killed run resumes from the
+    checkpoint in ``folder`` and trains as the uninterrupted run would."""
     settings = ARCHS[arch]
     model: nn.Module = _make(arch, data["table"], seed)
     if variant == "vmask":
@@ -112,60 +164,68 @@ def train(
             hidden_size=settings["mask_hidden"],
             seed=seed,
         )
-    # VMaskClassifier.fit makes its own optimizer; the plain model's is kept
-    # in the checkpoint.
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = (
-        None if variant == "vmask" else torch.optim.Adam(trainable, settings["lr"])
-    )
-    state: Dict[str, Any] = {"epoch": 0, "best": -1.0, "best_epoch": 0}
-    state["history"] = []
-    checkpoint = folder / "checkpoint.pt"
-    if checkpoint.is_file():
-        saved = torch.load(checkpoint, weights_only=False)
-        model.load_state_dict(saved["model"])
-        if optimizer is not None:
-            optimizer.load_state_dict(saved["optimizer"])
-        state = saved["state"]
-    ids, mask, labels = data["train"]
-    while state["epoch"] < args.max_epochs and (
-        state["epoch"] - state["best_epoch"] < args.patience
-    ):
-        epoch = state["epoch"]
-        batches = list(_batches(ids, mask, labels, settings["batch"], seed + epoch))
-        if isinstance(model, VMaskClassifier):
-            model.fit(
-                batches,
+    stopper = _EarlyStopping(model, data["held_out"], folder, args.patience)
+    if isinstance(model, VMaskClassifier):
+        model.fit(
+            _loader(data["train"], settings["batch"]),
+            epochs=args.max_epochs,
+            settings=VMaskFitSettings(
                 lr=settings["lr"],
                 mask_lr=settings["lr"],
-                beta=BETA(epoch // 10),
+                beta=BetaSchedule(every=10),
                 weight_decay=0.0,
                 max_grad_norm=None,
-                seed=seed * 1000 + epoch,
-            )
-        else:
-            assert optimizer is not None
-            model.train()
-            for batch in batches:
-                logits = model(batch["input_ids"], batch["attention_mask"])
-                loss = nn.functional.cross_entropy(logits, batch["labels"])
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-            model.eval()
-        held_out = _accuracy(model, *data["held_out"])
-        state["history"].append({"epoch": epoch, "held_out_accuracy": held_out})
-        state["epoch"] = epoch + 1
-        if held_out > state["best"]:
-            state["best"], state["best_epoch"] = held_out, epoch + 1
-            _save(model.state_dict(), folder / "best.pt")
-        print(f"{folder.name} epoch {epoch}: held-out accuracy {held_out:.4f}")
-        saved = {"model": model.state_dict(), "state": state}
-        if optimizer is not None:
-            saved["optimizer"] = optimizer.state_dict()
-        _save(saved, checkpoint)
+            ),
+            checkpoint=folder / "fit.pt",
+            on_epoch_end=stopper,
+            seed=seed,
+        )
+    else:
+        _train_plain(model, data, settings, folder, args.max_epochs, stopper)
     model.load_state_dict(torch.load(folder / "best.pt"))
-    return model.eval(), state
+    return model.eval(), stopper.state()
+
+
+def _train_plain(
+    model: nn.Module,
+    data: Dict[str, Any],
+    settings: Dict[str, Any],
+    folder: Path,
+    max_epochs: int,
+    stopper: _EarlyStopping,
+) -> None:
+    """Adam on the plain model, resumable: the checkpoint keeps the weights,
+    the optimizer, the epoch and torch's random state (dropout's draws)."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(trainable, settings["lr"])
+    epoch, stopped = 0, False
+    checkpoint = folder / "checkpoint.pt"
+    if checkpoint.is_file():
+        saved = torch.load(checkpoint, weights_only=True)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        epoch, stopped = saved["epoch"], saved["stopped"]
+        torch.set_rng_state(saved["rng"])
+    loader = _loader(data["train"], settings["batch"])
+    while epoch < max_epochs and not stopped:
+        model.train()
+        for batch in loader:
+            logits = model(batch["input_ids"], batch["attention_mask"])
+            loss = nn.functional.cross_entropy(logits, batch["labels"])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        stopped = bool(stopper({"epoch": epoch}))
+        epoch += 1
+        saved = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "epoch": epoch,
+            "stopped": stopped,
+            "rng": torch.get_rng_state(),
+        }
+        _save(saved, checkpoint)
 
 
 def _contexts(
@@ -363,8 +423,10 @@ def main() -> None:
     )
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--n-explain", type=int, default=200)
-    parser.add_argument("--max-epochs", type=int, default=30)
-    parser.add_argument("--patience", type=int, default=3)
+    parser.add_argument("--max-epochs", type=int, default=100)
+    parser.add_argument(
+        "--patience", type=int, default=None, help="default: no early stopping"
+    )
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     if args.summary:

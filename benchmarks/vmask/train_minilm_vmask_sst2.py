@@ -23,7 +23,7 @@ import time
 
 import torch
 
-from captum_nlp_ext.attr import VMaskClassifier
+from captum_nlp_ext.attr import VMaskClassifier, VMaskFitSettings
 from captum_nlp_ext.datasets import load_sst2
 
 
@@ -114,9 +114,7 @@ def main():
     history = vmask.fit(
         batches,
         epochs=args.epochs,
-        lr=5e-5,
-        mask_lr=args.mask_lr,
-        lr_schedule="linear",
+        settings=VMaskFitSettings(lr=5e-5, mask_lr=args.mask_lr, lr_schedule="linear"),
         show_progress=True,
         seed=0,
     )

@@ -149,8 +149,10 @@ def grouped_into(into: str, kind: Callable[..., Any], *names: str) -> Callable[[
             given = ", ".join(f"`{name}`" for name in moved)
             if kwargs.get(into) is not None:
                 raise TypeError(f"pass {given} inside `{into}` only, not beside it.")
+            owner, _, member = func.__qualname__.rpartition(".")
+            where = owner if member == "__init__" else func.__qualname__
             warn_caller(
-                f"passing {given} to {func.__qualname__.split('.')[0]} is "
+                f"passing {given} to {where} is "
                 f"deprecated and will be removed in {REMOVED_IN}; pass "
                 f"{into}={kind.__name__}(...).",
                 FutureWarning,

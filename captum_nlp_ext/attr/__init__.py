@@ -1,5 +1,6 @@
 """Attribution methods of captum-nlp-ext, mirroring :mod:`captum.attr`."""
 
+from captum_nlp_ext.attr._core.causal_lm_attribution import CausalLMAttribution
 from captum_nlp_ext.attr._core.diffmask import DiffMask
 from captum_nlp_ext.attr._core.diffmask_layers import (
     diffmask_across_layers,
@@ -18,9 +19,11 @@ from captum_nlp_ext.attr._core.vmask_classifier import VMaskClassifier
 from captum_nlp_ext.attr._utils.mask_settings import MaskOptimizationSettings
 from captum_nlp_ext.attr._utils.reference_search import NeighbourSearch
 from captum_nlp_ext.attr._utils.vmask import BetaSchedule
+from captum_nlp_ext.attr._utils.vmask_fit import VMaskFitSettings
 
 __all__ = [
     "BetaSchedule",
+    "CausalLMAttribution",
     "DiffMask",
     "DiffMaskLayers",
     "diffmask_across_layers",
@@ -35,4 +38,5 @@ __all__ = [
     "ReferenceIndex",
     "VMask",
     "VMaskClassifier",
+    "VMaskFitSettings",
 ]

@@ -1,6 +1,14 @@
 """Tools for testing attribution methods: synthetic tasks with known answers and
 tiny models trained on them in seconds (like :mod:`captum.testing`)."""
 
+from captum_nlp_ext.testing.generative import (
+    FAMILIES,
+    NextTokenTask,
+    planted_next_token_task,
+    tiny_causal_lm,
+    train_causal_lm,
+    word_tokenizer,
+)
 from captum_nlp_ext.testing.models import (
     NaNClassifier,
     tiny_bert_classifier,
@@ -14,6 +22,12 @@ from captum_nlp_ext.testing.synthetic import (
 )
 
 __all__ = [
+    "FAMILIES",
+    "NextTokenTask",
+    "planted_next_token_task",
+    "tiny_causal_lm",
+    "train_causal_lm",
+    "word_tokenizer",
     "NaNClassifier",
     "SyntheticTask",
     "planted_keyword_task",

@@ -9,7 +9,13 @@ import torch.nn.functional as F
 from benchmark_toys import make_tokenizer
 from captum.attr import LayerIntegratedGradients
 
-from captum_nlp_ext.attr import BetaSchedule, LayerNLGP, VMask, VMaskClassifier
+from captum_nlp_ext.attr import (
+    BetaSchedule,
+    LayerNLGP,
+    VMask,
+    VMaskClassifier,
+    VMaskFitSettings,
+)
 from captum_nlp_ext.attr._utils.vmask import (
     information_loss,
     relaxed_bernoulli,
@@ -50,7 +56,7 @@ def trained():
     )
     # A model trained from scratch wants a larger learning rate than the
     # default's 2e-5 for fine-tuning a pretrained encoder (train_classifier's).
-    history = vmask.fit(_batches(train), lr=1e-3)
+    history = vmask.fit(_batches(train), settings=VMaskFitSettings(lr=1e-3))
     return plain, vmask, test, history
 
 
@@ -130,7 +136,8 @@ def test_fit_minimises_cross_entropy_plus_beta_times_the_information():
     vmask._generator, vmask._recorded = None, None
     vmask.eval()
     with torch.random.fork_rng():
-        history = vmask.fit([batch], lr=1e-12, mask_lr=1e-12, beta=0.5, seed=0)
+        settings = VMaskFitSettings(lr=1e-12, mask_lr=1e-12, beta=0.5)
+        history = vmask.fit([batch], settings=settings, seed=0)
     assert history[0]["cross_entropy"] == pytest.approx(ce.item(), rel=1e-5)
     assert history[0]["information"] == pytest.approx(info.item(), rel=1e-5)
     assert history[0]["loss"] == pytest.approx(ce.item() + 0.5 * info.item(), rel=1e-5)
@@ -149,7 +156,8 @@ def test_beta_is_annealed_per_epoch_as_in_the_authors_code():
     vmask = VMaskClassifier(
         tiny_bert_classifier(task.vocab_size, seed=0), special_token_ids=SPECIALS
     )
-    history = vmask.fit(_batches(task, steps=2), epochs=3, lr=1e-3)
+    settings = VMaskFitSettings(lr=1e-3)
+    history = vmask.fit(_batches(task, steps=2), epochs=3, settings=settings)
     assert [h["beta"] for h in history] == pytest.approx([1.0, 0.901, 0.802])
 
 
@@ -276,14 +284,20 @@ def test_bad_inputs_name_the_argument(trained):
     with pytest.raises(ValueError, match="`special_token_ids`"):
         VMaskClassifier(plain, special_token_ids=[10**6])
     batches = _batches(test, steps=1)
-    for kwargs, error, match in [
-        (dict(epochs=0), ValueError, "`epochs`"),
-        (dict(prior=1.0), ValueError, "`prior`"),
-        (dict(lr=-1.0), ValueError, "`lr`"),
-        (dict(lr_schedule="cosine"), ValueError, "`lr_schedule`"),
+    with pytest.raises(ValueError, match="`epochs`"):
+        vmask.fit(batches, epochs=0)
+    for kwargs, match in [
+        (dict(prior=1.0), "`prior`"),
+        (dict(lr=-1.0), "`lr`"),
+        (dict(lr_schedule="cosine"), "`lr_schedule`"),
+        (dict(beta=-0.5), "`beta`"),
     ]:
-        with pytest.raises(error, match=match):
-            vmask.fit(batches, **kwargs)
+        with pytest.raises(ValueError, match=match):
+            VMaskFitSettings(**kwargs)
+    with pytest.raises(TypeError, match="`settings`"):
+        vmask.fit(batches, settings={"lr": 1e-3})
+    with pytest.raises(ValueError, match="`every`"):
+        BetaSchedule(every=0)
     with pytest.raises(ValueError, match="one-pass iterator"):
         vmask.fit(iter(batches), epochs=2)
     with pytest.raises(ValueError, match="lacks \\['labels'\\]"):

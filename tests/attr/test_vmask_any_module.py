@@ -7,7 +7,7 @@ import torch
 from captum.attr import LayerIntegratedGradients
 from torch import nn
 
-from captum_nlp_ext.attr import LayerNLGP, VMask, VMaskClassifier
+from captum_nlp_ext.attr import LayerNLGP, VMask, VMaskClassifier, VMaskFitSettings
 from captum_nlp_ext.huggingface import ClassifierForward, get_embedding_layer
 from captum_nlp_ext.testing import planted_keyword_task
 
@@ -50,7 +50,7 @@ def trained():
     vmask = VMaskClassifier(cnn, special_token_ids=SPECIALS)
     batches = train.sampled_batches(150, 32, 0, labels=True)
     # From scratch: the authors' CNN learning rate for both parts.
-    vmask.fit(batches, lr=1e-3, mask_lr=1e-3, epochs=2)
+    vmask.fit(batches, settings=VMaskFitSettings(lr=1e-3, mask_lr=1e-3), epochs=2)
     return vmask, test
 
 

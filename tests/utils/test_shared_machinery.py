@@ -191,3 +191,21 @@ def test_distinct_rows_finds_exact_repeats_in_batch_order():
     assert distinct_rows(values, torch.tensor([0, 1, 2, 3, 4])) is None
     # Rows of equal sums that differ are not merged.
     assert distinct_rows(torch.tensor([[1.0, 2.0], [2.0, 1.0]])) is None
+
+
+def test_ridge_fit_of_several_responses_equals_one_fit_each():
+    """One solve with a column per output (NLGP's per-output-token matrix)
+    gives what fitting each response alone gives."""
+    from captum_nlp_ext._utils.regression import ridge_fit
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 40, 5, generator=generator)
+    y = torch.randn(2, 40, 3, generator=generator)
+    weights = torch.rand(2, 40, generator=generator)
+    valid = torch.tensor([[True] * 5, [True, True, True, False, False]])
+    together = ridge_fit(x, y, weights, valid, 1e-3)
+    assert together.shape == (2, 3, 5)
+    for k in range(3):
+        alone = ridge_fit(x, y[..., k], weights, valid, 1e-3)
+        assert torch.allclose(together[:, k], alone, atol=1e-12)
+    assert torch.all(together[1, :, 3:] == 0)

@@ -49,6 +49,9 @@ from captum_nlp_ext.attr._utils.nlgp import (
     warn_underdetermined,
 )
 
+# ``target`` of _attribute_outputs: fit every output column.
+_EVERY_OUTPUT: Any = object()
+
 # The reading of NLGP moved to the constructor; until 0.3 ``attribute`` still
 # takes it (for that call only), by name or at its old position.
 _MOVED = ("perturbation", "p_perturb", "ridge", "kernel_width")
@@ -371,7 +374,8 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
             check_finite(output, "The model's output")
             batch, tokens = inputs.shape[:2]
             check_layer_output(embeddings, inputs)
-            target_ = resolve_target(target, output)
+            every_output = target is _EVERY_OUTPUT
+            target_ = None if every_output else resolve_target(target, output)
             units = build_units(feature_mask, batch, tokens, inputs.device)
             counts = sample_counts(units.count, n_samples, samples_per_unit)
             warn_underdetermined(units.count, counts)
@@ -405,6 +409,11 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
             regressors, valid = design.regressors()
             weights = design.sample_weights(self.kernel_width)
             coefficients = ridge_fit(regressors, scores, weights, valid, ridge)
+            if every_output:
+                # (batch, outputs, units) -> (batch, outputs, tokens)
+                per_output = [design.unit_scores(c) for c in coefficients.unbind(dim=1)]
+                spread = units.to_tokens(torch.stack(per_output, dim=2))
+                return spread.transpose(1, 2).to(embeddings.dtype)
             attributions = units.to_tokens(design.unit_scores(coefficients))
             check_finite(attributions, "The NLGP fit")
             attributions = match_inputs_format(
@@ -428,6 +437,22 @@ class LayerNLGP(LayerAttribution, PerturbationAttribution):
                 halves[0].norm(dim=1) + halves[1].norm(dim=1)
             ).clamp_min(torch.finfo(scores.dtype).tiny)
             return attributions, delta.to(embeddings.dtype)
+
+    def _attribute_outputs(
+        self,
+        inputs: Tensor,
+        additional_forward_args: Any = None,
+        feature_mask: Optional[Tensor] = None,
+        **kwargs: Any,
+    ) -> Tensor:
+        """Attributions for every column of a (batch, outputs) model output at
+        once: (batch, outputs, tokens), from one set of perturbed passes and
+        one ridge solve with a column per output (the per-output-token matrix
+        of :class:`~captum_nlp_ext.attr.CausalLMAttribution`). Takes
+        ``attribute``'s keyword options but ``return_convergence_delta``."""
+        return self.attribute(  # type: ignore[call-overload, no-any-return]
+            inputs, _EVERY_OUTPUT, additional_forward_args, feature_mask, **kwargs
+        )
 
     @staticmethod
     def _zero_reference(why: str, embeddings: Tensor) -> Tensor:

@@ -2,13 +2,13 @@
 table) with a VMASK word-mask layer after its input embedding layer, trained
 with it (Chen and Ji, EMNLP 2020)."""
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Module
 
@@ -17,24 +17,21 @@ from captum_nlp_ext._utils.artifacts import (
     read_artifact,
     write_artifact,
 )
-from captum_nlp_ext._utils.deprecation import keyword_only_after
+from captum_nlp_ext._utils.deprecation import grouped_into, keyword_only_after
 from captum_nlp_ext._utils.fingerprint import model_fingerprint
 from captum_nlp_ext._utils.messages import warn_caller
 from captum_nlp_ext._utils.models import get_embedding_layer
 from captum_nlp_ext._utils.types import PathLike
 from captum_nlp_ext._utils.units import Units
-from captum_nlp_ext._utils.validation import check_choice, check_float, check_int
-from captum_nlp_ext.attr._utils.training import check_batches, module_name, progress
+from captum_nlp_ext._utils.validation import check_int
+from captum_nlp_ext.attr._utils.training import check_batches, module_name
 from captum_nlp_ext.attr._utils.vmask import (
-    BetaSchedule,
-    check_batch,
     continuation_table,
-    information_loss,
-    lr_scheduler,
     MaskHook,
     word_units,
     WordMaskNet,
 )
+from captum_nlp_ext.attr._utils.vmask_fit import EpochHook, run_fit, VMaskFitSettings
 
 logger = logging.getLogger("captum_nlp_ext")
 
@@ -45,6 +42,8 @@ MODEL_FILE = "classifier.safetensors"
 _FORMAT = "captum-nlp-ext/vmask/1"
 #: Keep probabilities that all lie within this of one value rank no word.
 FLAT = 0.01
+# fit's knobs that moved into VMaskFitSettings (the old keywords work until 0.3).
+_FIT_KNOBS = tuple(f.name for f in dataclasses.fields(VMaskFitSettings))
 
 
 class VMaskClassifier(Module):
@@ -208,19 +207,15 @@ class VMaskClassifier(Module):
         return units.to_tokens(torch.sigmoid(logits)), units
 
     @keyword_only_after(2)
+    @grouped_into("settings", VMaskFitSettings, *_FIT_KNOBS)
     def fit(
         self,
         batches: Any,
         *,
         epochs: int = 1,
-        lr: float = 2e-5,
-        mask_lr: float = 1e-3,
-        beta: Union[float, BetaSchedule] = BetaSchedule(),
-        prior: float = 0.5,
-        temperature: float = 1.0,
-        weight_decay: float = 0.01,
-        max_grad_norm: Optional[float] = 1.0,
-        lr_schedule: str = "constant",
+        settings: Optional[VMaskFitSettings] = None,
+        checkpoint: Optional[PathLike] = None,
+        on_epoch_end: Optional[EpochHook] = None,
         show_progress: bool = False,
         seed: int = 0,
     ) -> List[Dict[str, float]]:
@@ -230,33 +225,39 @@ class VMaskClassifier(Module):
         likelihood under sampled masks, minus beta times the information
         term; ``beta`` annealed over epochs as in the authors' code).
 
+        A fit that takes hours can be killed and run again: with
+        ``checkpoint``, everything the fit needs to go on (the weights, the
+        optimizer's and the schedule's state, the random state, the history)
+        is written there after every epoch, and a fit started with the same
+        file and settings continues after its last whole epoch, drawing what
+        the uninterrupted fit would have drawn.
+
         Args:
             batches (iterable of dict): Each a dict with ``input_ids``,
                         ``attention_mask`` and ``labels`` (batch,) tensors;
                         other entries (``token_type_ids``) go to the model. A
                         list or DataLoader (read once an epoch).
-            epochs (int): Passes over ``batches``. Default: 1
-            lr (float): The classifier's learning rate; the default suits
-                        fine-tuning a pretrained classifier (BERT's usual
-                        rate); a classifier trained from scratch needs about
-                        1e-3 (the authors' CNN and LSTM), else it stays at
-                        chance and its masks at the prior (a warning says so).
-                        Default: 2e-5
-            mask_lr (float): The mask network's learning rate (it starts from
-                        random weights, so it learns faster than the
-                        pretrained classifier). Default: 1e-3
-            beta (float or BetaSchedule): The information term's weight: a
-                        constant, or per epoch. Default: BetaSchedule() (1.0,
-                        0.099 less each epoch, down to about 0.01)
-            prior (float): The prior keep probability :math:`\pi`, in (0, 1).
-                        Default: 0.5
-            temperature (float): The Gumbel-softmax temperature. Default: 1.0
-            weight_decay (float): AdamW's weight decay. Default: 0.01
-            max_grad_norm (float, optional): Gradient clipping. Default: 1.0
-            lr_schedule (str): ``"constant"``, or ``"linear"``: a warm-up over
-                        the first 6% of the steps, then a linear decay to 0
-                        (the usual BERT fine-tuning schedule; needs
-                        ``len(batches)``). Default: "constant"
+            epochs (int): Passes over ``batches`` (with ``checkpoint``: in
+                        all, those of earlier runs included). Default: 1
+            settings (VMaskFitSettings, optional): The optimizer, the
+                        information term and the relaxation (the old keywords
+                        ``lr``, ``mask_lr``, ``beta``, ``prior``,
+                        ``temperature``, ``weight_decay``, ``max_grad_norm``
+                        and ``lr_schedule`` still work until 0.3, with a
+                        FutureWarning).
+                        Default: None (``VMaskFitSettings()``: fine-tuning a
+                        pretrained classifier)
+            checkpoint (str or PathLike, optional): A file to continue from and
+                        to write after every epoch; one made with other
+                        settings or seed is refused. Keep it outside your
+                        repository.
+                        Default: None (nothing written)
+            on_epoch_end (Callable, optional): Called after every epoch with
+                        that epoch's record (as returned), the model in eval
+                        mode (e.g. to score held-out data and keep the best
+                        weights); returning True ends the fit there (and a fit
+                        run again from its checkpoint stays ended).
+                        Default: None
             show_progress (bool): A progress bar over steps. Default: False
             seed (int): Seed of the masks' samples and of dropout.
                         Default: 0
@@ -265,92 +266,35 @@ class VMaskClassifier(Module):
         classifier): its predictions then use the expected masks.
 
         Returns:
-            One dict per epoch: ``beta`` and the mean ``loss``,
-            ``cross_entropy`` and ``information`` (the KL term) of its steps.
+            One dict per epoch (a resumed fit's earlier epochs included):
+            ``epoch``, ``beta`` and the mean ``loss``, ``cross_entropy`` and
+            ``information`` (the KL term) of its steps.
         """
         check_int("epochs", epochs, 1)
-        for name, value in (("lr", lr), ("mask_lr", mask_lr)):
-            check_float(name, value, 0.0)
-        check_float("prior", prior, 0.0, 1.0, high_inclusive=False)
-        check_float("temperature", temperature, 0.0)
-        check_float("weight_decay", weight_decay, 0.0, low_inclusive=True)
-        if max_grad_norm is not None:
-            check_float("max_grad_norm", max_grad_norm, 0.0)
         check_int("seed", seed, 0)
-        check_choice("lr_schedule", lr_schedule, ("constant", "linear"))
-        schedule = beta if isinstance(beta, BetaSchedule) else _constant(beta)
-        batches = check_batches(batches, epochs)
-        optimizer = torch.optim.AdamW(
-            [
-                {"params": list(self.model.parameters()), "lr": lr},
-                {"params": list(self.mask.parameters()), "lr": mask_lr},
-            ],
-            weight_decay=weight_decay,
-        )
-        scheduler = lr_scheduler(optimizer, lr_schedule, batches, epochs)
-        flags = [(module, module.training) for module in self.modules()]
-        history = []
-        device = self.special.device
-        try:
-            with torch.random.fork_rng(devices=_devices(device)):
-                torch.manual_seed(seed)
-                self._generator = torch.Generator(device).manual_seed(seed)
-                self._temperature = temperature
-                self.train()
-                for epoch in range(epochs):
-                    weight = schedule(epoch)
-                    totals = torch.zeros(3, dtype=torch.float64)
-                    steps, spread = 0, 0.0
-                    desc = f"VMASK epoch {epoch + 1}/{epochs}"
-                    for batch in progress(batches, show_progress, desc):
-                        ids, mask, labels, extra = check_batch(batch, device)
-                        output = self(ids, mask, **extra)
-                        logits = getattr(output, "logits", output)
-                        assert self._recorded is not None
-                        word_logits, units = self._recorded
-                        ce = F.cross_entropy(logits, labels)
-                        info = information_loss(word_logits, units.valid, prior)
-                        loss = ce + weight * info
-                        optimizer.zero_grad()
-                        loss.backward()
-                        if max_grad_norm is not None:
-                            torch.nn.utils.clip_grad_norm_(
-                                self.parameters(), max_grad_norm
-                            )
-                        optimizer.step()
-                        scheduler.step()
-                        keep = torch.sigmoid(word_logits.detach())[units.valid]
-                        # at the last step: how far the masks moved
-                        if keep.numel():
-                            spread = float((keep - prior).abs().max())
-                        totals += torch.tensor([loss.item(), ce.item(), info.item()])
-                        steps += 1
-                    if steps == 0:
-                        raise ValueError("`batches` is empty.")
-                    mean = (totals / steps).tolist()
-                    history.append(
-                        dict(
-                            epoch=epoch,
-                            beta=weight,
-                            loss=mean[0],
-                            cross_entropy=mean[1],
-                            information=mean[2],
-                        )
-                    )
-                    logger.info("VMASK epoch %d: %s", epoch, history[-1])
-        finally:
-            self._generator, self._recorded = None, None
-            for module, flag in flags:
-                module.training = flag
-        if spread < FLAT:
-            warn_caller(
-                f"VMASK's keep probabilities stayed at the prior ({prior}) (every "
-                f"word of the last batch within {spread:.4f} of it): the masks say "
-                f"nothing. `lr` ({lr}) and `mask_lr` ({mask_lr}) assume a "
-                "pretrained, fine-tuned classifier; a model trained from scratch "
-                "needs larger ones (the authors' CNN and LSTM: 1e-3), or more epochs."
+        settings = VMaskFitSettings() if settings is None else settings
+        if not isinstance(settings, VMaskFitSettings):
+            raise TypeError(
+                "`settings` must be a VMaskFitSettings; got "
+                f"{type(settings).__name__}."
             )
-        return history
+        if on_epoch_end is not None and not callable(on_epoch_end):
+            raise TypeError("`on_epoch_end` must be callable.")
+        batches = check_batches(batches, epochs)
+        result = run_fit(
+            self, batches, epochs, settings, seed, checkpoint, on_epoch_end,
+            show_progress,
+        )  # fmt: skip
+        if result.spread is not None and result.spread < FLAT:
+            warn_caller(
+                f"VMASK's keep probabilities stayed at the prior ({settings.prior}) "
+                f"(every word of the last batch within {result.spread:.4f} of it): "
+                f"the masks say nothing. `lr` ({settings.lr}) and `mask_lr` "
+                f"({settings.mask_lr}) assume a pretrained, fine-tuned classifier; "
+                "a model trained from scratch needs larger ones (the authors' CNN "
+                "and LSTM: 1e-3), or more epochs."
+            )
+        return result.history
 
     def save(self, path: PathLike) -> None:
         """Save the classifier (``save_pretrained``; a classifier that is not
@@ -488,12 +432,3 @@ def _vocab_size(model: Module, layer: Module) -> int:
     if not isinstance(size, int):
         raise ValueError("cannot tell the vocabulary size of `model`.")
     return size
-
-
-def _constant(beta: Any) -> BetaSchedule:
-    check_float("beta", beta, 0.0, low_inclusive=True)
-    return BetaSchedule(start=float(beta), step=0.0, floor=float(beta))
-
-
-def _devices(device: torch.device) -> List[Any]:
-    return [device] if device.type == "cuda" else []

@@ -107,8 +107,9 @@ class Design:
         return self.units.select(example).to_tokens(self.sizes[example, sample])
 
     def scatter(self, scores: Tensor) -> Tensor:
-        """Scores of the evaluated rows -> (batch, samples), 0 where absent."""
-        out = scores.new_zeros(self.present.shape)
+        """Scores of the evaluated rows, (rows[, outputs]) -> (batch, samples[,
+        outputs]), 0 where absent."""
+        out = scores.new_zeros(self.present.shape + scores.shape[1:])
         out[self.row_example, self.row_sample] = scores
         return out
 

@@ -17,6 +17,7 @@ from torch import Tensor
 from torch.nn import Module
 
 from captum_nlp_ext._utils.units import Units
+from captum_nlp_ext._utils.validation import check_int
 
 # Token strings that start a word in SentencePiece and byte-level BPE
 # vocabularies; WordPiece marks the opposite (pieces that continue a word).
@@ -118,22 +119,30 @@ def information_loss(logits: Tensor, valid: Tensor, prior: float = 0.5) -> Tenso
 @dataclass(frozen=True)
 class BetaSchedule:
     """The weight of the information loss per epoch: ``start`` in the first,
-    ``step`` less after each epoch, never below ``floor`` (the authors' code:
-    1, then 0.099 less each epoch down to 0.01; their test ``beta > 0.01``
-    lets rounding take beta one step below 0, which the floor prevents).
+    ``step`` less after every ``every`` epochs, never below ``floor`` (the
+    authors' code: 1, then 0.099 less each epoch down to 0.01, each tenth
+    epoch for their CNN and LSTM; their test ``beta > 0.01`` lets rounding
+    take beta one step below 0, which the floor prevents).
 
     Attributes:
         start (float): beta in the first epoch. Default: 1.0
-        step (float): How much beta falls after an epoch. Default: 0.099
+        step (float): How much beta falls at a step. Default: 0.099
         floor (float): The lowest beta. Default: 0.01
+        every (int): Epochs between two steps (the authors' CNN and LSTM: 10).
+                    Default: 1
     """
 
     start: float = 1.0
     step: float = 0.099
     floor: float = 0.01
+    every: int = 1
+
+    def __post_init__(self) -> None:
+        check_int("every", self.every, 1)
 
     def __call__(self, epoch: int) -> float:
-        return max(min(self.floor, self.start), self.start - epoch * self.step)
+        steps = epoch // self.every
+        return max(min(self.floor, self.start), self.start - steps * self.step)
 
 
 def lr_scheduler(optimizer: Any, kind: str, batches: Any, epochs: int) -> Any:
