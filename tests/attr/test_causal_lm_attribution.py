@@ -314,3 +314,39 @@ def test_prefix_cache_gives_the_same_attributions(lm, tokenizer, contrast):
         assert torch.allclose(results[0].seq_attr, results[1].seq_attr, atol=1e-5)
         if contrast is None:  # (the model never saw two answers in a row)
             assert int(results[0].seq_attr.argmax()) == 1
+
+
+def test_generation_is_scored_by_the_removal_metrics(gpt2, task, tokenizer):
+    """Removing the word NLGP ranks first takes the answer's probability away;
+    keeping it alone keeps it: ERASER's metrics read through removal_inputs."""
+    from captum_nlp_ext.metrics import comprehensiveness, Removal, sufficiency
+
+    explainer = CausalLMAttribution(
+        LayerNLGP(gpt2, gpt2.get_input_embeddings()), tokenizer
+    )
+    pad = Removal("pad", token_id=0)
+    drops, kept, reversed_drops = [], [], []
+    for prompt, answer in list(zip(task[1].prompts, task[1].answers))[:10]:
+        inp = word_prompt(prompt)
+        result = explainer.attribute(inp, target=" " + answer, seed=0)
+        scored = explainer.removal_inputs(inp, result.seq_attr, " " + answer)
+        assert scored.feature_mask.tolist()[0] == [-1, 0, 1, 2, 3, 4, 5, -1]
+        one_word = 100 / 6
+        drops.append(
+            comprehensiveness(
+                **scored.metric_kwargs, percent=one_word, removal=pad
+            ).mean
+        )
+        kept.append(
+            sufficiency(**scored.metric_kwargs, percent=one_word, removal=pad).mean
+        )
+        worst = explainer.removal_inputs(inp, -result.seq_attr, " " + answer)
+        reversed_drops.append(
+            comprehensiveness(**worst.metric_kwargs, percent=one_word, removal=pad).mean
+        )
+
+    def mean(values):
+        return sum(values) / len(values)
+
+    assert mean(drops) > 0.8 and mean(reversed_drops) < 0.1
+    assert mean(kept) < 0.2

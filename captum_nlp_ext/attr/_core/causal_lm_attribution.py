@@ -28,6 +28,7 @@ from captum_nlp_ext.attr._core.layer_mask_optimization import LayerMaskOptimizat
 from captum_nlp_ext.attr._utils.llm_features import feature_attributions
 from captum_nlp_ext.attr._utils.llm_prefix import PrefixCache
 from captum_nlp_ext.attr._utils.llm_prompts import prompt_units, PromptUnits
+from captum_nlp_ext.attr._utils.llm_removal import removal_inputs, RemovalInputs
 from captum_nlp_ext.attr._utils.llm_scores import ContinuationScores, SCORES, ScoreType
 
 #: Captum's perturbation methods, which perturb the interpretable features of
@@ -237,6 +238,50 @@ class CausalLMAttribution(Attribution):
             output_probs=probs.cpu(),
             inp=inp,
         )
+
+    def removal_inputs(
+        self,
+        inp: Any,
+        seq_attr: Tensor,
+        target: Union[str, Tensor],
+        *,
+        contrast: TargetText = None,
+    ) -> RemovalInputs:
+        r"""An explanation in the shape every removal metric takes, so that
+        a generation is scored as a classification is::
+
+            result = explainer.attribute(inp, target=" positive", contrast=" negative")
+            scored = explainer.removal_inputs(inp, result.seq_attr, " positive",
+                                              contrast=" negative")
+            aopc_comprehensiveness(**scored.metric_kwargs, removal=Removal("pad", ...))
+
+        Args:
+            inp (TextTemplateInput or TextTokenInput): The explained prompt.
+            seq_attr (Tensor): (values,) its scores (the result's ``seq_attr``,
+                        or any other method's for the same prompt).
+            target (str or Tensor): The continuation explained.
+            contrast (str or Tensor, optional): Its contrast, if it had one.
+                        Default: None
+
+        Returns:
+            **inputs** (*RemovalInputs*): the model reads the prompt and the
+            target and answers with two classes: class 1 the target, class 0
+            everything else (or the contrast), so a metric's "probability of
+            the target" is the target's probability (or its share of the two
+            continuations'). Only prompt features are removed; choose a
+            ``removal`` that keeps positions (``"pad"``, ``"unk"``, ``"mask"``).
+        """
+        prompt = prompt_units(inp, self.tokenizer)
+        scores = ContinuationScores(
+            self.model,
+            self.embedding_layer,
+            prompt.input_ids.shape[1],
+            self._text_ids(target, "target"),
+            self.attr_target if isinstance(self.attr_target, str) else "log_prob",
+            None if contrast is None else self._text_ids(contrast, "contrast"),
+            two_classes=True,
+        )
+        return removal_inputs(inp, prompt, seq_attr, scores)
 
     @property
     def _device(self) -> torch.device:
