@@ -27,7 +27,11 @@ from captum_nlp_ext._utils.validation import check_choice
 from captum_nlp_ext.attr._core.layer_mask_optimization import LayerMaskOptimization
 from captum_nlp_ext.attr._utils.llm_features import feature_attributions
 from captum_nlp_ext.attr._utils.llm_prefix import PrefixCache
-from captum_nlp_ext.attr._utils.llm_prompts import prompt_units, PromptUnits
+from captum_nlp_ext.attr._utils.llm_prompts import (
+    prompt_units,
+    PromptInput,
+    PromptUnits,
+)
 from captum_nlp_ext.attr._utils.llm_removal import removal_inputs, RemovalInputs
 from captum_nlp_ext.attr._utils.llm_scores import ContinuationScores, SCORES, ScoreType
 
@@ -154,7 +158,7 @@ class CausalLMAttribution(Attribution):
     @log_usage()
     def attribute(
         self,
-        inp: Any,
+        inp: PromptInput,
         target: TargetText = None,
         *,
         contrast: TargetText = None,
@@ -241,7 +245,7 @@ class CausalLMAttribution(Attribution):
 
     def removal_inputs(
         self,
-        inp: Any,
+        inp: PromptInput,
         seq_attr: Tensor,
         target: Union[str, Tensor],
         *,
@@ -322,7 +326,7 @@ class CausalLMAttribution(Attribution):
         self,
         prompt: PromptUnits,
         scores: ContinuationScores,
-        inp: Any,
+        inp: PromptInput,
         per_token: bool,
         kwargs: Dict[str, Any],
     ) -> Tensor:

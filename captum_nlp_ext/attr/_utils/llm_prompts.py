@@ -11,11 +11,14 @@ demonstrations, instructions) belong to no unit, so they are never perturbed.
 
 import string
 from dataclasses import dataclass
-from typing import Any, List, Tuple
+from typing import Any, List, Tuple, Union
 
 import torch
 from captum.attr import TextTemplateInput, TextTokenInput
 from torch import Tensor
+
+#: A causal LM's prompt, as Captum's LLM wrappers take it.
+PromptInput = Union[TextTemplateInput, TextTokenInput]
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class PromptUnits:
     n_features: int
 
 
-def prompt_units(inp: Any, tokenizer: Any) -> PromptUnits:
+def prompt_units(inp: PromptInput, tokenizer: Any) -> PromptUnits:
     """The token ids and feature mask of a Captum prompt.
 
     Args:
