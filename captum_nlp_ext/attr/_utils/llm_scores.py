@@ -9,8 +9,9 @@ tokens, so that a method that fits every output at once (NLGP) gives the
 per-output-token matrix from the same passes.
 """
 
+import inspect
 import math
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -96,6 +97,8 @@ class ContinuationScores:
         self.score = score
         self.contrast_ids = contrast_ids
         self.prefix = prefix
+        forward = getattr(model, "forward", model)
+        self._keeps_logits = "logits_to_keep" in inspect.signature(forward).parameters
         self._contrast_embeddings: Optional[Tensor] = None
         if contrast_ids is not None and not self._same_position_contrast:
             with torch.no_grad():
@@ -128,18 +131,18 @@ class ContinuationScores:
     def __call__(self, input_ids: Tensor) -> Tensor:
         start = self.n_rows_prompt
         if self.contrast_ids is None or self._same_position_contrast:
-            logits = self._run(input_ids=input_ids)
-            target = token_log_probs(logits, start, self.target_ids)
+            logits, at = self._run(start, input_ids=input_ids)
+            target = token_log_probs(logits, at, self.target_ids)
             if self.contrast_ids is None:
                 return self._scores(target)
-            other = token_log_probs(logits, start, self.contrast_ids)
+            other = token_log_probs(logits, at, self.contrast_ids)
             return self._contrast(target, other)
         # The prompt's (perturbed) embeddings, as the method's hook left them,
         # are read back and continued with the contrast's own embeddings.
         with recording_layer_output(self.layer) as prompt:
-            logits = self._run(input_ids=input_ids)
+            logits, at = self._run(start, input_ids=input_ids)
         assert prompt.output is not None and self._contrast_embeddings is not None
-        target = token_log_probs(logits, start, self.target_ids)
+        target = token_log_probs(logits, at, self.target_ids)
         rows = input_ids.shape[0]
         embeddings = torch.cat(
             [
@@ -148,19 +151,28 @@ class ContinuationScores:
             ],
             dim=1,
         )
-        logits = self._run(inputs_embeds=embeddings)
-        other = token_log_probs(logits, start, self.contrast_ids)
+        logits, at = self._run(start, inputs_embeds=embeddings)
+        other = token_log_probs(logits, at, self.contrast_ids)
         return self._contrast(target, other)
 
-    def _run(self, **inputs: Tensor) -> Tensor:
+    def _run(self, start: int, **inputs: Tensor) -> Tuple[Tensor, int]:
+        """The logits from position ``start - 1`` on (those that predict the
+        continuation), and where the continuation starts in them. Only those
+        positions are projected on the vocabulary where the model allows it
+        (``logits_to_keep``): a 262k-token vocabulary over every position of
+        every perturbed copy would dominate the memory of a long prompt."""
         rows, tokens = next(iter(inputs.values())).shape[:2]
-        cached: Dict[str, Any] = {"use_cache": False}
+        options: Dict[str, Any] = {"use_cache": False}
+        if self._keeps_logits:
+            options["logits_to_keep"] = tokens - start + 1
         if self.prefix is not None:
-            cached = self.prefix.for_rows(rows)
-            tokens += self.prefix.length
+            options.update(self.prefix.for_rows(rows))
+            options.pop("use_cache")
         device = next(iter(inputs.values())).device
-        mask = torch.ones(rows, tokens, dtype=torch.long, device=device)
-        return _logits(self.model(**inputs, attention_mask=mask, **cached))
+        width = tokens + (0 if self.prefix is None else self.prefix.length)
+        mask = torch.ones(rows, width, dtype=torch.long, device=device)
+        logits = _logits(self.model(**inputs, attention_mask=mask, **options))
+        return logits, (1 if self._keeps_logits else start)
 
     def _contrast(self, target: Tensor, other: Tensor) -> Tensor:
         if self.two_classes:
