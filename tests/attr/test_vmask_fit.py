@@ -117,7 +117,7 @@ def test_a_checkpoint_of_another_fit_is_refused(task, tmp_path):
     with pytest.raises(ValueError, match="`checkpoint`.*seed"):
         fresh(task).fit(shuffled(task), settings=SETTINGS, checkpoint=path, seed=1)
     (tmp_path / "other.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match="`checkpoint` .* cannot be read"):
         fresh(task).fit(shuffled(task), checkpoint=tmp_path / "other.pt")
     torch.save({"format": "something else"}, tmp_path / "else.pt")
     with pytest.raises(ValueError, match="not a VMASK fit checkpoint"):

@@ -22,7 +22,7 @@ from torch.nn import Module
 
 from captum_nlp_ext._utils.hooks import eval_mode
 from captum_nlp_ext._utils.tokens import token_id
-from captum_nlp_ext._utils.units import build_units
+from captum_nlp_ext._utils.units import build_units, Units
 from captum_nlp_ext._utils.validation import check_choice
 from captum_nlp_ext.attr._core.layer_mask_optimization import LayerMaskOptimization
 from captum_nlp_ext.attr._utils.llm_features import feature_attributions
@@ -381,13 +381,14 @@ def _takes_feature_mask(method: Attribution) -> bool:
     return "feature_mask" in inspect.signature(inner.attribute).parameters
 
 
-def _unit_scores(token_scores: Tensor, units: Any, pool: str) -> Tensor:
+def _unit_scores(token_scores: Tensor, units: Units, pool: str) -> Tensor:
     """(rows, tokens) -> (rows, features): a feature's score from its tokens
     (``"mean"``: each token carries the unit's score; ``"sum"``: a gradient
     method's per-token shares)."""
-    return torch.cat(
-        [units.pool(row[None].detach(), pool) for row in token_scores.unbind(0)]
-    )
+    rows = token_scores.shape[0]
+    # One prompt's units, the same for every row (output): pooled in one call.
+    every_row = Units(units.index.expand(rows, -1), units.count.expand(rows))
+    return every_row.pool(token_scores.detach(), pool)
 
 
 def _bound_to(method: Attribution, model: Module, forward: Any) -> Attribution:

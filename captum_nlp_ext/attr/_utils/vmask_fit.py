@@ -126,7 +126,13 @@ class FitResult:
 def _load(path: Path, identity: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     if not path.is_file():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a truncated or foreign file: name it
+        raise ValueError(
+            f"`checkpoint` {path} cannot be read ({type(error).__name__}): delete "
+            "it or give another path."
+        ) from error
     if not isinstance(state, dict) or state.get("format") != _FORMAT:
         raise ValueError(
             f"`checkpoint` {path} is not a VMASK fit checkpoint: delete it or "
