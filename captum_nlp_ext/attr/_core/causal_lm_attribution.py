@@ -24,8 +24,18 @@ from captum_nlp_ext._utils.hooks import eval_mode
 from captum_nlp_ext._utils.tokens import token_id
 from captum_nlp_ext._utils.units import build_units, Units
 from captum_nlp_ext._utils.validation import check_choice
+from captum_nlp_ext.attr._core.diffmask import DiffMask
+from captum_nlp_ext.attr._core.layer_input_marginalization import (
+    LayerInputMarginalization,
+)
+from captum_nlp_ext.attr._core.layer_lafa import LayerLAFA
 from captum_nlp_ext.attr._core.layer_mask_optimization import LayerMaskOptimization
+from captum_nlp_ext.attr._utils.llm_candidates import (
+    CausalLMCandidates,
+    predicted_tokens,
+)
 from captum_nlp_ext.attr._utils.llm_features import feature_attributions
+from captum_nlp_ext.attr._utils.llm_lafa import prompt_lafa
 from captum_nlp_ext.attr._utils.llm_prefix import PrefixCache
 from captum_nlp_ext.attr._utils.llm_prompts import (
     prompt_units,
@@ -34,6 +44,7 @@ from captum_nlp_ext.attr._utils.llm_prompts import (
 )
 from captum_nlp_ext.attr._utils.llm_removal import removal_inputs, RemovalInputs
 from captum_nlp_ext.attr._utils.llm_scores import ContinuationScores, SCORES, ScoreType
+from captum_nlp_ext.attr._utils.marginalization import TokenIds
 
 #: Captum's perturbation methods, which perturb the interpretable features of
 #: the prompt (a slot becomes its baseline text) rather than its embeddings.
@@ -47,11 +58,14 @@ CAPTUM_FEATURE_METHODS = (
 #: Our methods whose objective reads a classifier's distribution over
 #: classes: they explain the continuation as class 1 of two (see
 #: ``ContinuationScores(two_classes=True)``).
-CLASS_OBJECTIVES = (LayerMaskOptimization,)
+CLASS_OBJECTIVES = (LayerMaskOptimization, LayerInputMarginalization)
 #: What the model generates when no target is given (Captum's default).
 DEFAULT_GEN_ARGS: Dict[str, Any] = {"max_new_tokens": 25, "do_sample": False}
 
 TargetText = Union[None, str, Tensor]
+#: ``baselines`` that replace each feature token by the model's own most
+#: likely other token there, given the text on both sides.
+PREDICTED = "predicted"
 
 
 class CausalLMAttribution(Attribution):
@@ -80,10 +94,31 @@ class CausalLMAttribution(Attribution):
       and the continuation keep theirs. A gradient method's baseline moves
       only the features' tokens (to ``baselines``, a token id; by default
       the padding token, as our methods' reference, else id 0).
+      ``baselines="predicted"`` (our methods and Captum's gradient methods)
+      replaces each feature token instead by the model's own most likely
+      other token there, given the text on both sides (the best of 8
+      proposed from the left, weighed by the probability of the whole
+      prompt): a language model never saw a padding token inside a text,
+      and on a planted task learned as a language model the padding
+      reference moved the answer wherever it stood
+      (``benchmarks/llm/RESULTS.md``).
+    - **Input marginalization**, whose candidates for a prompt word are the
+      model's own predictions there (``mlm=CausalLMCandidates(model)``: no
+      masked LM shares a causal LM's tokenizer); it reads the continuation
+      as class 1 of two, as MaRC does.
+    - **LAFA**, whose reference pool holds texts that could fill the
+      prompt's features (a ``ReferenceIndex`` built on the causal LM, e.g.
+      other reviews, each as it would read in the slots: with a leading space
+      after "Review:"): a prompt's reference texts are the pool texts nearest
+      to its feature text, each explained in the features' place with the
+      same fixed text around it. The features must be one run of tokens.
+    - **DiffMask** with input gates, fitted on a corpus of prompts (its
+      gates keep the next-token distribution after each).
     - **Captum's feature methods** (FeatureAblation, ShapleyValueSampling,
       ShapleyValues, Lime, KernelShap): they perturb the prompt as Captum
-      does (a slot becomes its baseline text) and the model reads each
-      perturbed prompt on its own, as in Captum.
+      does (a slot becomes its baseline text), with Captum's scores, read
+      in batches (``perturbations_per_eval``) that continue the fixed
+      start's cache.
 
     The per-output-token matrix (``token_attr``, one row per target token)
     comes from the same perturbed passes for ``LayerNLGP`` (its ridge fit has
@@ -140,6 +175,8 @@ class CausalLMAttribution(Attribution):
         self.feature_method = isinstance(attr_method, CAPTUM_FEATURE_METHODS)
         if not self.feature_method:
             layer = getattr(attr_method, "layer", None)
+            if isinstance(attr_method, DiffMask) and attr_method.gate == "input":
+                layer = attr_method._gated
             if layer is not self.embedding_layer:
                 raise TypeError(
                     "`attr_method` must be one of Captum's feature methods "
@@ -148,6 +185,15 @@ class CausalLMAttribution(Attribution):
                     f"{type(attr_method).__name__} on "
                     f"{type(layer).__name__ if layer is not None else 'no layer'}."
                 )
+        if isinstance(attr_method, LayerInputMarginalization) and not (
+            isinstance(attr_method.mlm, CausalLMCandidates)
+            and attr_method.mlm.model is model
+        ):
+            raise TypeError(
+                "Input marginalization on a causal LM takes its candidates from "
+                "the model itself: build it with mlm=CausalLMCandidates(model); "
+                f"got mlm {type(attr_method.mlm).__name__}."
+            )
         super().__init__(model)
         self.model: Module = model
         self.attr_method = attr_method
@@ -189,7 +235,9 @@ class CausalLMAttribution(Attribution):
                         Not for a contrast or a callable ``attr_target``.
                         Default: None
             **kwargs: Options of the wrapped method's ``attribute`` (e.g.
-                        ``n_samples``, ``seed``, ``baselines``).
+                        ``n_samples``, ``seed``, ``baselines``; for an
+                        embedding-layer method ``baselines="predicted"``
+                        takes the model's own predictions, see above).
 
         Returns:
             **result** (*LLMAttributionResult*): ``seq_attr`` (features,),
@@ -331,31 +379,57 @@ class CausalLMAttribution(Attribution):
         kwargs: Dict[str, Any],
     ) -> Tensor:
         """(1 [+ T], features) attributions of the score [and of each token]."""
+        # The prompt's fixed start: tokens before its first feature.
+        fixed = int((prompt.feature_mask[0] >= 0).nonzero()[0])
         if self.feature_method:
+            if isinstance(kwargs.get("baselines"), str):
+                raise ValueError(
+                    "`baselines='predicted'` is for embedding-layer methods; Captum's "
+                    "feature methods take their baseline texts from the prompt input."
+                )
             return feature_attributions(
-                self.attr_method, inp, self.tokenizer, scores, per_token, kwargs
+                self.attr_method,
+                inp,
+                self.tokenizer,
+                scores,
+                per_token,
+                kwargs,
+                prompt.input_ids[0, :fixed] if self.reuse_prefix else None,
             )
         steps = scores.target_ids.numel()
         ids = torch.cat([prompt.input_ids[0].to(self._device), scores.target_ids])[None]
         mask = torch.cat([prompt.feature_mask[0], torch.full((steps,), -1)])[None].to(
             self._device
         )
-        fixed = int((prompt.feature_mask[0] >= 0).nonzero()[0])
         if self.reuse_prefix and fixed > 0:
             scores.prefix = PrefixCache(self.model, ids[:, :fixed])
             ids, mask = ids[:, fixed:], mask[:, fixed:]
         method = _bound_to(self.attr_method, self.model, scores)
+        if isinstance(method, LayerLAFA):
+            method = prompt_lafa(method, scores, ids, mask, self.tokenizer)
+        if isinstance(method, LayerInputMarginalization):
+            # The candidates' left context starts with the cached prefix.
+            method.mlm = cast(CausalLMCandidates, method.mlm).after(
+                scores.prefix, scores.n_rows_prompt
+            )
         options = dict(kwargs)
-        if isinstance(inp, TextTokenInput) and "baselines" not in options:
+        if (
+            isinstance(inp, TextTokenInput)
+            and "baselines" not in options
+            and _takes(method, "baselines")
+        ):
             options["baselines"] = inp.baselines
-        if _takes_feature_mask(method):
+        pad = token_id("pad_token_id", None, self.tokenizer, self.model)
+        if isinstance(options.get("baselines"), str):
+            check_choice("baselines", options["baselines"], (PREDICTED,))
+            options["baselines"] = self._predicted(ids, mask, scores, pad)
+        if _takes(method, "feature_mask"):
             options["feature_mask"] = mask
         elif isinstance(options.get("baselines", None), (int, type(None))):
             # A gradient method's path moves only the features' tokens: to the
             # token given, else the padding token (as our methods' reference).
             token = options.get("baselines")
             if token is None:
-                pad = token_id("pad_token_id", None, self.tokenizer, self.model)
                 token = 0 if pad is None else pad
             options["baselines"] = torch.where(mask >= 0, token, ids)
         units = build_units(mask, 1, ids.shape[1], ids.device)
@@ -373,12 +447,31 @@ class CausalLMAttribution(Attribution):
             )
         return torch.cat(rows)
 
+    def _predicted(
+        self, ids: Tensor, mask: Tensor, scores: ContinuationScores, pad: Optional[int]
+    ) -> Tensor:
+        """``baselines="predicted"``: each feature token replaced by the
+        model's most likely other token there, given both sides."""
+        candidates = CausalLMCandidates(self.model, both_sides=True).after(
+            scores.prefix, scores.n_rows_prompt
+        )
+        vocab = cast(Any, self.embedding_layer).num_embeddings
+        specials = list(self.tokenizer.all_special_ids)
+        with torch.no_grad():
+            return predicted_tokens(
+                candidates,
+                ids,
+                mask,
+                TokenIds(candidates.mask_token_id, pad, specials, vocab),
+            )
 
-def _takes_feature_mask(method: Attribution) -> bool:
-    """Whether ``method`` (or the method a noise tunnel wraps) groups tokens
-    by a ``feature_mask``, as ours do; Captum's layer gradient methods don't."""
+
+def _takes(method: Attribution, argument: str) -> bool:
+    """Whether ``method`` (or the method a noise tunnel wraps) takes
+    ``argument``: ours group tokens by a ``feature_mask`` and Captum's layer
+    gradient methods don't; input marginalization has no ``baselines``."""
     inner = getattr(method, "attribution_method", method)
-    return "feature_mask" in inspect.signature(inner.attribute).parameters
+    return argument in inspect.signature(inner.attribute).parameters
 
 
 def _unit_scores(token_scores: Tensor, units: Units, pool: str) -> Tensor:

@@ -1,6 +1,7 @@
 """DiffMask: amortized differentiable masking of the inputs or hidden states of
 a model (De Cao et al., EMNLP 2020)."""
 
+import inspect
 import json
 import logging
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -97,7 +98,10 @@ class DiffMask(Attribution):
             model (Module): The classifier, called ``model(input_ids,
                         *additional_forward_args)`` and returning logits (or a
                         ``ModelOutput``), e.g. a Hugging Face sequence
-                        classifier.
+                        classifier; or a causal LM (``...ForCausalLM``), whose
+                        gates keep its next-token distribution after each
+                        prompt (the last attended position) within the
+                        margin, to explain it with ``CausalLMAttribution``.
             gate (str): ``"input"``: gate the embedding block's output (input
                         attribution; the probe reads layers 0..``layer_index``);
                         ``"hidden"``: gate the hidden states of layer
@@ -107,7 +111,8 @@ class DiffMask(Attribution):
                         embeddings). Default: None (L for input gates; needed
                         for hidden ones)
             embeddings (Module, optional): The embedding block.
-                        Default: None (``model.base_model.embeddings``)
+                        Default: None (``model.base_model.embeddings``; for a
+                        causal LM ``model.get_input_embeddings()``)
             layers (sequence of Module, optional): The transformer layers in
                         order. Default: None (found for Hugging Face encoders)
             seed (int): Seed of the probe's initial weights. Default: 0
@@ -122,11 +127,15 @@ class DiffMask(Attribution):
             raise TypeError(f"`model` must be a Module; got {type(model).__name__}.")
         super().__init__(model)
         self.model = model
+        self._batch_forward = _by_name(model)
         check_choice("gate", gate, GATES)
         if embeddings is None:
             try:
                 embeddings = get_embedding_layer(model, "full")
             except (TypeError, ValueError):
+                # A decoder-only LM adds positions past its token embeddings.
+                embeddings = _input_embeddings(model)
+            if embeddings is None:
                 raise ValueError(
                     f"cannot find the embedding block of {type(model).__name__}: "
                     "pass `embeddings` (and `layers`)."
@@ -274,15 +283,15 @@ class DiffMask(Attribution):
         self, ids: Tensor, args: Tuple, generator: torch.Generator
     ) -> Tuple[Tensor, Tensor]:
         with torch.no_grad(), recording(self._read) as states:
-            original = run_forward(self.model, ids, args)
+            original = run_forward(self._batch_forward, ids, args)
         logits = self.probe(_present(states))
         samples = hard_concrete_sample(logits, generator)
         gates = samples.prod(-1)
         l0 = log_expected_l0(logits).sum(-1).exp()
-        attended = _attended(self.model, ids, args)
+        attended = _attended(self._batch_forward, ids, args)
         with gating(self._gated, gates, self.baseline):
-            masked = run_forward(self.model, ids, args)
-        kl = _kl(original, masked)
+            masked = run_forward(self._batch_forward, ids, args)
+        kl = _next_token(_kl(original, masked), attended)
         share = (l0 * attended).sum(1) / attended.sum(1).clamp_min(1)
         return kl, share
 
@@ -334,13 +343,14 @@ class DiffMask(Attribution):
         below ``margin`` (with sampled gates), to check on held-out data."""
         inputs = check_inputs(inputs)
         args = format_additional_forward_args(additional_forward_args, inputs)
+        forward = self._batch_forward
         with eval_mode(self.model), torch.no_grad():
             with recording(self._read) as states:
-                original = run_forward(self.forward_func, inputs, args)
+                original = run_forward(forward, inputs, args)
             gates = expected_gate(self.probe(_present(states))).prod(-1)
             with gating(self._gated, gates, self.baseline):
-                masked = run_forward(self.forward_func, inputs, args)
-        return _kl(original, masked)
+                masked = run_forward(forward, inputs, args)
+        return _next_token(_kl(original, masked), _attended(forward, inputs, args))
 
     def save(self, path: PathLike) -> None:
         """Save the probe, the baseline and the multiplier as one safetensors
@@ -425,6 +435,40 @@ def _kl(original: Tensor, masked: Tensor) -> Tensor:
     log_p = torch.log_softmax(original.float(), -1)
     log_q = torch.log_softmax(masked.float(), -1)
     return (log_p.exp() * (log_p - log_q)).sum(-1)
+
+
+def _next_token(kl: Tensor, attended: Tensor) -> Tensor:
+    """A causal LM's divergence is per position; the prediction explained is
+    the next token after the prompt: its last attended position."""
+    if kl.dim() == 1:
+        return kl
+    last = attended.sum(1).long().clamp_min(1) - 1
+    return kl.gather(1, last.unsqueeze(1)).squeeze(1)
+
+
+def _by_name(model: Module) -> Any:
+    """How :meth:`DiffMask.fit` calls ``model`` on a batch: positionally, as a
+    classifier takes (input_ids, attention_mask, token_type_ids), or by name
+    where the second parameter is a cache (GPT-2's)."""
+    parameters = list(inspect.signature(model.forward).parameters)
+    if len(parameters) < 2 or parameters[1] not in ("past_key_values", "cache"):
+        return model
+
+    def forward(
+        input_ids: Tensor,
+        attention_mask: Optional[Tensor] = None,
+        token_type_ids: Optional[Tensor] = None,
+    ) -> Any:
+        named = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        return model(input_ids=input_ids, attention_mask=attention_mask, **named)
+
+    return forward
+
+
+def _input_embeddings(model: Module) -> Optional[Module]:
+    get = getattr(model, "get_input_embeddings", None)
+    layer = get() if callable(get) else None
+    return layer if isinstance(layer, Module) else None
 
 
 def _batch_args(batch: Any, device: torch.device) -> Tuple[Tensor, Tuple]:

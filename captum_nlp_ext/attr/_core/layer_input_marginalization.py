@@ -207,7 +207,7 @@ class LayerInputMarginalization(LayerAttribution, PerturbationAttribution):
         if mask_id is None:
             raise ValueError(
                 "The MLM has no mask token: pass `mask_token_id`, or a `tokenizer` "
-                "with a mask token (a causal language model cannot be used)."
+                "with a mask token (a causal LM: mlm=CausalLMCandidates(model))."
             )
         self.mask_token_id: int = mask_id
         self.pad_token_id = first_token_id(

@@ -31,9 +31,16 @@ class PrefixCache:
         parameters = inspect.signature(model.forward).parameters
         # transformers 5 renamed ``past_key_values`` to ``cache``.
         self._name = "cache" if "cache" in parameters else "past_key_values"
+        # Only the last position's logits are read (a candidate model's
+        # prediction after the prefix).
+        options = {"logits_to_keep": 1} if "logits_to_keep" in parameters else {}
         with torch.no_grad():
             mask = torch.ones_like(prefix_ids)
-            output = model(input_ids=prefix_ids, attention_mask=mask, use_cache=True)
+            output = model(
+                input_ids=prefix_ids, attention_mask=mask, use_cache=True, **options
+            )
+        #: (1, 1, vocabulary) the model's logits for the token after the prefix.
+        self.next_logits: Tensor = output.logits[:, -1:].detach()
         cache = getattr(output, "cache", None)
         self._cache = output.past_key_values if cache is None else cache
         if self._cache is None or not hasattr(self._cache, "batch_repeat_interleave"):

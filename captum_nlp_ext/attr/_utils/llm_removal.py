@@ -23,8 +23,9 @@ class RemovalInputs:
     target (class 1) against everything else (:math:`\\log p` and
     :math:`\\log(1 - p)`), or with a contrast the target against the contrast
     (the metric's softmax then compares the two continuations). So a metric's
-    "probability of the target class" is the target's probability, or its
-    share of the two continuations'. Only prompt features are ever removed;
+    "probability of the target class" is the target's probability (per
+    token: the geometric mean of its tokens', for a continuation of several),
+    or its share of the two continuations'. Only prompt features are ever removed;
     the metric's ``removal`` should keep positions (``"pad"``, ``"unk"``,
     ``"mask"``), since the target is read at fixed positions.
 

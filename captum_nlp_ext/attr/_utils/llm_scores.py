@@ -66,10 +66,16 @@ class ContinuationScores:
                     rest of the prompt and the target only.
         two_classes (bool): Return (rows, 2) log-probabilities of two
                     classes instead, for the methods whose objective reads a
-                    classifier's distribution (MaRC): class 1 is the target,
-                    class 0 everything else (:math:`\log(1 - p)`), or, with a
-                    contrast, the contrast (the methods' log-softmax then
-                    compares the two continuations alone).
+                    classifier's distribution (MaRC) and for the removal
+                    metrics: class 1 is the target, class 0 everything else
+                    (:math:`\log(1 - p)`), or, with a contrast, the contrast
+                    (the methods' log-softmax then compares the two
+                    continuations alone). Without a contrast, :math:`p` is the
+                    target's per-token geometric mean probability
+                    (:math:`\exp` of its mean token log-probability): a
+                    ten-token continuation's own probability is so small
+                    (1e-8 for Gemma's greedy continuations of IMDB openings)
+                    that every change of it reads as 0.
     """
 
     def __init__(
@@ -100,6 +106,7 @@ class ContinuationScores:
         forward = getattr(model, "forward", model)
         self._keeps_logits = "logits_to_keep" in inspect.signature(forward).parameters
         self._contrast_embeddings: Optional[Tensor] = None
+        self._target_embeddings: Optional[Tensor] = None
         if contrast_ids is not None and not self._same_position_contrast:
             with torch.no_grad():
                 device = next(model.parameters()).device
@@ -155,6 +162,39 @@ class ContinuationScores:
         other = token_log_probs(logits, at, self.contrast_ids)
         return self._contrast(target, other)
 
+    def embed_continuations(self) -> None:
+        """Embed the target (and contrast) once, before a method hooks the
+        embedding layer: :meth:`from_embeddings` appends them."""
+        device = next(self.model.parameters()).device
+        with torch.no_grad():
+            self._target_embeddings = self.layer(self.target_ids.to(device)[None])
+            if self.contrast_ids is not None:
+                self._contrast_embeddings = self.layer(
+                    self.contrast_ids.to(device)[None]
+                )
+
+    def from_embeddings(self, prompt: Tensor) -> Tensor:
+        """The scores of the continuation after another prompt given as
+        (rows, tokens, hidden) embeddings (after the cached prefix, if any):
+        what :meth:`__call__` computes from token ids. Call
+        :meth:`embed_continuations` first."""
+        rows, start = prompt.shape[:2]
+
+        def after(continuation: Optional[Tensor]) -> Tensor:
+            assert continuation is not None, "call embed_continuations() first"
+            tail = continuation.to(prompt).expand(rows, -1, -1)
+            return torch.cat([prompt, tail], dim=1)
+
+        logits, at = self._run(start, inputs_embeds=after(self._target_embeddings))
+        target = token_log_probs(logits, at, self.target_ids)
+        if self.contrast_ids is None:
+            return self._scores(target)
+        if not self._same_position_contrast:
+            logits, at = self._run(
+                start, inputs_embeds=after(self._contrast_embeddings)
+            )
+        return self._contrast(target, token_log_probs(logits, at, self.contrast_ids))
+
     def _run(self, start: int, **inputs: Tensor) -> Tuple[Tensor, int]:
         """The logits from position ``start - 1`` on (those that predict the
         continuation), and where the continuation starts in them. Only those
@@ -186,7 +226,7 @@ class ContinuationScores:
     def _scores(self, target: Tensor) -> Tensor:
         if self.two_classes:
             # log(1 - p), kept finite where p rounds to 1.
-            log_p = target.sum(1).clamp_max(math.log1p(-1e-6))
+            log_p = target.mean(1).clamp_max(math.log1p(-1e-6))
             return torch.stack([torch.log(-torch.expm1(log_p)), log_p], dim=1)
         if callable(self.score):
             value = self.score(target)

@@ -307,4 +307,12 @@ def propose(
                 rows,
             )
         )
-    return Candidates.concatenate(parts, masked.positions.shape[1])
+    candidates = Candidates.concatenate(parts, masked.positions.shape[1])
+    # A candidate model that reads one side only (a causal LM) weighs the
+    # candidates it proposed by both sides in a second pass.
+    posterior = getattr(mlm, "posterior", None)
+    if callable(posterior):
+        candidates = posterior(
+            inputs, masked, candidates, mlm_batch_size, show_progress
+        )
+    return candidates

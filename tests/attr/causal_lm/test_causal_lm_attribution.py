@@ -10,6 +10,7 @@ from captum.attr import (
     FeatureAblation,
     LayerIntegratedGradients,
     LLMAttribution,
+    ShapleyValueSampling,
     TextTemplateInput,
     TextTokenInput,
 )
@@ -23,24 +24,11 @@ from captum_nlp_ext.attr import (
 from captum_nlp_ext.attr._utils.llm_prompts import prompt_units
 from captum_nlp_ext.attr._utils.llm_scores import ContinuationScores
 from captum_nlp_ext.testing import (
-    planted_next_token_task,
+    key_first_rate,
     tiny_causal_lm,
     train_causal_lm,
-    word_tokenizer,
+    word_prompt,
 )
-
-N_HELD_OUT = 30
-
-
-@pytest.fixture(scope="module")
-def task():
-    full = planted_next_token_task(n=500 + N_HELD_OUT, seed=0)
-    return full.split(500)
-
-
-@pytest.fixture(scope="module")
-def tokenizer(task):
-    return word_tokenizer(task[0].words)
 
 
 @pytest.fixture(scope="module", params=["gpt2", "llama", "gemma3"])
@@ -50,33 +38,9 @@ def lm(request, task, tokenizer):
     return model
 
 
-@pytest.fixture(scope="module")
-def gpt2(task, tokenizer):
-    model = tiny_causal_lm("gpt2", len(tokenizer), seed=0)
-    assert train_causal_lm(model, tokenizer, task[0], steps=200) == 1.0
-    return model
-
-
-def word_prompt(prompt: str) -> TextTemplateInput:
-    """One template slot a word, as Captum's tutorials build word features."""
-    words = prompt.split()
-    return TextTemplateInput(" ".join(["{}"] * len(words)), words)
-
-
-def key_first_rate(explainer, task, **kwargs) -> float:
-    held_out = task[1]
-    hits = 0
-    for prompt, answer, key in zip(
-        held_out.prompts, held_out.answers, held_out.key_positions
-    ):
-        result = explainer.attribute(word_prompt(prompt), target=" " + answer, **kwargs)
-        hits += int(result.seq_attr.argmax()) == key
-    return hits / len(held_out)
-
-
 def test_nlgp_ranks_the_decisive_word_first_on_every_family(lm, task, tokenizer):
     explainer = CausalLMAttribution(LayerNLGP(lm, lm.get_input_embeddings()), tokenizer)
-    assert key_first_rate(explainer, task, seed=0) >= 0.9
+    assert key_first_rate(explainer, task[1], seed=0) >= 0.9
 
 
 @pytest.mark.parametrize(
@@ -97,19 +61,28 @@ def test_other_methods_through_the_same_interface(
     gpt2, task, tokenizer, build, options
 ):
     explainer = CausalLMAttribution(build(gpt2), tokenizer)
-    assert key_first_rate(explainer, task, **options) >= 0.9
+    assert key_first_rate(explainer, task[1], **options) >= 0.9
 
 
-def test_feature_ablation_matches_captums_own_wrapper(gpt2, task, tokenizer):
+@pytest.mark.parametrize("fixed", ["", "w1 w2 w3 "])
+@pytest.mark.parametrize("method", [FeatureAblation, ShapleyValueSampling])
+def test_feature_methods_match_captums_own_wrapper(
+    gpt2, task, tokenizer, method, fixed
+):
     """Captum's perturbation methods read the prompt as Captum's LLMAttribution
-    does (its whole-sequence forward): the same scores."""
-    inp = word_prompt(task[1].prompts[0])
+    does (its whole-sequence forward): the same scores, also when our wrapper
+    batches the perturbed prompts and continues the fixed start's cache."""
+    words = task[1].prompts[0].split()
+    inp = TextTemplateInput(fixed + " ".join(["{}"] * len(words)), words)
     target = " " + task[1].answers[0]
-    ours = CausalLMAttribution(FeatureAblation(gpt2), tokenizer).attribute(
-        inp, target=target
+    options = {"n_samples": 2} if method is ShapleyValueSampling else {}
+    torch.manual_seed(0)
+    ours = CausalLMAttribution(method(gpt2), tokenizer).attribute(
+        inp, target=target, **options
     )
-    theirs = LLMAttribution(FeatureAblation(gpt2), tokenizer).attribute(
-        inp, target=target, forward_in_tokens=False
+    torch.manual_seed(0)
+    theirs = LLMAttribution(method(gpt2), tokenizer).attribute(
+        inp, target=target, forward_in_tokens=False, **options
     )
     assert torch.allclose(ours.seq_attr, theirs.seq_attr, atol=1e-5)
     assert ours.input_tokens == theirs.input_tokens
@@ -228,7 +201,7 @@ def test_mask_optimization_reads_the_continuation_as_a_class(gpt2, task, tokeniz
     )
     result = marc.attribute(word_prompt("w1 key2 w3"), target=" answer2", seed=0)
     assert result.token_attr is None and result.seq_attr.shape == (3,)
-    assert key_first_rate(marc, task, seed=0) >= 0.6
+    assert key_first_rate(marc, task[1], seed=0) >= 0.6
 
 
 def test_bad_arguments_are_named(gpt2, tokenizer):
@@ -275,9 +248,12 @@ def test_hooks_and_mode_are_restored_on_error(gpt2, tokenizer):
         gpt2.eval()
 
 
-def test_two_class_view_is_a_distribution(gpt2, tokenizer):
+@pytest.mark.parametrize("continuation", ["answer1", "answer1 w3 w4"])
+def test_two_class_view_is_a_distribution(gpt2, tokenizer, continuation):
+    """Class 1 is the target's probability, per token (the geometric mean)
+    for a continuation of several tokens."""
     prompt = tokenizer("w1 key1 w2", return_tensors="pt")["input_ids"][0]
-    target = torch.tensor(tokenizer.encode("answer1", add_special_tokens=False))
+    target = torch.tensor(tokenizer.encode(continuation, add_special_tokens=False))
     scores = ContinuationScores(
         gpt2, gpt2.get_input_embeddings(), prompt.numel(), target, two_classes=True
     )
@@ -285,8 +261,9 @@ def test_two_class_view_is_a_distribution(gpt2, tokenizer):
         value = scores(torch.cat([prompt, target])[None])
     assert value.shape == (1, 2)
     assert value.exp().sum().item() == pytest.approx(1.0, abs=1e-5)
+    per_token = direct_log_prob(gpt2, prompt, target) / target.numel()
     assert value[0, 1].item() == pytest.approx(
-        min(direct_log_prob(gpt2, prompt, target), math.log1p(-1e-6)), abs=1e-4
+        min(per_token, math.log1p(-1e-6)), abs=1e-4
     )
 
 
