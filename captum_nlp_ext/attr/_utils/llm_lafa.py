@@ -109,7 +109,8 @@ def prompt_lafa(
     features = ids[:, first : last + 1]
     # The query is the feature text encoded as the pool texts were: with the
     # tokenizer's own special tokens around it.
-    text = tokenizer.decode(features[0][~torch.isin(features[0].cpu(), specials)])
+    words = features[0][~torch.isin(features[0], specials.to(features.device))]
+    text = tokenizer.decode(words.tolist())
     query = tokenizer(text, return_tensors="pt")["input_ids"].to(ids.device)
     vectors = method.index.encode(query)[0]
     search = method.search
