@@ -42,6 +42,7 @@ from captum_nlp_ext.attr import (
     CausalLMCandidates,
     LayerInputMarginalization,
 )
+from captum_nlp_ext.attr._utils.llm_scores import ContinuationScores
 from captum_nlp_ext.causal_lm import (
     few_shot_prompt,
     GEMMA_270M,
@@ -119,23 +120,25 @@ def explain(args: argparse.Namespace, out: Path) -> None:
 
 def ordered_answers(model, tokenizer, inp) -> list:
     """The model's own answer (the label word it gives the higher
-    probability) and the other one: what is explained, against what."""
+    probability) and the other one: what is explained, against what. One pass,
+    through the scores every explanation uses (log p(positive) - log
+    p(negative), read from the same logits)."""
     answers = [SST2_LABEL_WORDS[1], SST2_LABEL_WORDS[0]]
-    if _probability(model, tokenizer, inp, answers[1]) > _probability(
-        model, tokenizer, inp, answers[0]
-    ):
-        answers.reverse()
-    return answers
-
-
-def _probability(model, tokenizer, inp, target: str) -> float:
-    """The probability of ``target`` after the unperturbed prompt."""
-    ids = torch.tensor(tokenizer.encode(target, add_special_tokens=False))
-    prompt = tokenizer(inp.to_model_input(), return_tensors="pt")["input_ids"][0]
+    prompt = tokenizer(inp.to_model_input(), return_tensors="pt")["input_ids"]
+    first, second = (
+        torch.tensor(tokenizer.encode(a, add_special_tokens=False)) for a in answers
+    )
+    scores = ContinuationScores(
+        model,
+        model.get_input_embeddings(),
+        prompt.shape[1],
+        first,
+        contrast_ids=second,
+    )
     with torch.no_grad():
-        logits = model(input_ids=torch.cat([prompt, ids])[None]).logits
-    log_probs = logits[0, -ids.numel() - 1 : -1].log_softmax(-1)
-    return float(log_probs.gather(1, ids[:, None]).sum().exp())
+        if float(scores(torch.cat([prompt, first[None]], 1))) < 0:
+            answers.reverse()
+    return answers
 
 
 def summary(out: Path) -> None:

@@ -38,7 +38,7 @@ from typing import Any, Callable, cast, Dict, Iterator, List, Optional, Tuple
 import torch
 from benchmarks.common import machine, today
 from benchmarks.llm.im_readings import ordered_answers
-from benchmarks.llm.speed import demonstrations
+from benchmarks.llm.speed import _generated, demonstrations
 from benchmarks.nlgp.against_lime import cell
 from captum.attr import (
     FeatureAblation,
@@ -152,13 +152,7 @@ def targets(model, tokenizer, task: str, inp) -> Tuple[Any, Optional[str]]:
     if task == "sst2":
         answer, other = ordered_answers(model, tokenizer, inp)
         return answer, other
-    ids = tokenizer(inp.to_model_input(), return_tensors="pt")["input_ids"]
-    with torch.no_grad():
-        out = model.generate(
-            input_ids=ids, attention_mask=torch.ones_like(ids),
-            max_new_tokens=NEW_TOKENS, do_sample=False,
-        )  # fmt: skip
-    return out[0, ids.shape[1] :], None
+    return _generated(model, tokenizer, inp, NEW_TOKENS), None
 
 
 def run(args: argparse.Namespace) -> None:
